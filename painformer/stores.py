@@ -1,0 +1,260 @@
+"""Resumable per-sample Zarr v3 stores.
+
+Every stage that produces one array per sample (rendered biosignal images,
+thermal/depth frames, PainFormer embeddings) writes into a ``SampleStore``:
+
+```
+store.zarr/                 Zarr v3 group; attrs: kind, samples, subjects, classes,
+  {array_name}              (n_samples, *item_shape), one chunk per sample, compressed
+  done                      (n_samples,) bool: True once that sample's chunk is written
+```
+
+A sample's chunk is written before its ``done`` flag, and the local store
+replaces files atomically, so a job killed at any point (SIGKILL included)
+leaves either a finished sample flagged done or an unflagged one that the next
+run recomputes. ``fingerprint`` holds whatever decides the content (checkpoint
+hash, preprocessing parameters); reopening with a different fingerprint is
+refused unless the caller asks to start over.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import zarr
+
+from painformer.errors import StoreError
+
+DONE = "done"
+
+
+def _jsonable(value: Any) -> Any:
+    """Round-trip through JSON so fingerprints compare equal however they were built."""
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+@dataclass(frozen=True)
+class SampleMeta:
+    """Per-sample identity stored with every array: names, subjects and classes."""
+
+    samples: tuple[str, ...]
+    subjects: tuple[str, ...]
+    classes: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not (len(self.samples) == len(self.subjects) == len(self.classes)):
+            raise ValueError("samples, subjects and classes must have the same length")
+        if len(set(self.samples)) != len(self.samples):
+            raise ValueError("sample names must be unique")
+
+    @classmethod
+    def from_table(cls, table) -> "SampleMeta":
+        """Build from a sample table (pandas DataFrame with sample, subject, class_name)."""
+        return cls(
+            samples=tuple(str(s) for s in table["sample"]),
+            subjects=tuple(str(s) for s in table["subject"]),
+            classes=tuple(str(s) for s in table["class_name"]),
+        )
+
+
+class SampleStore:
+    """A Zarr group with one chunk per sample and a ``done`` mask (see module doc)."""
+
+    def __init__(self, path: Path, group: zarr.Group, array_name: str):
+        self.path = Path(path)
+        self.group = group
+        self.array_name = array_name
+
+    # -- creation and opening -------------------------------------------------
+    @classmethod
+    def create_or_resume(
+        cls,
+        path: str | Path,
+        *,
+        kind: str,
+        array_name: str,
+        meta: SampleMeta,
+        item_shape: Sequence[int],
+        dtype: str | np.dtype,
+        fingerprint: dict[str, Any],
+        attrs: dict[str, Any] | None = None,
+        force: bool = False,
+    ) -> "SampleStore":
+        """Open ``path`` to continue filling it, or create it.
+
+        An existing store is resumed only when its kind, sample list, shape,
+        dtype and fingerprint all equal the requested ones; otherwise a
+        ``StoreError`` names what differs. ``force=True`` deletes it and starts over.
+        """
+        path = Path(path)
+        fingerprint = _jsonable(fingerprint)
+        item_shape = tuple(int(s) for s in item_shape)
+        dtype = np.dtype(dtype)
+        if path.exists() and force:
+            shutil.rmtree(path)
+        if path.exists():
+            store = cls.open(path, array_name=array_name)
+            store._check_resumable(kind, meta, item_shape, dtype, fingerprint)
+            return store
+
+        tmp = path.with_name(path.name + ".creating")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        group = zarr.open_group(tmp, mode="w", zarr_format=3)
+        n = len(meta.samples)
+        group.create_array(
+            array_name,
+            shape=(n, *item_shape),
+            chunks=(1, *item_shape),
+            dtype=dtype,
+            fill_value=0,
+        )
+        group.create_array(DONE, shape=(n,), chunks=(max(n, 1),), dtype=bool, fill_value=False)
+        group.attrs.update(
+            {
+                "kind": kind,
+                "array": array_name,
+                "samples": list(meta.samples),
+                "subjects": list(meta.subjects),
+                "classes": list(meta.classes),
+                "fingerprint": fingerprint,
+                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                **_jsonable(attrs or {}),
+            }
+        )
+        # The group appears under its final name only once fully initialised.
+        tmp.rename(path)
+        return cls.open(path, array_name=array_name)
+
+    @classmethod
+    def open(cls, path: str | Path, array_name: str | None = None, mode: str = "r+") -> "SampleStore":
+        path = Path(path)
+        if not path.exists():
+            raise StoreError(f"{path}: store does not exist")
+        try:
+            group = zarr.open_group(path, mode=mode, zarr_format=3)
+            name = array_name or group.attrs["array"]
+            group[name]
+            group[DONE]
+        except (KeyError, FileNotFoundError, ValueError) as error:
+            raise StoreError(f"{path}: not a painformer sample store ({error})") from error
+        return cls(path, group, name)
+
+    @classmethod
+    def open_complete(cls, path: str | Path) -> "SampleStore":
+        """Open read-only, refusing a store in which some sample is not done."""
+        store = cls.open(path, mode="r")
+        missing = store.pending()
+        if missing:
+            names = [store.samples[i] for i in missing[:10]]
+            more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+            raise StoreError(
+                f"{path}: incomplete store, {len(missing)} of {len(store)} samples not done "
+                f"(e.g. {', '.join(names)}{more}); rerun the job that writes it"
+            )
+        return store
+
+    def _check_resumable(self, kind, meta: SampleMeta, item_shape, dtype, fingerprint) -> None:
+        attrs = self.group.attrs
+        problems = []
+        if attrs.get("kind") != kind:
+            problems.append(f"kind {attrs.get('kind')!r} != {kind!r}")
+        if tuple(attrs.get("samples", ())) != meta.samples:
+            problems.append("the sample list differs")
+        if tuple(self.array.shape[1:]) != item_shape:
+            problems.append(f"item shape {tuple(self.array.shape[1:])} != {item_shape}")
+        if np.dtype(self.array.dtype) != dtype:
+            problems.append(f"dtype {self.array.dtype} != {dtype}")
+        old = attrs.get("fingerprint", {})
+        for key in sorted(set(old) | set(fingerprint)):
+            if old.get(key) != fingerprint.get(key):
+                problems.append(f"{key}: stored {old.get(key)!r}, requested {fingerprint.get(key)!r}")
+        if problems:
+            raise StoreError(
+                f"{self.path}: existing store was made differently and cannot be resumed "
+                f"({'; '.join(problems)}); use --force to delete it and start over"
+            )
+
+    # -- content ---------------------------------------------------------------
+    @property
+    def array(self) -> zarr.Array:
+        return self.group[self.array_name]
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return dict(self.group.attrs)
+
+    @property
+    def samples(self) -> list[str]:
+        return list(self.group.attrs["samples"])
+
+    @property
+    def subjects(self) -> list[str]:
+        return list(self.group.attrs["subjects"])
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.group.attrs["classes"])
+
+    def __len__(self) -> int:
+        return int(self.array.shape[0])
+
+    def done_mask(self) -> np.ndarray:
+        return np.asarray(self.group[DONE][:], dtype=bool)
+
+    def pending(self) -> list[int]:
+        return [int(i) for i in np.flatnonzero(~self.done_mask())]
+
+    def is_complete(self) -> bool:
+        return bool(self.done_mask().all())
+
+    def write(self, index: int, value: np.ndarray) -> None:
+        """Write one sample's array, then flag it done (in that order)."""
+        value = np.asarray(value)
+        expected = tuple(self.array.shape[1:])
+        if value.shape != expected:
+            raise StoreError(f"{self.path}: sample {index} has shape {value.shape}, expected {expected}")
+        self.array[index] = value
+        self.group[DONE][index] = True
+
+    def read(self, index: int | slice | None = None) -> np.ndarray:
+        return np.asarray(self.array[slice(None) if index is None else index])
+
+    def update_attrs(self, **values: Any) -> None:
+        self.group.attrs.update(_jsonable(values))
+
+    def summary(self) -> dict[str, Any]:
+        done = self.done_mask()
+        return {
+            "path": str(self.path),
+            "kind": self.group.attrs.get("kind"),
+            "array": self.array_name,
+            "shape": list(self.array.shape),
+            "dtype": str(self.array.dtype),
+            "samples_done": int(done.sum()),
+            "samples_total": int(done.size),
+            "complete": bool(done.all()),
+        }
+
+
+def write_completion_marker(store: SampleStore, marker: str | Path) -> None:
+    """Write the small JSON file a workflow uses as 'this store is complete'.
+
+    Refuses (``StoreError``) while any sample is pending, so the marker's
+    existence always means a complete store.
+    """
+    from painformer.utils import atomic_path
+
+    pending = store.pending()
+    if pending:
+        raise StoreError(f"{store.path}: {len(pending)} samples still pending; not marking complete")
+    summary = store.summary()
+    summary["attrs"] = {k: v for k, v in store.attrs.items() if k not in ("samples", "subjects", "classes")}
+    with atomic_path(marker) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
