@@ -1,0 +1,38 @@
+"""Turning uint8 RGB images into the normalised tensors PainFormer expects."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from painformer.models.painformer import PAINFORMER_INPUT_SIZE, PAINFORMER_MEAN, PAINFORMER_STD
+
+PREPROCESS_PARAMS = {
+    "size": PAINFORMER_INPUT_SIZE,
+    "resize": "bilinear-antialias",
+    "mean": list(PAINFORMER_MEAN),
+    "std": list(PAINFORMER_STD),
+}
+
+
+def preprocess(images: np.ndarray | torch.Tensor, *, size: int = PAINFORMER_INPUT_SIZE) -> torch.Tensor:
+    """uint8 RGB images (B, H, W, 3) or (H, W, 3) -> normalised float32 (B, 3, size, size).
+
+    Images not already ``size`` x ``size`` are resized (bilinear with
+    anti-aliasing; crop beforehand to keep the aspect ratio). Normalisation
+    uses the VGGFace2 mean and std of the published checkpoint.
+    """
+    tensor = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
+    if tensor.dtype != torch.uint8:
+        raise TypeError(f"expected uint8 RGB images, got {tensor.dtype}")
+    if tensor.ndim == 3:
+        tensor = tensor.unsqueeze(0)
+    if tensor.ndim != 4 or tensor.shape[-1] != 3:
+        raise ValueError(f"expected (B, H, W, 3) RGB images, got shape {tuple(tensor.shape)}")
+    x = tensor.permute(0, 3, 1, 2).float().div_(255.0)  # (B, 3, H, W)
+    if x.shape[-2:] != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    mean = torch.tensor(PAINFORMER_MEAN, dtype=x.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(PAINFORMER_STD, dtype=x.dtype).view(1, 3, 1, 1)
+    return (x - mean) / std

@@ -1,0 +1,155 @@
+"""The PainFormer backbone computes the published function and loads its checkpoints."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+
+import painformer  # noqa: F401  (registers the timm model)
+from painformer.errors import CheckpointError
+from painformer.models import PainFormer, load_painformer, preprocess
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+
+
+def reference_keys() -> list[tuple[str, tuple[int, ...], str]]:
+    path = REFERENCE / "painformer_state_dict.tsv"
+    assert path.is_file(), f"reference manifest missing: {path}"
+    rows = []
+    for line in path.read_text().splitlines()[1:]:
+        key, shape, dtype = line.split("\t")
+        rows.append((key, tuple(int(s) for s in shape.split("x")) if shape else (), dtype))
+    return rows
+
+
+def golden_state_dict() -> dict[str, torch.Tensor]:
+    """The deterministic weight rule of painformer_golden.json."""
+    state = {}
+    for index, (key, shape, _) in enumerate(reference_keys()):
+        if key.endswith("num_batches_tracked"):
+            state[key] = torch.zeros(shape, dtype=torch.int64)
+            continue
+        t = torch.randn(shape, generator=torch.Generator().manual_seed(index), dtype=torch.float64) * 0.02
+        if key.endswith("running_var"):
+            t = t.abs() * 10 + 0.5
+        elif t.ndim == 1 and key.endswith(".weight"):
+            t = 1 + t
+        state[key] = t.float()
+    return state
+
+
+@pytest.fixture(scope="module")
+def golden_model() -> PainFormer:
+    model = PainFormer().eval()
+    model.load_state_dict(golden_state_dict(), strict=True)
+    return model
+
+
+def test_state_dict_matches_published_manifest():
+    state = PainFormer().state_dict()
+    expected = reference_keys()
+    assert [k for k, _, _ in expected] == list(state)
+    for key, shape, dtype in expected:
+        assert tuple(state[key].shape) == shape, key
+        assert str(state[key].dtype).replace("torch.", "") == dtype, key
+    n_params = sum(p.numel() for p in PainFormer().parameters())
+    assert n_params == 19_596_704
+
+
+def test_golden_embedding_and_attention_maps(golden_model):
+    golden = json.loads((REFERENCE / "painformer_golden.json").read_text())
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1234))
+    with torch.inference_mode():
+        tokens = golden_model.forward_features(x)
+        embedding, maps = golden_model.embed_with_attention(x)
+        plain = golden_model.embed(x)
+    expected = torch.tensor(golden["embedding_float64"], dtype=torch.float64)
+    assert list(embedding.shape) == golden["embedding_shape"]
+    relative = ((embedding.double() - expected).norm() / expected.norm()).item()
+    assert relative < 1e-4, relative
+    # The fast path (fused attention) computes the same function as the map-keeping path.
+    assert torch.allclose(plain, embedding, rtol=1e-5, atol=1e-5)
+    assert list(tokens.shape) == golden["stage4_tokens_shape"]
+    assert tokens.double().sum().item() == pytest.approx(golden["stage4_tokens_sum_float64"], rel=1e-5)
+    assert len(maps) == golden["num_attention_maps"]
+    assert [list(m.shape) for m in maps] == golden["attention_map_shapes"]
+    for attention in maps:
+        assert torch.allclose(attention.sum(-1), torch.ones(()), atol=1e-5)
+
+
+def test_loader_accepts_published_and_variant_formats(tmp_path, golden_model):
+    state = golden_state_dict()
+    variants = {
+        "published.pth": {"model_state_dict": {**state, "head.weight": torch.zeros(7, 160), "head.bias": torch.zeros(7)}},
+        "bare.pth": state,
+        "dataparallel.pth": {"model_state_dict": {f"module.{k}": v for k, v in state.items()}},
+        "bigger_head.pth": {**state, "head.weight": torch.zeros(9131, 160), "head.bias": torch.zeros(9131)},
+    }
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(5))
+    with torch.inference_mode():
+        reference = golden_model.embed(x)
+    hashes = set()
+    for name, obj in variants.items():
+        path = tmp_path / name
+        torch.save(obj, path)
+        model = load_painformer(path)
+        assert not model.training
+        with torch.inference_mode():
+            assert torch.equal(model.embed(x), reference), name
+        assert len(model.checkpoint_sha256) == 64
+        hashes.add(model.checkpoint_sha256)
+    assert len(hashes) == len(variants)
+
+
+def test_loader_refuses_bad_checkpoint_listing_keys(tmp_path):
+    state = golden_state_dict()
+    del state["block3.0.attn.q.weight"]
+    state["block9.0.extra"] = torch.zeros(3)
+    state["norm4.weight"] = torch.zeros(161)
+    path = tmp_path / "bad.pth"
+    torch.save({"model_state_dict": state}, path)
+    with pytest.raises(CheckpointError) as error:
+        load_painformer(path)
+    message = str(error.value)
+    assert "bad.pth" in message
+    assert "block3.0.attn.q.weight" in message and "missing" in message
+    assert "block9.0.extra" in message and "unexpected" in message
+    assert "norm4.weight" in message and "(161,)" in message
+    with pytest.raises(CheckpointError, match="not found"):
+        load_painformer(tmp_path / "absent.pth")
+    (tmp_path / "garbage.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="garbage.pth"):
+        load_painformer(tmp_path / "garbage.pth")
+
+
+def test_untrained_is_deterministic_and_warns(caplog):
+    with caplog.at_level(logging.WARNING):
+        first = load_painformer(None)
+    assert "untrained" in caplog.text.lower()
+    torch.manual_seed(123)  # the global generator must not influence the init
+    second = load_painformer(None)
+    assert first.checkpoint_sha256 == "untrained"
+    for (k, a), b in zip(first.state_dict().items(), second.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def test_timm_registration_and_preprocess():
+    model = timm.create_model("painformer")
+    assert isinstance(model, PainFormer) and model.num_features == 160
+    head = timm.create_model("painformer", num_classes=3).eval()
+    images = torch.randint(0, 256, (2, 240, 320, 3), dtype=torch.uint8)
+    x = preprocess(images)
+    assert x.shape == (2, 3, 224, 224) and x.dtype == torch.float32
+    with torch.inference_mode():
+        assert head(x).shape == (2, 3)
+        assert head.embed(x).shape == (2, 160)
+    # A mid-grey pixel maps to (0.5 - mean) / std.
+    grey = preprocess(torch.full((224, 224, 3), 128, dtype=torch.uint8))
+    assert torch.allclose(grey[0, :, 0, 0], (128 / 255 - torch.tensor([0.6068, 0.4517, 0.3800])) / torch.tensor([0.2492, 0.2173, 0.2082]))
+    with pytest.raises(TypeError):
+        preprocess(torch.zeros(224, 224, 3))
