@@ -1,0 +1,114 @@
+"""Commands: ``painformer embed``, ``painformer export``, ``painformer inspect``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+
+from painformer.errors import InputError
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def add_commands(subparsers) -> None:
+    embed = subparsers.add_parser(
+        "embed",
+        help="embed every sample's images with PainFormer into a resumable Zarr store",
+        description="Embed images (video frames, biosignal images) with the PainFormer backbone. "
+        "RGB frames are decoded from the videos; every other modality reads the upstream image store "
+        "given with --images. Rerunning resumes from the store's done mask.",
+    )
+    embed.add_argument("--samples", required=True, help="sample table (samples.tsv)")
+    embed.add_argument("--modality", required=True, choices=["rgb", "thermal", "depth", "ecg", "emg", "gsr", "fnirs"])
+    embed.add_argument("--representation", required=True, choices=["frames", "waveform", "spec_angle", "spec_phase", "spec_psd"])
+    embed.add_argument("--images", help="upstream image store (biosignal images, thermal or depth frames)")
+    embed.add_argument("--num-frames", type=_positive, help="frames sampled per video (RGB)")
+    embed.add_argument("--crop", default="center", choices=["center", "face"], help="frame crop (RGB)")
+    embed.add_argument("--checkpoint", default="none", help="PainFormer checkpoint, or 'none' for an untrained backbone")
+    embed.add_argument("--out", required=True, help="output store, e.g. results/demo/embeddings/gsr/waveform.zarr")
+    embed.add_argument("--complete-marker", help="JSON file written only once every sample is embedded")
+    embed.add_argument("--batch-size", type=_positive, default=16)
+    embed.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    embed.add_argument("--threads", type=_positive, help="torch CPU threads")
+    embed.add_argument("--loader-threads", type=_positive, default=2)
+    embed.add_argument("--float16", action="store_true", help="store embeddings as float16")
+    embed.add_argument("--compile", action="store_true", help="torch.compile the backbone (GPU)")
+    embed.add_argument("--force", action="store_true", help="delete an existing store made differently and start over")
+    embed.add_argument("--no-progress", action="store_true")
+    embed.set_defaults(func=run_embed)
+
+    export = subparsers.add_parser("export", help="export a store to another format (HDF5)")
+    export.add_argument("--format", default="h5", choices=["h5"])
+    export.add_argument("store")
+    export.add_argument("out")
+    export.set_defaults(func=run_export)
+
+    inspect = subparsers.add_parser("inspect", help="print a store's shape, completeness and metadata")
+    inspect.add_argument("store")
+    inspect.add_argument("--json", action="store_true", help="print JSON")
+    inspect.set_defaults(func=run_inspect)
+
+
+def run_embed(args: argparse.Namespace) -> int:
+    from painformer.data import read_sample_table
+    from painformer.embed.extract import EmbedSettings, extract_embeddings
+    from painformer.embed.sources import open_source
+    from painformer.models import load_painformer
+    from painformer.stores import write_completion_marker
+    from painformer.utils import select_device
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    table = read_sample_table(args.samples)
+    if table.empty:
+        raise InputError(f"{args.samples}: the sample table is empty")
+    source = open_source(
+        table=table, modality=args.modality, representation=args.representation,
+        images=args.images, num_frames=args.num_frames, crop=args.crop,
+    )
+    checkpoint = None if args.checkpoint.lower() in ("none", "") else args.checkpoint
+    model = load_painformer(checkpoint)
+    settings = EmbedSettings(
+        batch_size=args.batch_size, device=str(select_device(args.device)),
+        loader_threads=args.loader_threads, compile=args.compile,
+        store_dtype="float16" if args.float16 else "float32",
+    )
+    store = extract_embeddings(
+        source=source, out=args.out, model=model, modality=args.modality,
+        representation=args.representation, settings=settings, force=args.force,
+        progress=not args.no_progress,
+    )
+    if args.complete_marker:
+        write_completion_marker(store, args.complete_marker)
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from painformer.embed.export import export_h5
+
+    export_h5(args.store, args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    from painformer.embed.export import describe
+
+    summary = describe(args.store)
+    if args.json:
+        print(json.dumps(summary, indent=2, sort_keys=True))
+        return 0
+    print(f"store      {summary['path']}")
+    print(f"kind       {summary['kind']}  array {summary['array']}  shape {tuple(summary['shape'])}  dtype {summary['dtype']}")
+    print(f"complete   {summary['complete']}  ({summary['samples_done']}/{summary['samples_total']} samples done)")
+    print(f"subjects   {summary['subjects']}  classes {', '.join(summary['classes'])}")
+    for key, value in sorted(summary["attrs"].items()):
+        print(f"{key:<10} {json.dumps(value, sort_keys=True)}")
+    return 0

@@ -1,0 +1,180 @@
+"""Streaming extraction of PainFormer embeddings into a resumable Zarr store.
+
+Samples are decoded/rendered by background threads (bounded look-ahead, in
+sample order), their images are batched across samples for inference, and
+each sample is written to the store as soon as all its items are embedded.
+Memory therefore depends on the batch size and look-ahead, never on the
+number of samples. A rerun embeds only samples whose ``done`` flag is unset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from painformer import __version__
+from painformer.embed.sources import ImageSource
+from painformer.models import EMBEDDING_DIM, PREPROCESS_PARAMS, PainFormer, preprocess
+from painformer.stores import SampleStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EmbedSettings:
+    """How to run the backbone; none of these change the embeddings beyond float tolerance
+    except ``precision`` (recorded in the store's fingerprint)."""
+
+    batch_size: int = 16
+    device: str = "cpu"
+    loader_threads: int = 2
+    lookahead: int = 4
+    compile: bool = False
+    store_dtype: str = "float32"
+
+    @property
+    def precision(self) -> str:
+        return "bfloat16" if torch.device(self.device).type == "cuda" else "float32"
+
+
+def prefetch(load: Callable[[int], Any], indices: Iterable[int], *, threads: int, lookahead: int) -> Iterator[tuple[int, Any]]:
+    """Yield ``(i, load(i))`` in order while up to ``lookahead`` loads run in background threads."""
+    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="painformer-load") as pool:
+        queue: deque = deque()
+        iterator = iter(indices)
+        for index in iterator:
+            queue.append((index, pool.submit(load, index)))
+            if len(queue) >= max(1, lookahead):
+                break
+        while queue:
+            index, future = queue.popleft()
+            next_index = next(iterator, None)
+            if next_index is not None:
+                queue.append((next_index, pool.submit(load, next_index)))
+            yield index, future.result()
+
+
+class _BatchRunner:
+    """Runs the backbone on a device with the fastest settings that keep results defined."""
+
+    def __init__(self, model: PainFormer, settings: EmbedSettings):
+        self.device = torch.device(settings.device)
+        self.cuda = self.device.type == "cuda"
+        model = model.to(self.device).eval()
+        if self.cuda:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.forward = torch.compile(model.embed) if settings.compile else model.embed
+
+    @torch.inference_mode()
+    def __call__(self, batch: torch.Tensor) -> np.ndarray:
+        if self.cuda:
+            batch = batch.pin_memory().to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            autocast = torch.autocast("cuda", dtype=torch.bfloat16)
+        else:
+            autocast = contextlib.nullcontext()
+        with autocast:
+            out = self.forward(batch)
+        return out.float().cpu().numpy()
+
+
+def store_fingerprint(*, model: PainFormer, source: ImageSource, modality: str, representation: str, settings: EmbedSettings) -> dict[str, Any]:
+    return {
+        "backbone": "painformer",
+        "checkpoint_sha256": getattr(model, "checkpoint_sha256", "unknown"),
+        "modality": modality,
+        "representation": representation,
+        "preprocess": PREPROCESS_PARAMS,
+        "precision": settings.precision,
+        "input": source.fingerprint(),
+    }
+
+
+def extract_embeddings(
+    *,
+    source: ImageSource,
+    out: str | Path,
+    model: PainFormer,
+    modality: str,
+    representation: str,
+    settings: EmbedSettings = EmbedSettings(),
+    force: bool = False,
+    progress: bool = True,
+) -> SampleStore:
+    """Embed every pending sample of ``source`` into the store at ``out`` and return it."""
+    fingerprint = store_fingerprint(model=model, source=source, modality=modality, representation=representation, settings=settings)
+    store = SampleStore.create_or_resume(
+        out,
+        kind="embeddings",
+        array_name="embeddings",
+        meta=source.meta,
+        item_shape=(source.num_items, EMBEDDING_DIM),
+        dtype=settings.store_dtype,
+        fingerprint=fingerprint,
+        attrs={
+            "backbone": "painformer",
+            "checkpoint_sha256": fingerprint["checkpoint_sha256"],
+            "untrained_backbone": fingerprint["checkpoint_sha256"] == "untrained",
+            "modality": modality,
+            "representation": representation,
+            "preprocess": PREPROCESS_PARAMS,
+            "painformer_version": __version__,
+            "torch_version": torch.__version__,
+        },
+        force=force,
+    )
+    pending = store.pending()
+    log.info("%s: %d of %d samples to embed", out, len(pending), len(store))
+    if not pending:
+        return store
+
+    runner = _BatchRunner(model, settings)
+    started = time.perf_counter()
+    buffers: dict[int, np.ndarray] = {}
+    filled: dict[int, int] = {}
+    queue_images: list[torch.Tensor] = []
+    queue_owner: list[tuple[int, int]] = []  # (sample index, item index) of each queued image
+
+    def run_batch(count: int) -> None:
+        batch = torch.cat(queue_images[:count]) if count > 1 else queue_images[0]
+        embeddings = runner(batch)
+        for (sample, item), vector in zip(queue_owner[:count], embeddings):
+            buffers[sample][item] = vector
+            filled[sample] += 1
+            if filled[sample] == source.num_items:
+                store.write(sample, buffers.pop(sample))
+                del filled[sample]
+                bar.update(1)
+        del queue_images[:count], queue_owner[:count]
+
+    def load(index: int) -> torch.Tensor:
+        images = source.load(index)
+        if images.shape[0] != source.num_items:
+            raise ValueError(f"sample {source.meta.samples[index]}: {images.shape[0]} items, expected {source.num_items}")
+        return preprocess(images)  # (n_items, 3, 224, 224)
+
+    with tqdm(total=len(pending), desc=f"embed {modality}/{representation}", unit="sample", disable=not progress, mininterval=2.0) as bar:
+        for index, tensor in prefetch(load, pending, threads=settings.loader_threads, lookahead=settings.lookahead):
+            buffers[index] = np.empty((source.num_items, EMBEDDING_DIM), dtype=np.float32)
+            filled[index] = 0
+            for item in range(tensor.shape[0]):
+                queue_images.append(tensor[item : item + 1])
+                queue_owner.append((index, item))
+            while len(queue_images) >= settings.batch_size:
+                run_batch(settings.batch_size)
+        while queue_images:
+            run_batch(min(settings.batch_size, len(queue_images)))
+    seconds = time.perf_counter() - started
+    images = len(pending) * source.num_items
+    log.info("%s: embedded %d images in %.1f s (%.1f images/s)", out, images, seconds, images / max(seconds, 1e-9))
+    return store

@@ -1,0 +1,185 @@
+"""Embedding extraction: round trip, resume after SIGKILL, provenance checks, export."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from painformer.embed import EmbedSettings, aggregate, extract_embeddings, fit_items
+from painformer.embed.sources import StoreSource
+from painformer.errors import StoreError
+from painformer.models import load_painformer, preprocess
+from painformer.stores import SampleMeta, SampleStore
+
+COLUMNS = ["dataset", "sample", "subject", "subject_id", "class_id", "class_name", "video", "biosignals", "split"]
+
+
+def make_table(n: int) -> pd.DataFrame:
+    rows = []
+    for i in range(n):
+        subject = f"07130{i % 3}_w_2{i % 3}"
+        cls = ("BL1", "PA4")[i % 2]
+        rows.append(["demo", f"{subject}-{cls}-{i:03d}", subject, i % 3, 4 * (i % 2), cls, "", "", ""])
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def make_image_store(path: Path, table: pd.DataFrame, items: int | None, seed: int = 0, complete: bool = True) -> SampleStore:
+    """An upstream image store with smooth random images (what a renderer would write)."""
+    rng = np.random.default_rng(seed)
+    shape = (224, 224, 3) if items is None else (items, 224, 224, 3)
+    store = SampleStore.create_or_resume(
+        path, kind="biosignal_images", array_name="images", meta=SampleMeta.from_table(table),
+        item_shape=shape, dtype="uint8", fingerprint={"seed": seed},
+    )
+    for i in range(len(table) - (0 if complete else 1)):
+        coarse = rng.integers(0, 256, size=(*shape[:-3], 28, 28, 3), dtype=np.uint8)
+        store.write(i, coarse.repeat(8, axis=-3).repeat(8, axis=-2))
+    return store
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_painformer(None)
+
+
+def test_round_trip_equals_model_embed_and_is_deterministic(tmp_path, model):
+    table = make_table(5)
+    upstream = make_image_store(tmp_path / "images.zarr", table, items=3)
+    source = StoreSource(path=tmp_path / "images.zarr", table=table)
+    settings = EmbedSettings(batch_size=4, device="cpu", loader_threads=2, lookahead=2)  # batches straddle samples
+    store = extract_embeddings(source=source, out=tmp_path / "a.zarr", model=model, modality="gsr",
+                               representation="waveform", settings=settings, progress=False)
+    assert store.is_complete()
+    stored = store.read()
+    assert stored.shape == (5, 3, 160) and stored.dtype == np.float32
+    with torch.inference_mode():
+        for i in range(5):
+            expected = model.embed(preprocess(upstream.read(i))).numpy()
+            np.testing.assert_allclose(stored[i], expected, rtol=1e-4, atol=1e-5)
+    again = extract_embeddings(source=source, out=tmp_path / "b.zarr", model=model, modality="gsr",
+                               representation="waveform", settings=settings, progress=False)
+    assert np.array_equal(again.read(), stored)  # bit-identical on CPU float32
+    attrs = store.attrs
+    assert attrs["checkpoint_sha256"] == "untrained" and attrs["untrained_backbone"] is True
+    assert attrs["modality"] == "gsr" and attrs["preprocess"]["size"] == 224
+    assert attrs["samples"] == list(table["sample"])
+
+
+def test_hash_mismatch_is_refused_and_force_starts_over(tmp_path, model):
+    table = make_table(2)
+    make_image_store(tmp_path / "images.zarr", table, items=None)
+    source = StoreSource(path=tmp_path / "images.zarr", table=table)
+    settings = EmbedSettings(batch_size=2, device="cpu")
+    extract_embeddings(source=source, out=tmp_path / "e.zarr", model=model, modality="ecg",
+                       representation="spec_psd", settings=settings, progress=False)
+    checkpoint = tmp_path / "other.pth"
+    other = load_painformer(None)
+    with torch.no_grad():
+        other.norm4.bias.add_(1.0)
+    torch.save({"model_state_dict": other.state_dict()}, checkpoint)
+    trained = load_painformer(checkpoint)
+    with pytest.raises(StoreError, match="checkpoint_sha256") as error:
+        extract_embeddings(source=source, out=tmp_path / "e.zarr", model=trained, modality="ecg",
+                           representation="spec_psd", settings=settings, progress=False)
+    assert "e.zarr" in str(error.value) and "--force" in str(error.value)
+    redone = extract_embeddings(source=source, out=tmp_path / "e.zarr", model=trained, modality="ecg",
+                                representation="spec_psd", settings=settings, force=True, progress=False)
+    assert redone.attrs["checkpoint_sha256"] == trained.checkpoint_sha256 and redone.is_complete()
+
+
+def test_incomplete_or_mismatched_upstream_is_reported_by_name(tmp_path):
+    table = make_table(3)
+    make_image_store(tmp_path / "partial.zarr", table, items=None, complete=False)
+    with pytest.raises(StoreError, match=r"incomplete store, 1 of 3.*" + table["sample"][2]):
+        StoreSource(path=tmp_path / "partial.zarr", table=table)
+    make_image_store(tmp_path / "small.zarr", table.iloc[:2], items=None)
+    with pytest.raises(StoreError, match=r"missing upstream.*" + table["sample"][2]):
+        StoreSource(path=tmp_path / "small.zarr", table=table)
+    with pytest.raises(StoreError, match="does not exist"):
+        StoreSource(path=tmp_path / "absent.zarr", table=table)
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill(tmp_path):
+    from painformer.data import write_sample_table
+
+    table = make_table(14)
+    samples = tmp_path / "samples.tsv"
+    write_sample_table(table, samples)
+    make_image_store(tmp_path / "images.zarr", table, items=None)
+    out = tmp_path / "gsr.zarr"
+    marker = tmp_path / "gsr.complete"
+    command = [sys.executable, "-m", "painformer.cli", "embed", "--samples", str(samples), "--modality", "gsr",
+               "--representation", "waveform", "--images", str(tmp_path / "images.zarr"), "--out", str(out),
+               "--complete-marker", str(marker), "--batch-size", "1", "--device", "cpu", "--no-progress"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 180
+    done_before = 0
+    while time.time() < deadline and process.poll() is None:
+        if out.exists():
+            try:
+                done_before = int(SampleStore.open(out, mode="r").done_mask().sum())
+            except StoreError:
+                done_before = 0
+            if done_before >= 3:
+                break
+        time.sleep(0.05)
+    assert process.poll() is None, process.stderr.read().decode()
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    killed = SampleStore.open(out, mode="r")
+    mask = killed.done_mask()
+    assert 3 <= mask.sum() < len(table)
+    assert not marker.exists()
+    finished = {i: killed.read(i) for i in np.flatnonzero(mask)}
+
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert f"{len(table) - mask.sum()} of {len(table)} samples to embed" in result.stderr
+    resumed = SampleStore.open_complete(out)
+    for i, vector in finished.items():
+        assert np.array_equal(resumed.read(i), vector)  # nothing finished was recomputed
+    assert marker.exists()
+
+    clean = subprocess.run([*command[:-7], "--out", str(tmp_path / "clean.zarr"), "--batch-size", "1",
+                            "--device", "cpu", "--no-progress"], capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stderr
+    assert np.array_equal(SampleStore.open_complete(tmp_path / "clean.zarr").read(), resumed.read())
+
+    h5_path = tmp_path / "gsr.h5"
+    exported = subprocess.run([sys.executable, "-m", "painformer.cli", "export", "--format", "h5", str(out), str(h5_path)],
+                              capture_output=True, text=True)
+    assert exported.returncode == 0, exported.stderr
+    with h5py.File(h5_path) as handle:
+        assert np.array_equal(handle["embeddings"][:], resumed.read())
+        assert [s.decode() for s in handle["sample"][:]] == list(table["sample"])
+        assert handle["done"][:].all()
+        assert handle.attrs["checkpoint_sha256"] == "untrained"
+    inspected = subprocess.run([sys.executable, "-m", "painformer.cli", "inspect", str(out)], capture_output=True, text=True)
+    assert inspected.returncode == 0 and "14/14 samples done" in inspected.stdout
+
+
+def test_aggregation_shapes_and_frame_count_rules():
+    emb = np.arange(2 * 4 * 3, dtype=np.float32).reshape(2, 4, 3)
+    assert aggregate(emb, "concat").shape == (2, 12)
+    assert np.array_equal(aggregate(emb, "concat")[0], emb[0].ravel())
+    assert np.array_equal(aggregate(emb, "sum"), emb.sum(1))
+    assert np.allclose(aggregate(emb, "mean"), emb.mean(1))
+    padded = fit_items(emb, 6)
+    assert padded.shape == (2, 6, 3) and np.array_equal(padded[:, 4], emb[:, 3]) and np.array_equal(padded[:, 5], emb[:, 3])
+    assert np.array_equal(fit_items(emb, 3), emb[:, :3])
+    assert aggregate(emb, "concat", num_items=5).shape == (2, 15)
+    with pytest.raises(ValueError, match="more than 2 apart"):
+        fit_items(emb, 7)
+    with pytest.raises(ValueError, match="unknown aggregation"):
+        aggregate(emb, "max")
