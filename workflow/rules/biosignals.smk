@@ -1,0 +1,22 @@
+# Biosignals become 224x224 images: waveform and three spectrograms.
+
+
+rule biosignal_images:
+    input:
+        samples=SAMPLES,
+    output:
+        f"{RESULTS}/images/{{signal}}/{{representation}}.complete",
+    params:
+        store=get_output_store,
+    log:
+        f"{LOGS}/images/{{signal}}/{{representation}}.log",
+    benchmark:
+        f"{BENCHMARKS}/images/{{signal}}/{{representation}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    shell:
+        "painformer render-biosignals --samples {input.samples} --signal {wildcards.signal} "
+        "--representation {wildcards.representation} --out {params.store} "
+        "--complete-marker {output} > {log} 2>&1"

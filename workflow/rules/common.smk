@@ -1,0 +1,164 @@
+# Configuration, sample sheet and input functions shared by every rule.
+
+import functools
+import os
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from snakemake.utils import validate
+
+from painformer.train.config import list_folds, load_experiments
+
+
+validate(config, "../schemas/config.schema.yaml")
+
+DATASET = config["dataset"]
+RESULTS = f"results/{DATASET['name']}"
+SAMPLES = f"{RESULTS}/samples.tsv"
+LOGS = f"{RESULTS}/logs"
+BENCHMARKS = f"{RESULTS}/benchmarks"
+EXPERIMENTS = load_experiments(config)
+VIDEO_MODALITIES = ("rgb", "thermal", "depth")
+FRAME_MODELS = ("thermal", "depth")
+
+
+def split_input(name):
+    """'gsr/waveform' -> ('gsr', 'waveform')."""
+    modality, representation = name.split("/")
+    return modality, representation
+
+
+# Every modality/representation some experiment needs: one embedding store each.
+EMBEDDING_INPUTS = sorted({name for experiment in EXPERIMENTS.values() for name in experiment.inputs})
+MODALITIES = sorted({split_input(name)[0] for name in EMBEDDING_INPUTS})
+
+
+wildcard_constraints:
+    modality="[a-z]+",
+    representation="[a-z_]+",
+    signal="ecg|emg|gsr|fnirs",
+    frame_model="thermal|depth",
+    experiment="|".join(sorted(EXPERIMENTS)) or "^$",
+    fold="[^/]+",
+
+
+def store_path(marker):
+    """The Zarr store written beside a job's completion marker."""
+    return str(marker).removesuffix(".complete") + ".zarr"
+
+
+def get_output_store(wildcards, output):
+    return store_path(output[0])
+
+
+# -- dataset ---------------------------------------------------------------------
+def get_dataset_samples_csv(wildcards):
+    return os.path.join(DATASET["root"], "samples.csv")
+
+
+@functools.lru_cache(maxsize=4)
+def _read_samples(path, mtime):
+    table = pd.read_csv(path, sep="\t", dtype={"split": str}, keep_default_na=False)
+    validate(table, "../schemas/samples.schema.yaml")
+    return table
+
+
+def sample_table():
+    """The sample table written by the `index` checkpoint (cached per file version)."""
+    path = checkpoints.index.get().output.samples
+    return _read_samples(path, os.path.getmtime(path))
+
+
+# -- biosignal images and video frames --------------------------------------------
+def get_thermal_checkpoint(wildcards=None):
+    configured = config.get("thermal", {}).get("checkpoint")
+    return configured if configured else f"{RESULTS}/models/thermal_generator.pt"
+
+
+def get_thermal_pairs(wildcards=None):
+    configured = config.get("thermal", {}).get("pairs")
+    return configured if configured else os.path.join(DATASET["root"], "thermal_pairs")
+
+
+def get_depth_model_dir(wildcards=None):
+    depth = config.get("depth", {})
+    if depth.get("model_dir"):
+        return depth["model_dir"]
+    if depth.get("tiny_when_missing"):
+        return f"{RESULTS}/models/depth_tiny"
+    raise ValueError(
+        "an experiment uses depth/frames but depth.model_dir is not set: download "
+        "depth-anything/Depth-Anything-V2-Small-hf (config.json, model.safetensors, "
+        "preprocessor_config.json) into a local directory and set depth.model_dir to it"
+    )
+
+
+def get_frame_model(wildcards):
+    if wildcards.frame_model == "thermal":
+        return get_thermal_checkpoint()
+    return get_depth_model_dir()
+
+
+def get_frame_model_flag(wildcards):
+    return "--checkpoint" if wildcards.frame_model == "thermal" else "--model-dir"
+
+
+# -- embeddings -------------------------------------------------------------------
+def get_embed_upstream(wildcards):
+    """What an embedding job reads besides the sample table."""
+    if wildcards.modality == "rgb":
+        return []
+    if wildcards.modality in FRAME_MODELS:
+        return [f"{RESULTS}/frames/{wildcards.modality}.complete"]
+    return [f"{RESULTS}/images/{wildcards.modality}/{wildcards.representation}.complete"]
+
+
+def get_embed_source_args(wildcards, input):
+    if wildcards.modality == "rgb":
+        return f"--num-frames {config['video']['num_frames']} --crop {config['video'].get('crop', 'center')}"
+    return f"--images {store_path(input.upstream[0])}"
+
+
+def get_backbone_checkpoint(wildcards=None):
+    return config["backbone"].get("checkpoint") or "none"
+
+
+def get_backbone_checkpoint_input(wildcards):
+    checkpoint = config["backbone"].get("checkpoint")
+    return [checkpoint] if checkpoint else []
+
+
+# -- training and reports -----------------------------------------------------------
+def get_experiment_definition(wildcards):
+    """The raw definition of one experiment plus its preset: a change to either reruns its folds only."""
+    raw = config["experiments"][wildcards.experiment]
+    return {
+        "presets": {raw["preset"]: config["presets"][raw["preset"]]},
+        "experiments": {wildcards.experiment: raw},
+    }
+
+
+def get_experiment_embeddings(wildcards):
+    return [f"{RESULTS}/embeddings/{name}.complete" for name in EXPERIMENTS[wildcards.experiment].inputs]
+
+
+def get_folds(experiment):
+    return list_folds(EXPERIMENTS[experiment], sample_table())
+
+
+def get_fold_dirs(wildcards):
+    return [f"{RESULTS}/runs/{wildcards.experiment}/fold-{fold}" for fold in get_folds(wildcards.experiment)]
+
+
+def get_fold_metrics(wildcards):
+    return [f"{directory}/metrics.json" for directory in get_fold_dirs(wildcards)]
+
+
+def get_experiment_tables(wildcards=None):
+    return [f"{RESULTS}/tables/{name}.json" for name in sorted(EXPERIMENTS)]
+
+
+def get_compare_args(wildcards=None):
+    pairs = config.get("report", {}).get("compare", [])
+    return " ".join(f"--compare {a}:{b}" for a, b in pairs)

@@ -1,0 +1,66 @@
+# Video modalities beyond RGB: synthetic thermal (cGAN) and estimated depth (Depth Anything).
+
+
+rule thermal_generator:
+    input:
+        get_dataset_samples_csv,
+    output:
+        f"{RESULTS}/models/thermal_generator.pt",
+    params:
+        pairs=get_thermal_pairs,
+        epochs=config.get("thermal", {}).get("train", {}).get("epochs", 4),
+        image_size=config.get("thermal", {}).get("train", {}).get("image_size", 64),
+        batch_size=config.get("thermal", {}).get("train", {}).get("batch_size", 16),
+        seed=config.get("thermal", {}).get("train", {}).get("seed", 0),
+    log:
+        f"{LOGS}/thermal_generator.log",
+    benchmark:
+        f"{BENCHMARKS}/thermal_generator.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=120,
+        gpu=1,
+    shell:
+        "painformer thermal train --pairs {params.pairs} --out {output} --epochs {params.epochs} "
+        "--image-size {params.image_size} --batch-size {params.batch_size} --seed {params.seed} "
+        "> {log} 2>&1"
+
+
+rule depth_tiny_model:
+    output:
+        directory(f"{RESULTS}/models/depth_tiny"),
+    log:
+        f"{LOGS}/depth_tiny_model.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "painformer depth make-tiny {output} --seed 0 > {log} 2>&1"
+
+
+rule frames:
+    input:
+        samples=SAMPLES,
+        model=get_frame_model,
+    output:
+        f"{RESULTS}/frames/{{frame_model}}.complete",
+    params:
+        store=get_output_store,
+        num_frames=config["video"]["num_frames"],
+        crop=config["video"].get("crop", "center"),
+        model_flag=get_frame_model_flag,
+    log:
+        f"{LOGS}/frames/{{frame_model}}.log",
+    benchmark:
+        f"{BENCHMARKS}/frames/{{frame_model}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+        gpu=1,
+    shell:
+        "painformer {wildcards.frame_model} apply --samples {input.samples} {params.model_flag} {input.model} "
+        "--num-frames {params.num_frames} --crop {params.crop} --out {params.store} "
+        "--complete-marker {output} > {log} 2>&1"
