@@ -1,0 +1,133 @@
+"""The Snakemake workflow end to end: a real run, incremental reruns, lint, format, scale."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from painformer.stores import SampleStore
+from workflow_helpers import (
+    BIN, REPO, dry_run_counts, environment, job_counts, load_yaml, snakemake, tiny_demo_config, write_yaml,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """One complete run of the tiny demo configuration (shared by the tests below)."""
+    workdir = tmp_path_factory.mktemp("workflow")
+    config = tiny_demo_config(workdir)
+    configfile = write_yaml(config, workdir / "config.yaml")
+    snakemake(workdir, "--cores", "2", "--configfile", str(configfile), "--resources", "gpu=1")
+    return workdir, config, configfile
+
+
+def test_complete_run_produces_every_result(finished_run):
+    workdir, config, configfile = finished_run
+    results = workdir / "results" / "demo"
+    samples = pd.read_csv(results / "samples.tsv", sep="\t")
+    assert set(samples["class_name"]) == {"BL1", "PA4"} and samples["subject"].nunique() == 3
+    needed = {name for e in config["experiments"].values() for name in e["inputs"]}
+    for name in needed:
+        store = SampleStore.open_complete(results / "embeddings" / f"{name}.zarr")
+        assert store.samples == list(samples["sample"])
+        assert json.loads((results / "embeddings" / f"{name}.complete").read_text())["complete"] is True
+    for experiment in config["experiments"]:
+        for subject in samples["subject"].unique():
+            fold = results / "runs" / experiment / f"fold-{subject}"
+            for name in ("model.pt", "predictions.tsv", "metrics.json", "history.tsv", "config.json"):
+                assert (fold / name).is_file(), fold / name
+        assert (results / "tables" / f"{experiment}.tsv").is_file()
+        assert (results / "plots" / f"{experiment}_confusion.png").stat().st_size > 0
+    summary = pd.read_csv(results / "summary.tsv", sep="\t")
+    assert len(summary) == len(config["experiments"])
+    assert (results / "summary.md").read_text().strip()
+    resolved = load_yaml(results / "config.resolved.yaml")
+    assert resolved["experiments"].keys() == config["experiments"].keys()
+    # Nothing is left to do: a second invocation schedules no job.
+    assert dry_run_counts(workdir, configfile) == {}
+    report = workdir / "report.html"
+    snakemake(workdir, "--cores", "1", "--configfile", str(configfile), "--report", str(report))
+    assert report.stat().st_size > 10_000
+
+
+def test_adding_a_modality_runs_only_its_jobs(finished_run):
+    workdir, config, _ = finished_run
+    changed = copy.deepcopy(config)
+    changed["experiments"]["depth_video"] = {**copy.deepcopy(config["experiments"]["rgb_video"]), "inputs": ["depth/frames"]}
+    changed["experiments"]["ecg_psd"] = {**copy.deepcopy(config["experiments"]["gsr_waveform"]), "inputs": ["ecg/spec_psd"]}
+    counts = dry_run_counts(workdir, write_yaml(changed, workdir / "added.yaml"))
+    folds = 3
+    assert counts.get("embed") == 2  # depth/frames and ecg/spec_psd only
+    assert counts.get("frames") == 1 and counts.get("depth_tiny_model") == 1
+    assert counts.get("biosignal_images") == 1
+    assert counts.get("train") == 2 * folds
+    assert counts.get("experiment_definition") == 2 and counts.get("report_experiment") == 2
+    assert "thermal_generator" not in counts and "index" not in counts and "demo_data" not in counts
+
+
+def test_changing_one_hyperparameter_reruns_that_experiment_only(finished_run):
+    workdir, config, _ = finished_run
+    changed = copy.deepcopy(config)
+    changed["experiments"]["emg_concat"]["overrides"] = {"dropout": 0.3}
+    counts = dry_run_counts(workdir, write_yaml(changed, workdir / "hyper.yaml"))
+    assert counts.get("train") == 3  # the three folds of emg_concat
+    assert counts.get("experiment_definition") == 1 and counts.get("report_experiment") == 1
+    assert "embed" not in counts and "biosignal_images" not in counts and "frames" not in counts
+
+
+def test_bad_config_key_is_named(tmp_path):
+    config = tiny_demo_config(tmp_path)
+    config["backbone"]["batchsize"] = 4
+    result = snakemake(tmp_path, "--cores", "1", "--configfile", str(write_yaml(config, tmp_path / "c.yaml")), "-n", check=False)
+    assert result.returncode != 0
+    assert "batchsize" in result.stdout + result.stderr
+
+
+def test_lint_and_format_are_clean():
+    lint = subprocess.run([str(BIN / "snakemake"), "--lint", "--cores", "1"], cwd=REPO, capture_output=True, text=True, env=environment())
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert "Lints for rule" not in lint.stdout + lint.stderr, lint.stdout + lint.stderr
+    fmt = subprocess.run([str(BIN / "snakefmt"), "--check", "Snakefile", "workflow"], cwd=REPO, capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def full_biovid_grid(tmp_path: Path) -> tuple[Path, dict]:
+    """config/biovid.yaml on a generated 87-subject index (no videos: enough for a dry run)."""
+    from painformer.data import write_sample_table
+
+    rows = []
+    for s in range(87):
+        subject = f"{71309 + s:06d}_{'wm'[s % 2]}_{20 + s % 45}"
+        for class_id, class_name in ((0, "BL1"), (4, "PA4")):
+            for k in range(20):
+                sample = f"{subject}-{class_name}-{k + 1:03d}"
+                rows.append(["biovid", sample, subject, s, class_id, class_name,
+                             f"/data/video/{subject}/{sample}.mp4", f"/data/bio/{subject}/{sample}_bio.csv", ""])
+    table = pd.DataFrame(rows, columns=["dataset", "sample", "subject", "subject_id", "class_id", "class_name", "video", "biosignals", "split"])
+    write_sample_table(table, tmp_path / "index.tsv")
+    config = load_yaml(REPO / "config" / "biovid.yaml")
+    config["dataset"]["samples"] = str(tmp_path / "index.tsv")
+    for key, name in (("backbone", "painformer.pth"), ("thermal", "thermal.pt")):
+        (tmp_path / name).write_bytes(b"placeholder for a dry run")
+        config[key]["checkpoint"] = str(tmp_path / name)
+    (tmp_path / "depth").mkdir()
+    config["depth"]["model_dir"] = str(tmp_path / "depth")
+    return write_yaml(config, tmp_path / "biovid.yaml"), config
+
+
+def test_dry_run_of_the_full_biovid_grid(tmp_path):
+    configfile, config = full_biovid_grid(tmp_path)
+    snakemake(tmp_path, "--cores", "1", "--configfile", str(configfile), "results/biovid/samples.tsv")
+    counts = dry_run_counts(tmp_path, configfile)
+    assert counts["train"] == 87 * len(config["experiments"])
+    assert counts["report_experiment"] == len(config["experiments"])
+    inputs = {name for e in config["experiments"].values() for name in e["inputs"]}
+    assert counts["embed"] == len(inputs)
