@@ -28,7 +28,6 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
-
 report: "workflow/report/workflow.rst"
 
 
@@ -42,8 +41,8 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         f"{RESULTS}/config.resolved.yaml",
         f"{RESULTS}/summary.tsv",
         f"{RESULTS}/summary.md",
-    default_target: True

@@ -6,8 +6,6 @@ rule biosignal_images:
         samples=SAMPLES,
     output:
         f"{RESULTS}/images/{{signal}}/{{representation}}.complete",
-    params:
-        store=get_output_store,
     log:
         f"{LOGS}/images/{{signal}}/{{representation}}.log",
     benchmark:
@@ -16,6 +14,8 @@ rule biosignal_images:
     resources:
         mem_mb=2000,
         runtime=60,
+    params:
+        store=get_output_store,
     shell:
         "painformer render-biosignals --samples {input.samples} --signal {wildcards.signal} "
         "--representation {wildcards.representation} --out {params.store} "

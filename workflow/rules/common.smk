@@ -10,7 +10,6 @@ from snakemake.utils import validate
 
 from painformer.train.config import list_folds, load_experiments
 
-
 validate(config, "../schemas/config.schema.yaml")
 
 DATASET = config["dataset"]
@@ -19,19 +18,10 @@ SAMPLES = f"{RESULTS}/samples.tsv"
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
 EXPERIMENTS = load_experiments(config)
-VIDEO_MODALITIES = ("rgb", "thermal", "depth")
 FRAME_MODELS = ("thermal", "depth")
 
 
-def split_input(name):
-    """'gsr/waveform' -> ('gsr', 'waveform')."""
-    modality, representation = name.split("/")
-    return modality, representation
-
-
-# Every modality/representation some experiment needs: one embedding store each.
-EMBEDDING_INPUTS = sorted({name for experiment in EXPERIMENTS.values() for name in experiment.inputs})
-MODALITIES = sorted({split_input(name)[0] for name in EMBEDDING_INPUTS})
+EXPERIMENT_PATTERN = "|".join(sorted(EXPERIMENTS))
 
 
 wildcard_constraints:
@@ -39,7 +29,7 @@ wildcard_constraints:
     representation="[a-z_]+",
     signal="ecg|emg|gsr|fnirs",
     frame_model="thermal|depth",
-    experiment="|".join(sorted(EXPERIMENTS)) or "^$",
+    experiment=EXPERIMENT_PATTERN,
     fold="[^/]+",
 
 
@@ -111,7 +101,9 @@ def get_embed_upstream(wildcards):
         return []
     if wildcards.modality in FRAME_MODELS:
         return [f"{RESULTS}/frames/{wildcards.modality}.complete"]
-    return [f"{RESULTS}/images/{wildcards.modality}/{wildcards.representation}.complete"]
+    return [
+        f"{RESULTS}/images/{wildcards.modality}/{wildcards.representation}.complete"
+    ]
 
 
 def get_embed_source_args(wildcards, input):
@@ -125,8 +117,8 @@ def get_backbone_checkpoint(wildcards=None):
 
 
 def get_backbone_checkpoint_input(wildcards):
-    checkpoint = config["backbone"].get("checkpoint")
-    return [checkpoint] if checkpoint else []
+    configured = config["backbone"].get("checkpoint")
+    return [configured] if configured else []
 
 
 # -- training and reports -----------------------------------------------------------
@@ -140,7 +132,10 @@ def get_experiment_definition(wildcards):
 
 
 def get_experiment_embeddings(wildcards):
-    return [f"{RESULTS}/embeddings/{name}.complete" for name in EXPERIMENTS[wildcards.experiment].inputs]
+    return [
+        f"{RESULTS}/embeddings/{name}.complete"
+        for name in EXPERIMENTS[wildcards.experiment].inputs
+    ]
 
 
 def get_folds(experiment):
@@ -148,7 +143,10 @@ def get_folds(experiment):
 
 
 def get_fold_dirs(wildcards):
-    return [f"{RESULTS}/runs/{wildcards.experiment}/fold-{fold}" for fold in get_folds(wildcards.experiment)]
+    return [
+        f"{RESULTS}/runs/{wildcards.experiment}/fold-{fold}"
+        for fold in get_folds(wildcards.experiment)
+    ]
 
 
 def get_fold_metrics(wildcards):

@@ -6,11 +6,6 @@ if DATASET.get("demo"):
     rule demo_data:
         output:
             os.path.join(DATASET["root"], "samples.csv"),
-        params:
-            root=DATASET["root"],
-            subjects=DATASET["demo"].get("subjects", 6),
-            samples_per_class=DATASET["demo"].get("samples_per_class", 4),
-            seed=DATASET["demo"].get("seed", 0),
         log:
             f"{LOGS}/demo_data.log",
         benchmark:
@@ -19,6 +14,11 @@ if DATASET.get("demo"):
         resources:
             mem_mb=2000,
             runtime=30,
+        params:
+            root=DATASET["root"],
+            subjects=DATASET["demo"].get("subjects", 6),
+            samples_per_class=DATASET["demo"].get("samples_per_class", 4),
+            seed=DATASET["demo"].get("seed", 0),
         shell:
             "painformer demo-data {params.root} --subjects {params.subjects} "
             "--samples-per-class {params.samples_per_class} --seed {params.seed} > {log} 2>&1"
@@ -48,18 +48,18 @@ else:
         output:
             samples=SAMPLES,
             bad_samples=f"{RESULTS}/bad_samples.tsv",
-        params:
-            dataset_format=DATASET["format"],
-            root=DATASET["root"],
-            biosignals=DATASET.get("biosignals", "filtered"),
-            classes=",".join(DATASET.get("classes") or []),
-            on_bad_sample=DATASET.get("on_bad_sample", "fail"),
         log:
             f"{LOGS}/index.log",
         threads: 1
         resources:
             mem_mb=2000,
             runtime=30,
+        params:
+            dataset_format=DATASET["format"],
+            root=DATASET["root"],
+            biosignals=DATASET.get("biosignals", "filtered"),
+            classes=",".join(DATASET.get("classes") or []),
+            on_bad_sample=DATASET.get("on_bad_sample", "fail"),
         shell:
             "painformer index --dataset {params.dataset_format} --root {params.root} "
             "--biosignals {params.biosignals} --classes '{params.classes}' "
@@ -70,13 +70,13 @@ else:
 rule resolved_config:
     output:
         f"{RESULTS}/config.resolved.yaml",
-    params:
-        resolved=config,
     log:
         f"{LOGS}/resolved_config.log",
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
+    params:
+        resolved=config,
     script:
         "../scripts/write_yaml.py"

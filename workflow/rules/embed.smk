@@ -8,13 +8,6 @@ rule embed:
         checkpoint=get_backbone_checkpoint_input,
     output:
         f"{RESULTS}/embeddings/{{modality}}/{{representation}}.complete",
-    params:
-        store=get_output_store,
-        source=get_embed_source_args,
-        checkpoint=get_backbone_checkpoint,
-        batch_size=config["backbone"].get("batch_size", 16),
-        device=config["backbone"].get("device", "auto"),
-        float16="--float16" if config["backbone"].get("float16") else "",
     log:
         f"{LOGS}/embed/{{modality}}/{{representation}}.log",
     benchmark:
@@ -24,6 +17,13 @@ rule embed:
         mem_mb=4000,
         runtime=600,
         gpu=1,
+    params:
+        store=get_output_store,
+        source=get_embed_source_args,
+        checkpoint=get_backbone_checkpoint,
+        batch_size=config["backbone"].get("batch_size", 16),
+        device=config["backbone"].get("device", "auto"),
+        float16="--float16" if config["backbone"].get("float16") else "",
     shell:
         "painformer embed --samples {input.samples} --modality {wildcards.modality} "
         "--representation {wildcards.representation} {params.source} --checkpoint {params.checkpoint} "

@@ -6,12 +6,6 @@ rule thermal_generator:
         get_dataset_samples_csv,
     output:
         f"{RESULTS}/models/thermal_generator.pt",
-    params:
-        pairs=get_thermal_pairs,
-        epochs=config.get("thermal", {}).get("train", {}).get("epochs", 4),
-        image_size=config.get("thermal", {}).get("train", {}).get("image_size", 64),
-        batch_size=config.get("thermal", {}).get("train", {}).get("batch_size", 16),
-        seed=config.get("thermal", {}).get("train", {}).get("seed", 0),
     log:
         f"{LOGS}/thermal_generator.log",
     benchmark:
@@ -21,6 +15,12 @@ rule thermal_generator:
         mem_mb=4000,
         runtime=120,
         gpu=1,
+    params:
+        pairs=get_thermal_pairs,
+        epochs=config.get("thermal", {}).get("train", {}).get("epochs", 4),
+        image_size=config.get("thermal", {}).get("train", {}).get("image_size", 64),
+        batch_size=config.get("thermal", {}).get("train", {}).get("batch_size", 16),
+        seed=config.get("thermal", {}).get("train", {}).get("seed", 0),
     shell:
         "painformer thermal train --pairs {params.pairs} --out {output} --epochs {params.epochs} "
         "--image-size {params.image_size} --batch-size {params.batch_size} --seed {params.seed} "
@@ -46,11 +46,6 @@ rule frames:
         model=get_frame_model,
     output:
         f"{RESULTS}/frames/{{frame_model}}.complete",
-    params:
-        store=get_output_store,
-        num_frames=config["video"]["num_frames"],
-        crop=config["video"].get("crop", "center"),
-        model_flag=get_frame_model_flag,
     log:
         f"{LOGS}/frames/{{frame_model}}.log",
     benchmark:
@@ -60,6 +55,11 @@ rule frames:
         mem_mb=4000,
         runtime=240,
         gpu=1,
+    params:
+        store=get_output_store,
+        num_frames=config["video"]["num_frames"],
+        crop=config["video"].get("crop", "center"),
+        model_flag=get_frame_model_flag,
     shell:
         "painformer {wildcards.frame_model} apply --samples {input.samples} {params.model_flag} {input.model} "
         "--num-frames {params.num_frames} --crop {params.crop} --out {params.store} "

@@ -5,25 +5,37 @@ rule report_experiment:
     input:
         get_fold_metrics,
     output:
-        tsv=report(f"{RESULTS}/tables/{{experiment}}.tsv", category="Experiments", subcategory="{experiment}"),
+        tsv=report(
+            f"{RESULTS}/tables/{{experiment}}.tsv",
+            category="Experiments",
+            subcategory="{experiment}",
+        ),
         json=f"{RESULTS}/tables/{{experiment}}.json",
         confusion=report(
-            f"{RESULTS}/plots/{{experiment}}_confusion.png", category="Experiments", subcategory="{experiment}"
+            f"{RESULTS}/plots/{{experiment}}_confusion.png",
+            category="Experiments",
+            subcategory="{experiment}",
         ),
         subjects=report(
-            f"{RESULTS}/plots/{{experiment}}_subjects.png", category="Experiments", subcategory="{experiment}"
+            f"{RESULTS}/plots/{{experiment}}_subjects.png",
+            category="Experiments",
+            subcategory="{experiment}",
         ),
-        curves=report(f"{RESULTS}/plots/{{experiment}}_curves.png", category="Experiments", subcategory="{experiment}"),
-    params:
-        folds=get_fold_dirs,
-        tables=f"{RESULTS}/tables",
-        plots=f"{RESULTS}/plots",
+        curves=report(
+            f"{RESULTS}/plots/{{experiment}}_curves.png",
+            category="Experiments",
+            subcategory="{experiment}",
+        ),
     log:
         f"{LOGS}/tables/{{experiment}}.log",
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        folds=get_fold_dirs,
+        tables=f"{RESULTS}/tables",
+        plots=f"{RESULTS}/plots",
     shell:
         "painformer report experiment --experiment {wildcards.experiment} --folds {params.folds} "
         "--out-dir {params.tables} --plots-dir {params.plots} > {log} 2>&1"
@@ -35,15 +47,15 @@ rule summary:
     output:
         tsv=report(f"{RESULTS}/summary.tsv", category="Summary"),
         markdown=report(f"{RESULTS}/summary.md", category="Summary"),
-    params:
-        plots=f"{RESULTS}/plots",
-        compare=get_compare_args,
     log:
         f"{LOGS}/summary.log",
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        plots=f"{RESULTS}/plots",
+        compare=get_compare_args,
     shell:
         "painformer report summary --experiments {input} --out {output.tsv} "
         "--markdown {output.markdown} --plots-dir {params.plots} {params.compare} > {log} 2>&1"

@@ -4,14 +4,14 @@
 rule experiment_definition:
     output:
         f"{RESULTS}/runs/{{experiment}}/experiment.yaml",
-    params:
-        resolved=get_experiment_definition,
     log:
         f"{LOGS}/runs/{{experiment}}/experiment_definition.log",
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
+    params:
+        resolved=get_experiment_definition,
     script:
         "../scripts/write_yaml.py"
 
@@ -27,9 +27,6 @@ rule train:
         history=f"{RESULTS}/runs/{{experiment}}/fold-{{fold}}/history.tsv",
         model=f"{RESULTS}/runs/{{experiment}}/fold-{{fold}}/model.pt",
         config=f"{RESULTS}/runs/{{experiment}}/fold-{{fold}}/config.json",
-    params:
-        embeddings=f"{RESULTS}/embeddings",
-        out_dir=f"{RESULTS}/runs/{{experiment}}/fold-{{fold}}",
     log:
         f"{LOGS}/runs/{{experiment}}/fold-{{fold}}.log",
     benchmark:
@@ -40,6 +37,9 @@ rule train:
     resources:
         mem_mb=3000,
         runtime=120,
+    params:
+        embeddings=f"{RESULTS}/embeddings",
+        out_dir=f"{RESULTS}/runs/{{experiment}}/fold-{{fold}}",
     shell:
         "painformer train --config {input.experiment} --experiment {wildcards.experiment} "
         "--fold {wildcards.fold} --samples {input.samples} --embeddings {params.embeddings} "
