@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Tear down the single-node test cluster started by tests/cluster/start_slurm.sh:
+# stop slurmd, slurmctld and (unless --keep-munge) munged, each by its pid file.
+# Job state and logs stay under /var/spool and /var/log/slurm for inspection.
+set -uo pipefail
+
+stop_by_pid_file() {
+    local name=$1 pid_file=$2 pid
+    [[ -f $pid_file ]] || return 0
+    pid=$(cat "$pid_file")
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid"
+        for _ in $(seq 1 100); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+        printf '[stop_slurm] stopped %s (pid %s)\n' "$name" "$pid" >&2
+    fi
+    rm -f "$pid_file"
+}
+
+stop_by_pid_file slurmd /run/slurmd.pid
+stop_by_pid_file slurmctld /run/slurmctld.pid
+if [[ ${1:-} != --keep-munge ]]; then
+    stop_by_pid_file munged /run/munge/munged.pid
+fi
