@@ -1,0 +1,294 @@
+"""The `slurm` Snakemake profile, proven on a real single-node SLURM cluster.
+
+`tests/cluster/start_slurm.sh` brings up slurmctld + slurmd on this machine
+(installing Debian's slurm-wlm and munge when missing). The DAG then runs
+twice through `--executor slurm`:
+
+1. a first run, during which one SLURM job of grouped `train` jobs is killed
+   with `scancel` while it runs: Snakemake must report it as failed;
+2. `--rerun-incomplete` on the same profile: it must finish the run without
+   recomputing any output that was already complete.
+
+The tables it writes must equal those of a plain local run, every SLURM job
+of the completed run must be recorded as COMPLETED by SLURM itself
+(`sacct --completion`, fed by the jobcomp/filetxt plugin), and the `train`
+jobs must have gone to SLURM as fewer jobs than there are `train` rules.
+
+Needs root (the start script installs packages and starts daemons).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
+CLUSTER_DIR = REPOSITORY_ROOT / "tests" / "cluster"
+MINI_SNAKEFILE = CLUSTER_DIR / "mini" / "Snakefile"
+
+# Timing knobs of the run under test: each `train` job sleeps this long so the
+# test can catch a group of them running, and groups hold this many `train`
+# jobs so that one cancelled group leaves other, completed groups behind.
+TRAIN_SECONDS = 2
+TRAIN_GROUP_SIZE = 4
+N_TRAIN_JOBS = 12  # 3 experiments x 4 folds in tests/cluster/mini/config.yaml
+RUN_TIMEOUT_S = 240
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        sys.platform != "linux" or os.geteuid() != 0,
+        reason="starting a SLURM cluster needs root on Linux",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class SnakemakeRun:
+    """One finished Snakemake invocation: its exit status and its full console log."""
+
+    returncode: int
+    log: str
+
+    @property
+    def slurm_run_id(self) -> str:
+        """The run ID the executor gives every SLURM job of this run as job name."""
+        match = re.search(r"SLURM run ID: (\S+)", self.log)
+        assert match, "no SLURM run ID in the Snakemake log"
+        return match.group(1)
+
+    def submitted_slurm_jobs(self) -> dict[int, str]:
+        """SLURM job id -> what it ran (`rule_<name>` or `group_<name>`), from the submission lines."""
+        submitted = {}
+        for slurm_id, log_path in re.findall(
+            r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)", self.log
+        ):
+            # Logs sit at <slurm-logdir>/rule_<rule>[/<wildcards>]/<id>.log or
+            # <slurm-logdir>/group_<group>_.../<id>.log.
+            submitted[int(slurm_id)] = next(
+                part for part in reversed(Path(log_path).parts) if part.startswith(("rule_", "group_"))
+            )
+        return submitted
+
+    def planned_outputs(self, *, rule: str) -> set[str]:
+        """Outputs of the jobs of `rule` this run scheduled, from the job blocks of the log."""
+        outputs = set()
+        for block in re.split(r"\n\s*\n", self.log):
+            if re.search(rf"^\s*(local)?rule {re.escape(rule)}:", block, flags=re.MULTILINE):
+                for line in re.findall(r"^\s*output: (.+)$", block, flags=re.MULTILINE):
+                    outputs.update(path.strip() for path in line.split(","))
+        return outputs
+
+
+def load_profile_writer():
+    """Import tests/cluster/make_profile.py (tests/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("make_profile", CLUSTER_DIR / "make_profile.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def snakemake_command(*, workdir: Path, extra: list[str]) -> list[str]:
+    """The Snakemake command line for the miniature DAG in `workdir`."""
+    return [
+        sys.executable, "-m", "snakemake",
+        "--snakefile", str(MINI_SNAKEFILE),
+        "--directory", str(workdir),
+        "--config", f"train_seconds={TRAIN_SECONDS}",
+        *extra,
+    ]  # fmt: skip
+
+
+def run_to_end(*, command: list[str], log_path: Path) -> SnakemakeRun:
+    """Run Snakemake to completion, its console output kept in `log_path`."""
+    with log_path.open("w") as log_file:
+        completed = subprocess.run(
+            command, stdout=log_file, stderr=subprocess.STDOUT, timeout=RUN_TIMEOUT_S, check=False
+        )
+    return SnakemakeRun(returncode=completed.returncode, log=log_path.read_text())
+
+
+def slurm_jobs_of_run(run_id: str) -> list[tuple[str, str, str]]:
+    """(job id, job name, state) of every SLURM job named `run_id`, as SLURM itself recorded them."""
+    sacct = subprocess.run(
+        ["sacct", "--completion", "--parsable2", "--noheader", "--format=JobID,JobName,State"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    rows = [tuple(line.split("|")) for line in sacct.stdout.splitlines() if line.strip()]
+    return [row for row in rows if row[1] == run_id]
+
+
+def group_jobs_by_state(run_id: str, *, group: str, rules: str) -> dict[str, list[int]]:
+    """SLURM state -> ids of this run's jobs that execute group `group` (made of `rules`)."""
+    squeue = subprocess.run(
+        ["squeue", "--noheader", "--states=all", "--name", run_id, "--format=%i|%T|%k"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    by_state: dict[str, list[int]] = {}
+    for line in squeue.stdout.splitlines():
+        slurm_id, state, comment = line.strip().split("|", 2)
+        # The executor labels a group job `rule_<group>_<its rules joined by _>`.
+        if comment == f"rule_{group}_{rules}":
+            by_state.setdefault(state, []).append(int(slurm_id))
+    return by_state
+
+
+def snapshot_outputs(results_dir: Path) -> dict[str, tuple[int, str]]:
+    """Relative path -> (mtime in ns, sha256) of every file under `results_dir`."""
+    return {
+        str(path.relative_to(results_dir.parent)): (
+            path.stat().st_mtime_ns,
+            hashlib.sha256(path.read_bytes()).hexdigest(),
+        )
+        for path in sorted(results_dir.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster():
+    """A running single-node cluster; stopped afterwards unless it was already up."""
+    was_running = Path("/run/slurmctld.pid").exists() and shutil.which("sinfo") is not None
+    subprocess.run(["bash", str(CLUSTER_DIR / "start_slurm.sh")], check=True, timeout=600)
+    yield
+    if not was_running:
+        subprocess.run(["bash", str(CLUSTER_DIR / "stop_slurm.sh")], check=False, timeout=60)
+
+
+@dataclass(frozen=True)
+class ClusterScenario:
+    """Everything the assertions look at, produced once for the module."""
+
+    local_dir: Path
+    slurm_dir: Path
+    killed: SnakemakeRun
+    killed_slurm_id: int
+    after_kill: dict[str, tuple[int, str]]
+    resumed: SnakemakeRun
+
+
+@pytest.fixture(scope="module")
+def scenario(slurm_cluster, tmp_path_factory) -> ClusterScenario:
+    """Local reference run, then a SLURM run with one group killed, then the rerun."""
+    root = tmp_path_factory.mktemp("slurm")
+    profile_dir = root / "profile"
+    load_profile_writer().write_test_profile(
+        target_dir=profile_dir, extra={"group-components": [f"train={TRAIN_GROUP_SIZE}"]}
+    )
+
+    local_dir = root / "local"
+    local = run_to_end(
+        command=snakemake_command(
+            workdir=local_dir, extra=["--workflow-profile", "none", "--cores", "2"]
+        ),
+        log_path=root / "local.log",
+    )
+    assert local.returncode == 0, local.log[-3000:]
+
+    slurm_dir = root / "slurm"
+    slurm_args = ["--workflow-profile", str(profile_dir), "--executor", "slurm", "--jobs", "4"]
+    killed_log = root / "killed.log"
+    with killed_log.open("w") as log_file:
+        process = subprocess.Popen(
+            snakemake_command(workdir=slurm_dir, extra=slurm_args),
+            stdout=log_file, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        killed_slurm_id = None
+        try:
+            deadline = time.monotonic() + RUN_TIMEOUT_S
+            # Kill a group of `train` jobs while it runs, but only once an
+            # earlier group has completed, so finished work exists on both
+            # sides of the kill. The node fits one group at a time.
+            while killed_slurm_id is None and time.monotonic() < deadline:
+                assert process.poll() is None, killed_log.read_text()[-3000:]
+                time.sleep(0.5)
+                run_id = re.search(r"SLURM run ID: (\S+)", killed_log.read_text())
+                if run_id is None:
+                    continue
+                groups = group_jobs_by_state(run_id.group(1), group="train", rules="train")
+                if groups.get("COMPLETED") and groups.get("RUNNING"):
+                    killed_slurm_id = groups["RUNNING"][0]
+            assert killed_slurm_id is not None, "no running group of train jobs to cancel"
+            subprocess.run(["scancel", str(killed_slurm_id)], check=True)
+            process.wait(timeout=RUN_TIMEOUT_S)
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=60)
+    killed = SnakemakeRun(returncode=process.returncode, log=killed_log.read_text())
+    after_kill = snapshot_outputs(slurm_dir / "results")
+
+    resumed = run_to_end(
+        command=snakemake_command(workdir=slurm_dir, extra=[*slurm_args, "--rerun-incomplete"]),
+        log_path=root / "resumed.log",
+    )
+    return ClusterScenario(
+        local_dir=local_dir,
+        slurm_dir=slurm_dir,
+        killed=killed,
+        killed_slurm_id=killed_slurm_id,
+        after_kill=after_kill,
+        resumed=resumed,
+    )
+
+
+def test_cancelled_job_is_reported_failed(scenario: ClusterScenario) -> None:
+    assert scenario.killed.returncode != 0
+    assert "Error in group train" in scenario.killed.log
+    assert scenario.killed.submitted_slurm_jobs()[scenario.killed_slurm_id] == "group_train_train"
+    states = {job_id: state for job_id, _, state in slurm_jobs_of_run(scenario.killed.slurm_run_id)}
+    assert states[str(scenario.killed_slurm_id)].startswith("CANCELLED")
+
+
+def test_rerun_completes_without_recomputing_finished_outputs(scenario: ClusterScenario) -> None:
+    assert scenario.resumed.returncode == 0, scenario.resumed.log[-3000:]
+    finished_train = {path for path in scenario.after_kill if path.endswith("metrics.json")}
+    # Work from both sides of the kill survived it: the per-sample stage and
+    # at least one completed group of `train` jobs.
+    assert "results/demo/samples.tsv" in scenario.after_kill
+    assert len(finished_train) >= TRAIN_GROUP_SIZE
+    assert len(finished_train) < N_TRAIN_JOBS
+
+    now = snapshot_outputs(scenario.slurm_dir / "results")
+    for path, before in scenario.after_kill.items():
+        assert now[path] == before, f"{path} was rewritten by the rerun"
+    rerun_train = scenario.resumed.planned_outputs(rule="train")
+    assert rerun_train.isdisjoint(finished_train)
+    assert len(rerun_train) == N_TRAIN_JOBS - len(finished_train)
+    for rule in ("demo_data", "embed"):
+        assert not scenario.resumed.planned_outputs(rule=rule), f"{rule} ran again"
+
+
+def test_tables_equal_local_run(scenario: ClusterScenario) -> None:
+    tables = sorted((scenario.local_dir / "results").rglob("*.tsv"))
+    assert len(tables) >= 4  # samples, embeddings, per-experiment tables, summary
+    for local_table in tables:
+        relative = local_table.relative_to(scenario.local_dir)
+        slurm_table = scenario.slurm_dir / relative
+        assert slurm_table.read_bytes() == local_table.read_bytes(), f"{relative} differs"
+
+
+def test_slurm_records_every_job_of_the_rerun_completed(scenario: ClusterScenario) -> None:
+    submitted = scenario.resumed.submitted_slurm_jobs()
+    assert submitted, "the rerun submitted nothing to SLURM"
+    recorded = {job_id: state for job_id, _, state in slurm_jobs_of_run(scenario.resumed.slurm_run_id)}
+    assert {int(job_id) for job_id in recorded} == set(submitted)
+    assert set(recorded.values()) == {"COMPLETED"}
+
+
+def test_train_jobs_are_grouped_into_fewer_slurm_jobs(scenario: ClusterScenario) -> None:
+    for run in (scenario.killed, scenario.resumed):
+        train_rules = len(run.planned_outputs(rule="train"))
+        train_slurm_jobs = [u for u in run.submitted_slurm_jobs().values() if u == "group_train_train"]
+        assert not [u for u in run.submitted_slurm_jobs().values() if u == "rule_train"]
+        assert 0 < len(train_slurm_jobs) < train_rules
