@@ -292,3 +292,15 @@ def test_train_jobs_are_grouped_into_fewer_slurm_jobs(scenario: ClusterScenario)
         train_slurm_jobs = [u for u in run.submitted_slurm_jobs().values() if u == "group_train_train"]
         assert not [u for u in run.submitted_slurm_jobs().values() if u == "rule_train"]
         assert 0 < len(train_slurm_jobs) < train_rules
+
+
+def test_start_script_is_idempotent(slurm_cluster) -> None:
+    controller_pid = Path("/run/slurmctld.pid").read_text().strip()
+    node_pid = Path("/run/slurmd.pid").read_text().strip()
+    subprocess.run(["bash", str(CLUSTER_DIR / "start_slurm.sh")], check=True, timeout=120)
+    assert Path("/run/slurmctld.pid").read_text().strip() == controller_pid
+    assert Path("/run/slurmd.pid").read_text().strip() == node_pid
+    partitions = subprocess.run(
+        ["sinfo", "--noheader", "--format=%P|%a"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert partitions == ["debug*|up"]
