@@ -34,15 +34,48 @@ import pytest
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 CLUSTER_DIR = REPOSITORY_ROOT / "tests" / "cluster"
-MINI_SNAKEFILE = CLUSTER_DIR / "mini" / "Snakefile"
-
-# Timing knobs of the run under test: each `train` job sleeps this long so the
-# test can catch a group of them running, and groups hold this many `train`
-# jobs so that one cancelled group leaves other, completed groups behind.
-TRAIN_SECONDS = 2
-TRAIN_GROUP_SIZE = 4
-N_TRAIN_JOBS = 12  # 3 experiments x 4 folds in tests/cluster/mini/config.yaml
 RUN_TIMEOUT_S = 240
+
+
+@dataclass(frozen=True)
+class WorkflowUnderTest:
+    """A Snakemake DAG with a grouped training stage, and what the test checks of it."""
+
+    snakefile: Path
+    config_args: tuple[str, ...]
+    n_train_jobs: int
+    # Folds per SLURM job: small enough that there are several groups, so one
+    # cancelled group leaves other, completed groups behind.
+    train_group_size: int
+    # Rules upstream of training, finished before any group can be killed.
+    upstream_rules: tuple[str, ...]
+    # Tables (globs under the working directory) that must equal a local run's.
+    tables: tuple[str, ...]
+    train_output_suffix: str = "metrics.json"
+
+
+# The miniature DAG of tests/cluster/mini: same rule names and grouping as the
+# real workflow; each `train` job sleeps 2 s so a running group can be caught.
+MINI_WORKFLOW = WorkflowUnderTest(
+    snakefile=CLUSTER_DIR / "mini" / "Snakefile",
+    config_args=("--config", "train_seconds=2"),
+    n_train_jobs=12,  # 3 experiments x 4 folds in tests/cluster/mini/config.yaml
+    train_group_size=4,
+    upstream_rules=("demo_data", "embed"),
+    tables=("results/demo/tables/*.tsv", "results/demo/summary.tsv"),
+)
+
+# The real workflow on the reduced demo of tests/cluster/demo-small.yaml.
+DEMO_WORKFLOW = WorkflowUnderTest(
+    snakefile=REPOSITORY_ROOT / "Snakefile",
+    config_args=("--configfile", str(CLUSTER_DIR / "demo-small.yaml")),
+    n_train_jobs=6,  # 2 experiments x 3 subjects (leave-one-subject-out)
+    train_group_size=2,
+    upstream_rules=("demo_data", "index", "biosignal_images", "embed"),
+    tables=("results/demo/tables/*.tsv", "results/demo/summary.tsv"),
+)
+
+WORKFLOW = MINI_WORKFLOW
 
 pytestmark = [
     pytest.mark.slow,
@@ -99,21 +132,35 @@ def load_profile_writer():
 
 
 def snakemake_command(*, workdir: Path, extra: list[str]) -> list[str]:
-    """The Snakemake command line for the miniature DAG in `workdir`."""
+    """The Snakemake command line for the workflow under test in `workdir`."""
     return [
         sys.executable, "-m", "snakemake",
-        "--snakefile", str(MINI_SNAKEFILE),
+        "--snakefile", str(WORKFLOW.snakefile),
         "--directory", str(workdir),
-        "--config", f"train_seconds={TRAIN_SECONDS}",
+        *WORKFLOW.config_args,
         *extra,
     ]  # fmt: skip
+
+
+def run_environment() -> dict[str, str]:
+    """This environment with the virtual environment's scripts (`painformer`) first on PATH.
+
+    sbatch exports it to every job, as a user's login shell would."""
+    environment = dict(os.environ)
+    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment.get('PATH', '')}"
+    return environment
 
 
 def run_to_end(*, command: list[str], log_path: Path) -> SnakemakeRun:
     """Run Snakemake to completion, its console output kept in `log_path`."""
     with log_path.open("w") as log_file:
         completed = subprocess.run(
-            command, stdout=log_file, stderr=subprocess.STDOUT, timeout=RUN_TIMEOUT_S, check=False
+            command,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=run_environment(),
+            timeout=RUN_TIMEOUT_S,
+            check=False,
         )
     return SnakemakeRun(returncode=completed.returncode, log=log_path.read_text())
 
@@ -183,7 +230,8 @@ def scenario(slurm_cluster, tmp_path_factory) -> ClusterScenario:
     root = tmp_path_factory.mktemp("slurm")
     profile_dir = root / "profile"
     load_profile_writer().write_test_profile(
-        target_dir=profile_dir, extra={"group-components": [f"train={TRAIN_GROUP_SIZE}"]}
+        target_dir=profile_dir,
+        extra={"group-components": [f"train={WORKFLOW.train_group_size}"]},
     )
 
     local_dir = root / "local"
@@ -201,7 +249,7 @@ def scenario(slurm_cluster, tmp_path_factory) -> ClusterScenario:
     with killed_log.open("w") as log_file:
         process = subprocess.Popen(
             snakemake_command(workdir=slurm_dir, extra=slurm_args),
-            stdout=log_file, stderr=subprocess.STDOUT,
+            stdout=log_file, stderr=subprocess.STDOUT, env=run_environment(),
         )  # fmt: skip
         killed_slurm_id = None
         try:
@@ -252,26 +300,34 @@ def test_cancelled_job_is_reported_failed(scenario: ClusterScenario) -> None:
 
 def test_rerun_completes_without_recomputing_finished_outputs(scenario: ClusterScenario) -> None:
     assert scenario.resumed.returncode == 0, scenario.resumed.log[-3000:]
-    finished_train = {path for path in scenario.after_kill if path.endswith("metrics.json")}
+    finished_train = {
+        path for path in scenario.after_kill if path.endswith(WORKFLOW.train_output_suffix)
+    }
     # Work from both sides of the kill survived it: the per-sample stage and
     # at least one completed group of `train` jobs.
     assert "results/demo/samples.tsv" in scenario.after_kill
-    assert len(finished_train) >= TRAIN_GROUP_SIZE
-    assert len(finished_train) < N_TRAIN_JOBS
+    assert len(finished_train) >= WORKFLOW.train_group_size
+    assert len(finished_train) < WORKFLOW.n_train_jobs
 
     now = snapshot_outputs(scenario.slurm_dir / "results")
     for path, before in scenario.after_kill.items():
         assert now[path] == before, f"{path} was rewritten by the rerun"
-    rerun_train = scenario.resumed.planned_outputs(rule="train")
+    rerun_train = {
+        path
+        for path in scenario.resumed.planned_outputs(rule="train")
+        if path.endswith(WORKFLOW.train_output_suffix)
+    }
     assert rerun_train.isdisjoint(finished_train)
-    assert len(rerun_train) == N_TRAIN_JOBS - len(finished_train)
-    for rule in ("demo_data", "embed"):
+    assert len(rerun_train) == WORKFLOW.n_train_jobs - len(finished_train)
+    for rule in WORKFLOW.upstream_rules:
         assert not scenario.resumed.planned_outputs(rule=rule), f"{rule} ran again"
 
 
 def test_tables_equal_local_run(scenario: ClusterScenario) -> None:
-    tables = sorted((scenario.local_dir / "results").rglob("*.tsv"))
-    assert len(tables) >= 4  # samples, embeddings, per-experiment tables, summary
+    tables = sorted(
+        table for pattern in WORKFLOW.tables for table in scenario.local_dir.glob(pattern)
+    )
+    assert len(tables) >= 2  # per-experiment tables and the summary
     for local_table in tables:
         relative = local_table.relative_to(scenario.local_dir)
         slurm_table = scenario.slurm_dir / relative
@@ -288,7 +344,9 @@ def test_slurm_records_every_job_of_the_rerun_completed(scenario: ClusterScenari
 
 def test_train_jobs_are_grouped_into_fewer_slurm_jobs(scenario: ClusterScenario) -> None:
     for run in (scenario.killed, scenario.resumed):
-        train_rules = len(run.planned_outputs(rule="train"))
+        train_rules = len(
+            [p for p in run.planned_outputs(rule="train") if p.endswith(WORKFLOW.train_output_suffix)]
+        )
         train_slurm_jobs = [u for u in run.submitted_slurm_jobs().values() if u == "group_train_train"]
         assert not [u for u in run.submitted_slurm_jobs().values() if u == "rule_train"]
         assert 0 < len(train_slurm_jobs) < train_rules
