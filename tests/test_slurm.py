@@ -23,7 +23,6 @@ import hashlib
 import importlib.util
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -202,10 +201,19 @@ def snapshot_outputs(results_dir: Path) -> dict[str, tuple[int, str]]:
     }
 
 
+def daemon_alive(pid_file: Path) -> bool:
+    """Whether the process named in `pid_file` is running."""
+    try:
+        os.kill(int(pid_file.read_text().strip()), 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return False
+    return True
+
+
 @pytest.fixture(scope="module")
 def slurm_cluster():
     """A running single-node cluster; stopped afterwards unless it was already up."""
-    was_running = Path("/run/slurmctld.pid").exists() and shutil.which("sinfo") is not None
+    was_running = daemon_alive(Path("/run/slurmctld.pid"))
     subprocess.run(["bash", str(CLUSTER_DIR / "start_slurm.sh")], check=True, timeout=600)
     yield
     if not was_running:
