@@ -1,8 +1,10 @@
 """The `slurm` Snakemake profile, proven on a real single-node SLURM cluster.
 
 `tests/cluster/start_slurm.sh` brings up slurmctld + slurmd on this machine
-(installing Debian's slurm-wlm and munge when missing). The DAG then runs
-twice through `--executor slurm`:
+(installing Debian's slurm-wlm and munge when missing). The workflow under
+test (`WORKFLOW`: the miniature DAG of tests/cluster/mini, or the real
+workflow on the reduced demo of tests/cluster/demo-small.yaml) then runs
+twice through `--executor slurm` with the profile of workflow/profiles/slurm:
 
 1. a first run, during which one SLURM job of grouped `train` jobs is killed
    with `scancel` while it runs: Snakemake must report it as failed;
