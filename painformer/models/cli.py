@@ -16,7 +16,7 @@ def _positive(text: str) -> int:
     return value
 
 
-def add_commands(subparsers) -> None:
+def add_commands(subparsers: "argparse._SubParsersAction") -> None:
     models = subparsers.add_parser(
         "models",
         help="inspect the models (PainFormer, Embedding-Mixer, Video-Encoder)",

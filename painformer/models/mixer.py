@@ -117,16 +117,20 @@ class Attention(nn.Module):
         w_k, w_v = self.to_kv.weight.chunk(2, dim=0)  # each (h*d, C)
         w_k = w_k.view(self.heads, self.dim_head, -1)  # (h, d, C)
         w_v = w_v.view(self.heads, self.dim_head, -1)  # (h, d, C)
-        q_tokens = q @ w_k  # (B, h, N, C)
-        u = source.unsqueeze(1).expand(-1, self.heads, -1, -1)  # (B, h, L, C)
+        channels = source.shape[-1]
+        # Zero channels leave every dot product unchanged; a width that is a multiple
+        # of 8 keeps CUDA's fused attention kernels eligible (they need aligned head dims).
+        padding = (0, -channels % 8)
+        q_tokens = F.pad(q @ w_k, padding)  # (B, h, N, C')
+        u = F.pad(source, padding).unsqueeze(1).expand(-1, self.heads, -1, -1)  # (B, h, L, C')
         mixed = F.scaled_dot_product_attention(
             q_tokens,
             u,
             u,
             dropout_p=self.attn_dropout if self.training else 0.0,
             scale=self.dim_head**-0.5,
-        )  # (B, h, N, C)
-        return mixed @ w_v.transpose(1, 2)  # (B, h, N, d)
+        )  # (B, h, N, C')
+        return mixed[..., :channels] @ w_v.transpose(1, 2)  # (B, h, N, d)
 
     def forward(self, latents: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         batch, num_latents, _ = latents.shape
