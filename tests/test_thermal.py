@@ -1,0 +1,281 @@
+"""Synthetic thermal: cGAN training (determinism, resume), evaluation, and application to real videos."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from painformer.errors import InputError
+from painformer.stores import SampleStore
+from painformer.thermal import (
+    ApplySettings, TrainSettings, UNetConfig, apply_generator, evaluate_generator, find_pairs,
+    holdout_names, load_generator, train_generator,
+)
+from painformer.thermal.discriminator import PatchConfig, PatchDiscriminator
+from painformer.thermal.generator import UNetGenerator
+from painformer.thermal.quality import psnr_per_image, ssim_per_image
+from painformer.thermal.train import side_paths
+
+TINY = dict(
+    image_size=32, batch_size=4, seed=3, holdout=0.25,
+    generator=UNetConfig(depth=3, base_width=8, max_width=32),
+    discriminator=PatchConfig(base_width=8, num_layers=2),
+)
+
+
+def draw_face_pair(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """An RGB face drawing and its thermal image: warm skin, hot eyes and mouth, cool hair and background.
+
+    Skin tone, lighting and background colour vary but do not change the thermal
+    image, so a generator has to learn the face's parts, not copy brightness.
+    """
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) / size
+    cx, cy = 0.5 + rng.uniform(-0.08, 0.08), 0.55 + rng.uniform(-0.06, 0.06)
+    ax, ay = rng.uniform(0.26, 0.33), rng.uniform(0.33, 0.40)
+    face = ((xx - cx) / ax) ** 2 + ((yy - cy) / ay) ** 2 <= 1.0
+    hair = (((xx - cx) / (ax * 1.08)) ** 2 + ((yy - cy + 0.06) / (ay * 1.05)) ** 2 <= 1.0) & (yy < cy - ay * 0.45)
+    eyes = np.zeros_like(face)
+    for side in (-1, 1):
+        eyes |= ((xx - cx - side * ax * 0.42) / 0.06) ** 2 + ((yy - cy + ay * 0.18) / 0.03) ** 2 <= 1.0
+    mouth_open = rng.uniform(0.015, 0.05)
+    mouth = ((xx - cx) / 0.12) ** 2 + ((yy - cy - ay * 0.5) / mouth_open) ** 2 <= 1.0
+
+    background = rng.uniform(0.2, 0.9, size=3)
+    skin = np.array([0.95, 0.75, 0.6]) * rng.uniform(0.55, 1.0) + rng.uniform(-0.05, 0.05, size=3)
+    rgb = np.broadcast_to(background, (size, size, 3)).copy()
+    rgb[face] = skin
+    rgb[hair] = rng.uniform(0.05, 0.35) * np.array([1.0, 0.8, 0.6])
+    rgb[eyes] = (0.95, 0.95, 0.95)
+    rgb[mouth] = (0.7, 0.15, 0.2)
+    light = 0.8 + 0.4 * (rng.uniform(0.3, 0.7) * xx + (1 - rng.uniform(0.3, 0.7)) * (1 - yy))
+    rgb = np.clip(rgb * light[..., None], 0, 1)
+
+    temperature = np.full((size, size), 0.12)
+    temperature[face] = 0.62 + 0.1 * (1 - np.hypot(xx - cx, yy - cy)[face] / ay)
+    temperature[hair] = 0.3
+    temperature[eyes] = 0.92
+    temperature[mouth] = 0.85
+    temperature = cv2.GaussianBlur(temperature, (0, 0), sigmaX=size / 64)
+    thermal = cv2.applyColorMap(np.uint8(np.clip(temperature, 0, 1) * 255), cv2.COLORMAP_INFERNO)
+    return np.uint8(rgb * 255), cv2.cvtColor(thermal, cv2.COLOR_BGR2RGB)
+
+
+def make_face_pairs(root: Path, *, count: int, size: int = 64, seed: int = 0) -> Path:
+    """rgb/<name>.png and thermal/<name>.png for ``count`` synthetic faces."""
+    rng = np.random.default_rng(seed)
+    (root / "rgb").mkdir(parents=True, exist_ok=True)
+    (root / "thermal").mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        rgb, thermal = draw_face_pair(rng, size)
+        cv2.imwrite(str(root / "rgb" / f"face_{index:03d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(root / "thermal" / f"face_{index:03d}.png"), cv2.cvtColor(thermal, cv2.COLOR_RGB2BGR))
+    return root
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory) -> Path:
+    return make_face_pairs(tmp_path_factory.mktemp("pairs"), count=12, size=48)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, pairs) -> Path:
+    out = tmp_path_factory.mktemp("trained") / "gen.pt"
+    train_generator(pairs_dir=pairs, out=out, settings=TrainSettings(epochs=2, **TINY), device="cpu")
+    return out
+
+
+def test_architectures_take_any_multiple_of_two_to_the_depth():
+    for depth, size in ((1, 16), (3, 40), (5, 32)):
+        generator = UNetGenerator(depth=depth, base_width=4, max_width=16)
+        y = generator(torch.rand(2, 3, size, size) * 2 - 1)
+        assert y.shape == (2, 3, size, size) and y.abs().max() <= 1.0
+    with pytest.raises(ValueError, match="multiple of 8"):
+        UNetGenerator(depth=3)(torch.zeros(1, 3, 36, 36))
+    assert PatchDiscriminator(num_layers=3).receptive_field() == 70
+    assert PatchDiscriminator(base_width=8, num_layers=3)(torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64)).shape == (1, 1, 6, 6)
+
+
+def test_ssim_and_psnr_match_known_values():
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 32, 32)
+    assert torch.allclose(ssim_per_image(x, x), torch.ones(2))
+    assert ssim_per_image(x, torch.rand(2, 3, 32, 32)).abs().max() < 0.1  # independent noise
+    shifted = (x + 0.1).clamp(0, 1)
+    assert torch.allclose(psnr_per_image(x, x * 0 + 0.5 + (x - 0.5) * 0), psnr_per_image(x, torch.full_like(x, 0.5)))
+    mse = (x - shifted).pow(2).flatten(1).mean(1)
+    assert torch.allclose(psnr_per_image(x, shifted), -10 * torch.log10(mse))
+    # Constant images: SSIM reduces to the luminance term (2ab + c1) / (a^2 + b^2 + c1).
+    a, b = torch.full((1, 1, 16, 16), 0.3), torch.full((1, 1, 16, 16), 0.6)
+    expected = (2 * 0.3 * 0.6 + 1e-4) / (0.09 + 0.36 + 1e-4)
+    assert math.isclose(float(ssim_per_image(a, b)), expected, rel_tol=1e-6)
+
+
+def test_holdout_split_is_fixed_and_stable_under_added_pairs():
+    names = [f"n{i:03d}" for i in range(40)]
+    held = holdout_names(names, fraction=0.1, seed=0)
+    assert len(held) == 4 and held == holdout_names(names, fraction=0.1, seed=0)
+    assert held != holdout_names(names, fraction=0.1, seed=1)
+    more = holdout_names(names + [f"m{i:03d}" for i in range(40)], fraction=0.05, seed=0)
+    assert set(more) & set(names) <= set(held)  # an old pair never moves from training to held out
+
+
+def test_training_writes_checkpoint_losses_and_grids(trained, pairs):
+    generator, content = load_generator(trained)
+    assert content["image_size"] == 32 and content["generator_config"]["depth"] == 3
+    training = content["training"]
+    assert training["n_train"] == 9 and training["n_holdout"] == 3
+    assert not set(training["holdout_names"]) & set(n for n in (p.name for p in find_pairs(pairs)) if n not in training["holdout_names"])
+    paths = side_paths(trained)
+    losses = pd.read_csv(paths["losses"], sep="\t")
+    assert list(losses.columns) == ["epoch", "g_l1", "g_adv", "d_loss", "holdout_l1", "holdout_psnr", "holdout_ssim"]
+    assert list(losses["epoch"]) == [1, 2] and np.isfinite(losses.to_numpy()).all()
+    grid = cv2.imread(str(paths["samples"] / "epoch_002.png"))
+    assert grid.shape == (3 * 32, 3 * 32, 3)  # rows rgb | generated | target, one column per held-out pair
+    torch.testing.assert_close(generator.state_dict(), torch.load(paths["state"], weights_only=False)["generator"])
+
+
+def test_same_seed_gives_identical_weights_and_resume_equals_uninterrupted(tmp_path, pairs, trained):
+    again = tmp_path / "again.pt"
+    train_generator(pairs_dir=pairs, out=again, settings=TrainSettings(epochs=2, **TINY), device="cpu")
+    first, _ = load_generator(trained)
+    second, _ = load_generator(again)
+    for (name, a), b in zip(first.state_dict().items(), second.state_dict().values()):
+        assert torch.equal(a, b), name
+
+    staged = tmp_path / "staged.pt"
+    one = train_generator(pairs_dir=pairs, out=staged, settings=TrainSettings(epochs=1, **TINY), device="cpu")
+    assert one.resumed_from == 0 and one.epochs_run == 1
+    resumed = train_generator(pairs_dir=pairs, out=staged, settings=TrainSettings(epochs=3, **TINY), device="cpu")
+    assert resumed.resumed_from == 1 and resumed.epochs_run == 2
+    straight = tmp_path / "straight.pt"
+    train_generator(pairs_dir=pairs, out=straight, settings=TrainSettings(epochs=3, **TINY), device="cpu")
+    for a, b in zip(load_generator(staged)[0].state_dict().values(), load_generator(straight)[0].state_dict().values()):
+        assert torch.equal(a, b)
+    assert list(pd.read_csv(side_paths(staged)["losses"], sep="\t")["epoch"]) == [1, 2, 3]
+    finished = train_generator(pairs_dir=pairs, out=staged, settings=TrainSettings(epochs=3, **TINY), device="cpu")
+    assert finished.epochs_run == 0  # a rerun after completion trains nothing
+    other_seed = train_generator(pairs_dir=pairs, out=staged, settings=TrainSettings(epochs=1, **{**TINY, "seed": 4}), device="cpu")
+    assert other_seed.resumed_from == 0  # different settings start over
+
+
+def test_evaluate_reports_generator_and_baselines(trained, pairs):
+    evaluation = evaluate_generator(trained, pairs, device="cpu")
+    assert [r.method for r in evaluation.rows] == ["generator", "constant_mean", "rgb_to_grey"]
+    assert evaluation.n_pairs == 3
+    for row in evaluation.rows:
+        assert math.isfinite(row.l1) and math.isfinite(row.psnr) and -1 <= row.ssim <= 1
+    assert "constant_mean" in evaluation.format_table()
+    assert evaluate_generator(trained, pairs, split="all", device="cpu").n_pairs == 12
+
+
+def test_missing_partner_and_unreadable_images_are_named(tmp_path):
+    root = make_face_pairs(tmp_path / "p", count=3, size=32)
+    (root / "thermal" / "face_001.png").unlink()
+    with pytest.raises(InputError, match=r"rgb/face_001\.png.*no partner"):
+        find_pairs(root)
+    root = make_face_pairs(tmp_path / "q", count=3, size=32)
+    (root / "thermal" / "face_002.png").write_bytes(b"not a png")
+    with pytest.raises(InputError, match=r"thermal/face_002\.png: cannot read"):
+        train_generator(pairs_dir=root, out=tmp_path / "x.pt", settings=TrainSettings(epochs=1, **TINY), device="cpu")
+
+
+def test_flat_suffix_layout(tmp_path):
+    root = make_face_pairs(tmp_path / "folders", count=2, size=32)
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for name in ("face_000", "face_001"):
+        (flat / f"{name}_rgb.png").write_bytes((root / "rgb" / f"{name}.png").read_bytes())
+        (flat / f"{name}_thr.png").write_bytes((root / "thermal" / f"{name}.png").read_bytes())
+    assert [p.name for p in find_pairs(flat)] == ["face_000", "face_001"]
+    (flat / "face_001_thr.png").unlink()
+    with pytest.raises(InputError, match="face_001_rgb.png: no partner"):
+        find_pairs(flat)
+
+
+# -- application to real videos --------------------------------------------------
+def write_video(path: Path, *, frames: int, seed: int) -> None:
+    """A real H.264 mp4 (25 fps) of a drawn face that moves a little from frame to frame."""
+    import imageio_ffmpeg
+
+    rng = np.random.default_rng(seed)
+    rgb, _ = draw_face_pair(rng, 96)
+    writer = imageio_ffmpeg.write_frames(str(path), (128, 96), fps=25, codec="libx264", pix_fmt_out="yuv420p",
+                                         macro_block_size=16, quality=8)
+    writer.send(None)
+    for t in range(frames):
+        canvas = np.zeros((96, 128, 3), np.uint8)
+        canvas[:, 16 + t % 8 : 16 + t % 8 + 96] = rgb
+        writer.send(np.ascontiguousarray(canvas))
+    writer.close()
+
+
+def decord_center_frames(path: str, *, num_frames: int, crop: str = "center", size: int = 224) -> np.ndarray:
+    """Evenly spaced frames, centre square crop, resized to 224x224 (what painformer.video provides)."""
+    import decord
+
+    reader = decord.VideoReader(path)
+    index = np.linspace(0, len(reader) - 1, num_frames).round().astype(int)
+    frames = reader.get_batch(list(index)).asnumpy()
+    h, w = frames.shape[1:3]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    return np.stack([cv2.resize(f[top : top + side, left : left + side], (size, size), interpolation=cv2.INTER_AREA) for f in frames])
+
+
+def frame_reader():
+    try:
+        from painformer.video import read_frames
+        return read_frames
+    except ImportError:
+        return decord_center_frames
+
+
+def test_apply_writes_complete_resumable_store(tmp_path, trained):
+    rows = []
+    for i, cls in enumerate(("BL1", "PA4")):
+        video = tmp_path / f"s{i}.mp4"
+        write_video(video, frames=20, seed=i)
+        rows.append(dict(dataset="demo", sample=f"subj-{cls}-{i:03d}", subject="subj", subject_id=0,
+                         class_id=4 * i, class_name=cls, video=str(video), biosignals="", split=""))
+    table = pd.DataFrame(rows)
+    out, marker = tmp_path / "thermal.zarr", tmp_path / "thermal.complete"
+    settings = ApplySettings(num_frames=3, crop="center", batch_size=2, device="cpu")
+    store = apply_generator(table=table, checkpoint=trained, out=out, settings=settings,
+                            complete_marker=marker, frame_reader=frame_reader())
+    assert marker.is_file() and store.is_complete()
+    reopened = SampleStore.open_complete(out)
+    frames = reopened.read()
+    assert frames.shape == (2, 3, 224, 224, 3) and frames.dtype == np.uint8 and frames.std() > 0
+    assert reopened.attrs["kind"] == "frames" and len(reopened.attrs["checkpoint_sha256"]) == 64
+
+    # Resume: forget one sample, rerun, get the same frames back.
+    reopened = SampleStore.open(out)
+    reopened.group["done"][1] = False
+    reopened.array[1] = np.zeros((3, 224, 224, 3), np.uint8)
+    apply_generator(table=table, checkpoint=trained, out=out, settings=settings, frame_reader=frame_reader())
+    assert np.array_equal(SampleStore.open_complete(out).read(), frames)
+
+
+def test_cli_train_and_evaluate(tmp_path, pairs):
+    out = tmp_path / "cli.pt"
+    command = [sys.executable, "-m", "painformer.cli", "thermal", "train", "--pairs", str(pairs), "--out", str(out),
+               "--epochs", "1", "--image-size", "32", "--batch-size", "4", "--seed", "0", "--depth", "3",
+               "--base-width", "8", "--disc-width", "8", "--device", "cpu"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert out.is_file() and side_paths(out)["losses"].is_file()
+    shown = subprocess.run([sys.executable, "-m", "painformer.cli", "thermal", "evaluate", "--pairs", str(pairs),
+                            "--checkpoint", str(out), "--device", "cpu"], capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert "generator" in shown.stdout and "rgb_to_grey" in shown.stdout
+    missing = subprocess.run([sys.executable, "-m", "painformer.cli", "thermal", "train", "--pairs",
+                              str(tmp_path / "nowhere"), "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 1 and "nowhere: paired image folder does not exist" in missing.stderr
