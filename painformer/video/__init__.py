@@ -1,0 +1,23 @@
+"""Video decoding: evenly spaced frames, centre or face crop, 224x224 uint8 RGB."""
+
+from painformer.video.frames import (
+    CROPS,
+    FrameSampling,
+    SquareBox,
+    center_square,
+    count_frames,
+    crop_and_resize,
+    decode_frames,
+    read_frames,
+)
+
+__all__ = [
+    "CROPS",
+    "FrameSampling",
+    "SquareBox",
+    "center_square",
+    "count_frames",
+    "crop_and_resize",
+    "decode_frames",
+    "read_frames",
+]

@@ -1,0 +1,154 @@
+"""Decode a sample's video into square RGB frames for the backbone and the frame models.
+
+Every video modality starts here: RGB frames go straight to PainFormer, thermal
+and depth frames are computed from these. The rules are fixed so that every
+stage sees the same frames of a video:
+
+* **which frames**: ``num_frames=None`` keeps every decoded frame; otherwise
+  ``N`` indices evenly spaced over the whole video,
+  ``round(linspace(0, len - 1, N))`` (first and last frame included; a video
+  shorter than ``N`` frames repeats frames rather than failing, so that every
+  sample of a store has the same shape);
+* **which square**: ``crop="center"`` takes the centred square of side
+  ``min(height, width)``; ``crop="face"`` takes one square around the face,
+  the same for every frame of the video (see ``painformer.video.face``);
+* **which size**: the square is resized to ``size x size`` (area averaging
+  when shrinking, bilinear when enlarging). Cropping the square first and
+  resizing it afterwards covers the same region as "resize the short side to
+  ``size``, then centre crop", with less work.
+
+Frames are returned as uint8 arrays and never written as image files.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from painformer.errors import InputError
+
+log = logging.getLogger(__name__)
+
+CROPS = ("center", "face")
+
+
+@dataclass(frozen=True)
+class SquareBox:
+    """A square region of a frame, in pixels: columns ``x..x+side``, rows ``y..y+side``."""
+
+    x: int
+    y: int
+    side: int
+
+    def clamp_to(self, height: int, width: int) -> "SquareBox":
+        """Shrink to fit the frame and shift inside it, keeping the centre as close as possible."""
+        side = max(1, min(self.side, height, width))
+        centre_x = self.x + self.side / 2.0
+        centre_y = self.y + self.side / 2.0
+        x = int(round(min(max(centre_x - side / 2.0, 0), width - side)))
+        y = int(round(min(max(centre_y - side / 2.0, 0), height - side)))
+        return SquareBox(x=x, y=y, side=side)
+
+
+def center_square(height: int, width: int) -> SquareBox:
+    """The centred square of side ``min(height, width)``."""
+    side = min(height, width)
+    return SquareBox(x=(width - side) // 2, y=(height - side) // 2, side=side)
+
+
+@dataclass(frozen=True)
+class FrameSampling:
+    """Which frames of a video to keep: ``None`` = all, else ``num_frames`` evenly spaced."""
+
+    num_frames: int | None
+
+    def __post_init__(self) -> None:
+        if self.num_frames is not None and int(self.num_frames) < 1:
+            raise ValueError(f"num_frames must be a positive integer or None, got {self.num_frames}")
+
+    def indices(self, total_frames: int) -> np.ndarray:
+        """Frame indices for a video of ``total_frames`` frames (see module doc for the rule)."""
+        if total_frames < 1:
+            raise ValueError("a video needs at least one frame")
+        if self.num_frames is None:
+            return np.arange(total_frames, dtype=np.int64)
+        return np.rint(np.linspace(0, total_frames - 1, int(self.num_frames))).astype(np.int64)
+
+
+def _open_reader(path: Path):
+    """A decord reader for ``path``; InputError naming the file when it cannot be decoded."""
+    if not path.exists():
+        raise InputError(f"{path}: video file does not exist")
+    if not path.is_file():
+        raise InputError(f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: video file is empty")
+    import decord
+
+    try:
+        reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
+    except Exception as error:  # decord raises its own DECORDError or RuntimeError
+        raise InputError(f"{path}: cannot decode video ({str(error).splitlines()[0] if str(error) else type(error).__name__})") from error
+    if len(reader) < 1:
+        raise InputError(f"{path}: video has no frames")
+    return reader
+
+
+def count_frames(path: str | Path) -> int:
+    """Number of frames decord reports for the video at ``path``."""
+    return int(len(_open_reader(Path(path))))
+
+
+def decode_frames(path: str | Path, *, sampling: FrameSampling) -> np.ndarray:
+    """The selected frames at full resolution, uint8 (N, H, W, 3) RGB."""
+    path = Path(path)
+    reader = _open_reader(path)
+    indices = sampling.indices(len(reader))
+    try:
+        frames = reader.get_batch(indices.tolist()).asnumpy()
+    except Exception as error:
+        raise InputError(f"{path}: decoding frames {indices.min()}..{indices.max()} of {len(reader)} failed ({error})") from error
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] != len(indices):
+        raise InputError(f"{path}: decoded an unexpected frame array of shape {frames.shape}")
+    return np.ascontiguousarray(frames, dtype=np.uint8)
+
+
+def crop_and_resize(frames: np.ndarray, box: SquareBox, *, size: int) -> np.ndarray:
+    """Cut ``box`` out of every frame and resize it to ``size x size``; uint8 (N, size, size, 3)."""
+    import cv2
+
+    box = box.clamp_to(frames.shape[1], frames.shape[2])
+    interpolation = cv2.INTER_AREA if box.side > size else cv2.INTER_LINEAR
+    out = np.empty((frames.shape[0], size, size, 3), dtype=np.uint8)
+    for i, frame in enumerate(frames):
+        square = frame[box.y : box.y + box.side, box.x : box.x + box.side]
+        out[i] = square if box.side == size else cv2.resize(square, (size, size), interpolation=interpolation)
+    return out
+
+
+def read_frames(path: str | Path, *, num_frames: int | None, crop: str = "center", size: int = 224) -> np.ndarray:
+    """Decode ``path`` into uint8 RGB frames of shape (N, size, size, 3).
+
+    ``num_frames``: ``None`` for every frame, else that many evenly spaced frames.
+    ``crop``: ``center`` or ``face`` (one stable face box per video; the centre
+    square, with a warning naming the file, when no face is found).
+    """
+    if crop not in CROPS:
+        raise InputError(f"{path}: unknown crop {crop!r}; expected one of {', '.join(CROPS)}")
+    if size < 1:
+        raise InputError(f"{path}: frame size must be positive, got {size}")
+    frames = decode_frames(path, sampling=FrameSampling(num_frames))
+    height, width = frames.shape[1:3]
+    box = center_square(height, width)
+    if crop == "face":
+        from painformer.video.face import detect_face_box
+
+        face_box = detect_face_box(frames)
+        if face_box is None:
+            log.warning("%s: no face found; using the centre crop", path)
+        else:
+            box = face_box
+    return crop_and_resize(frames, box, size=size)
