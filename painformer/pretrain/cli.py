@@ -47,7 +47,7 @@ def add_commands(subparsers) -> None:
     demo.add_argument("--frames-per-video", type=_positive, default=4)
     demo.add_argument("--signal", default="gsr", choices=["ecg", "emg", "gsr"])
     demo.add_argument("--representation", default="spec_psd", choices=["waveform", "spec_angle", "spec_phase", "spec_psd"])
-    demo.add_argument("--probe-subjects", type=int, default=2, help="subjects held out of every task, for the probe")
+    demo.add_argument("--probe-subjects", type=int, default=3, help="subjects held out of every task, for the probe")
     demo.set_defaults(func=run_make_demo_tasks)
 
     probe = commands.add_parser(

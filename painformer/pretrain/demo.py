@@ -1,0 +1,151 @@
+"""Small pretraining tasks built from the demo dataset (or any BioVid-layout sample table).
+
+Written as HDF5 task files (``images`` uint8 (N, 224, 224, 3), ``labels``,
+``subjects``) plus a ``tasks.yaml`` naming them:
+
+- ``identity_frames.h5``: face frames of every class, label = subject
+  (the face-recognition tasks of Table III in miniature);
+- ``pain_frames.h5``: face frames, BL1 vs PA4 (facial expression of pain);
+- ``pain_<signal>_<representation>.h5``: the biosignal image, BL1 vs PA4
+  (the spectrogram tasks of Table III in miniature).
+
+The last ``probe_subjects`` subjects are kept out of every pretraining task
+and written to ``probe_frames.h5`` and ``probe_<signal>_<representation>.h5``
+(BL1 vs PA4), so that a leave-one-subject-out probe on them measures what
+pretraining transferred to unseen people rather than what it memorised.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import yaml
+
+from painformer.errors import InputError
+
+log = logging.getLogger(__name__)
+
+PAIN_CLASSES = ("BL1", "PA4")
+
+
+def _read_video_frames(path: str, num_frames: int) -> np.ndarray:
+    """Evenly spaced 224x224 centre-cropped RGB frames of a video."""
+    from painformer.video import read_frames
+
+    return read_frames(path, num_frames=num_frames, crop="center")
+
+
+def _write_task(path: Path, images: Sequence[np.ndarray], labels: Sequence[int], subjects: Sequence[str], classes: Sequence[str]) -> None:
+    import h5py
+
+    from painformer.utils import atomic_path
+
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as handle:
+            handle.create_dataset("images", data=np.stack(images).astype(np.uint8), chunks=(1, 224, 224, 3), compression="lzf")
+            handle["labels"] = np.asarray(labels, dtype=np.int64)
+            handle["subjects"] = np.asarray(subjects, dtype="S")
+            handle.attrs["classes"] = list(classes)
+    log.info("%s: %d images, %d classes", path, len(labels), len(classes))
+
+
+def make_demo_tasks(
+    *,
+    samples: str | Path,
+    out: str | Path,
+    frames_per_video: int = 4,
+    signal: str = "gsr",
+    representation: str = "spec_psd",
+    probe_subjects: int = 3,
+) -> list[Path]:
+    """Write the demo task files and ``tasks.yaml`` to ``out``; return the written paths."""
+    from painformer.data import load_signal, read_sample_table
+    from painformer.render import render_batch
+
+    table = read_sample_table(samples)
+    if table.empty:
+        raise InputError(f"{samples}: the sample table is empty")
+    subjects = list(dict.fromkeys(str(s) for s in table["subject"]))
+    if not 2 <= probe_subjects <= len(subjects) - 2:
+        raise InputError(
+            f"{samples}: {len(subjects)} subjects; probe_subjects must hold out at least two (for "
+            f"leave-one-subject-out) and leave at least two for pretraining (got {probe_subjects})"
+        )
+    pretrain_subjects = subjects[: len(subjects) - probe_subjects]
+    held_out = set(subjects[len(subjects) - probe_subjects :])
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    # Gather, per sample, its frames and its biosignal image.
+    frames: dict[str, np.ndarray] = {}
+    signal_images: dict[str, np.ndarray] = {}
+    pain_rows = table[table["class_name"].isin(PAIN_CLASSES)]
+    for row in table.itertuples(index=False):
+        frames[row.sample] = _read_video_frames(str(row.video), frames_per_video)
+    for row in pain_rows.itertuples(index=False):
+        values, fs = load_signal(str(row.biosignals), signal)
+        signal_images[row.sample] = render_batch(np.asarray(values, dtype=np.float64)[None], fs, representation)[0]
+
+    identity = {"images": [], "labels": [], "subjects": []}
+    pain_frames = {"images": [], "labels": [], "subjects": []}
+    pain_signal = {"images": [], "labels": [], "subjects": []}
+    probe_frames = {"images": [], "labels": [], "subjects": []}
+    probe_signal = {"images": [], "labels": [], "subjects": []}
+    for row in table.itertuples(index=False):
+        subject = str(row.subject)
+        is_pain_pair = row.class_name in PAIN_CLASSES
+        pain_label = PAIN_CLASSES.index(row.class_name) if is_pain_pair else -1
+        if subject in held_out:
+            if is_pain_pair:
+                for frame in frames[row.sample]:
+                    probe_frames["images"].append(frame)
+                    probe_frames["labels"].append(pain_label)
+                    probe_frames["subjects"].append(subject)
+                probe_signal["images"].append(signal_images[row.sample])
+                probe_signal["labels"].append(pain_label)
+                probe_signal["subjects"].append(subject)
+            continue
+        for frame in frames[row.sample]:
+            identity["images"].append(frame)
+            identity["labels"].append(pretrain_subjects.index(subject))
+            identity["subjects"].append(subject)
+        if is_pain_pair:
+            for frame in frames[row.sample]:
+                pain_frames["images"].append(frame)
+                pain_frames["labels"].append(pain_label)
+                pain_frames["subjects"].append(subject)
+            pain_signal["images"].append(signal_images[row.sample])
+            pain_signal["labels"].append(pain_label)
+            pain_signal["subjects"].append(subject)
+    for name, part in (("pretraining", pain_frames), ("probe", probe_frames)):
+        if len(set(part["labels"])) < 2:
+            raise InputError(f"{samples}: the {name} subjects lack BL1 or PA4 samples")
+
+    signal_name = f"pain_{signal}_{representation}"
+    written = []
+    files = {
+        "identity_frames": (identity, pretrain_subjects),
+        "pain_frames": (pain_frames, PAIN_CLASSES),
+        signal_name: (pain_signal, PAIN_CLASSES),
+        "probe_frames": (probe_frames, PAIN_CLASSES),
+        f"probe_{signal}_{representation}": (probe_signal, PAIN_CLASSES),
+    }
+    for name, (part, classes) in files.items():
+        path = out / f"{name}.h5"
+        _write_task(path, part["images"], part["labels"], part["subjects"], classes)
+        written.append(path)
+    tasks_yaml = out / "tasks.yaml"
+    tasks = [
+        {"name": "identity", "dataset": str(out / "identity_frames.h5"), "num_classes": len(pretrain_subjects)},
+        {"name": "pain_face", "dataset": str(out / "pain_frames.h5"), "num_classes": 2},
+        {"name": f"pain_{signal}", "dataset": str(out / f"{signal_name}.h5"), "num_classes": 2},
+    ]
+    tasks_yaml.write_text(
+        "# Written by `painformer pretrain make-demo-tasks`; training settings: config/pretrain_demo.yaml.\n"
+        + yaml.safe_dump({"tasks": tasks}, sort_keys=False)
+    )
+    written.append(tasks_yaml)
+    return written
