@@ -98,7 +98,7 @@ def _column_layout(length: int, columns: int) -> tuple[np.ndarray, np.ndarray, n
     """
     positions = np.arange(columns + 1, dtype=np.float64) * (length - 1) / columns
     edge_left = np.minimum(np.floor(positions).astype(np.int64), length - 2)
-    edge_frac = positions - edge_left
+    edge_frac = (positions - edge_left).astype(np.float32)
     sample_x = np.arange(length, dtype=np.float64) * columns / (length - 1)
     edge_x = np.arange(columns + 1, dtype=np.float64)
     all_x = np.concatenate([sample_x, edge_x])
@@ -121,7 +121,7 @@ def waveform_coverage(signals: np.ndarray, params: RenderParams) -> np.ndarray:
     scaled = _normalise(y_signal, params.value_range)
     # Row j of the image spans [j, j + 1] from the top; the top value sits at margin * size.
     usable = (1.0 - 2.0 * params.margin) * size
-    y_px = params.margin * size + (1.0 - scaled) * usable
+    y_px = (params.margin * size + (1.0 - scaled) * usable).astype(np.float32)
 
     edge_left, edge_frac, order, starts = _column_layout(length, columns)
     y_edges = y_px[:, edge_left] * (1.0 - edge_frac) + y_px[:, edge_left + 1] * edge_frac
@@ -148,37 +148,30 @@ def _interval_coverage(top: np.ndarray, bottom: np.ndarray, *, size: int, supers
     G(u) = clip(u, 0, 1); along j, G(y - j) is 1 above floor(y), frac(y) at floor(y)
     and 0 below. So each interval adds four values to a per-column difference
     array (summed over the sub-columns of one output column with a single
-    ``bincount``) and one cumulative sum down the rows yields the anti-aliased
+    ``np.add.at``) and one cumulative sum down the rows yields the anti-aliased
     image: O(N * size * size) work instead of O(N * size * size * supersample).
     """
     n = top.shape[0]
-    top = np.clip(top, 0.0, float(size))
-    bottom = np.clip(bottom, 0.0, float(size))
-    top_row = np.floor(top).astype(np.int64)
-    bottom_row = np.floor(bottom).astype(np.int64)
-    top_frac = top - top_row
-    bottom_frac = bottom - bottom_row
-    height = size + 2  # rows 0..size-1 plus two spill rows for intervals ending at the bottom edge
-    column = np.arange(top.shape[1], dtype=np.int64) // supersample
-    base = (np.arange(n, dtype=np.int64) * height * size)[:, None] + column[None, :]
-    index = np.concatenate(
-        [
-            base + bottom_row * size,
-            base + (bottom_row + 1) * size,
-            base + top_row * size,
-            base + (top_row + 1) * size,
-        ],
-        axis=1,
-    ).ravel()
-    weight = np.concatenate([bottom_frac - 1.0, -bottom_frac, 1.0 - top_frac, top_frac], axis=1).ravel()
-    weight /= supersample
-    diff = np.bincount(index, weights=weight, minlength=n * height * size)
-    coverage = diff.astype(np.float32).reshape(n, height, size)
+    top = np.clip(top, 0.0, float(size)).astype(np.float32)
+    bottom = np.clip(bottom, 0.0, float(size)).astype(np.float32)
+    top_floor, bottom_floor = np.floor(top), np.floor(bottom)
+    top_row, bottom_row = top_floor.astype(np.intp), bottom_floor.astype(np.intp)
+    top_frac, bottom_frac = top - top_floor, bottom - bottom_floor  # float32, as the target
+    column = np.arange(top.shape[1], dtype=np.intp) // supersample
+    base = (np.arange(n, dtype=np.intp) * (size * size))[:, None] + column[None, :]
+    rows = np.concatenate([bottom_row, bottom_row + 1, top_row, top_row + 1], axis=1)
+    weight = np.concatenate([bottom_frac - 1.0, -bottom_frac, 1.0 - top_frac, top_frac], axis=1)
+    weight *= np.float32(1.0 / supersample)
+    # Steps below the last row change nothing visible: drop them rather than pad the image.
+    weight[rows >= size] = 0.0
+    index = np.tile(base, 4) + np.minimum(rows, size - 1) * size
+    coverage = np.zeros((n, size, size), dtype=np.float32)
+    # Unbuffered, in-order accumulation: deterministic, and faster than bincount + cast.
+    np.add.at(coverage.reshape(-1), index.ravel(), weight.ravel())
     # Running sum down the rows, one row at a time over the whole batch: numpy's
     # cumsum along a non-contiguous axis is several times slower.
     for row in range(1, size):
         np.add(coverage[:, row], coverage[:, row - 1], out=coverage[:, row])
-    coverage = coverage[:, :size]
     return np.clip(coverage, 0.0, 1.0, out=coverage)
 
 
@@ -240,10 +233,23 @@ def _spectrogram_map_sf(x: np.ndarray, fs: float, representation: str, params: R
             floor = decibels.max(axis=(1, 2), keepdims=True) - np.float32(params.psd_dynamic_range_db)
             np.maximum(decibels, floor, out=decibels)
         return decibels
-    angle = np.angle(spectrum)
+    angle = _angle(spectrum)
     if representation == "spec_angle":
         return angle
     return _unwrap(angle, axis=2 if params.unwrap_axis == "frequency" else 1)
+
+
+def _angle(spectrum: np.ndarray) -> np.ndarray:
+    """Phase angle in [-pi, pi] of a complex64 array, like ``np.angle``.
+
+    OpenCV's vectorised ``phase`` (within 2e-4 rad, a hundredth of one of the
+    256 colour levels spanning 2 pi) is ten times faster than numpy's arctan2.
+    """
+    real = np.ascontiguousarray(spectrum.real).reshape(-1, spectrum.shape[-1])
+    imag = np.ascontiguousarray(spectrum.imag).reshape(-1, spectrum.shape[-1])
+    angle = cv2.phase(real, imag).reshape(spectrum.shape)  # [0, 2 pi)
+    angle -= np.float32(2.0 * np.pi) * (angle > np.float32(np.pi))
+    return angle
 
 
 def _unwrap(angle: np.ndarray, axis: int) -> np.ndarray:
