@@ -18,6 +18,7 @@ operation over the batch:
 from __future__ import annotations
 
 import functools
+import math
 
 import cv2
 import numpy as np
@@ -133,8 +134,9 @@ def waveform_coverage(signals: np.ndarray, params: RenderParams) -> np.ndarray:
 
     half = params.line_width / 2.0
     # Sub-column c (centre c + 0.5) is reached by the brush from every curve point
-    # within `half` output pixels, i.e. `half * sub` sub-columns either side.
-    reach = int(round(half * sub - 0.5))
+    # within `half` output pixels, i.e. R = `half * sub` sub-columns either side:
+    # cells c - k .. c + k intersect that reach for k < R + 0.5.
+    reach = math.ceil(half * sub + 0.5) - 1
     if reach > 0:
         low = ndimage.minimum_filter1d(low, size=2 * reach + 1, axis=1, mode="nearest")
         high = ndimage.maximum_filter1d(high, size=2 * reach + 1, axis=1, mode="nearest")
