@@ -1,18 +1,20 @@
 """Biosignals as images, rendered for a whole batch at once with numpy, scipy and OpenCV.
 
-Drawing one matplotlib figure per sample costs tens of milliseconds; BioVid has
-8,700 samples x 3 signals x 4 representations. Here every step is an array
-operation over the batch:
+Drawing one matplotlib figure per sample costs ~10 ms; BioVid has 8,700 samples
+x 3 signals x 4 representations. Here every step is an array operation over the
+batch:
 
 * waveform: the curve is drawn with a square brush of side ``line_width``. For
   each of ``size * supersample`` thin columns the range [lo, hi] of the polyline
   inside the brush's horizontal reach is found (min/max of the samples and of the
   interpolated column edges, ``reduceat`` over all samples, then a sliding
-  min/max), and a pixel's coverage is the exact overlap of its row with
-  [lo - w/2, hi + w/2]; sub-columns are averaged for horizontal anti-aliasing.
-* spectrograms: one ``scipy.signal.spectrogram`` call over the (N, T) array, a
-  per-sample normalisation, one ``cv2.resize`` with the batch as channels, and a
-  256-entry colour lookup table.
+  min/max); a pixel's coverage is the exact overlap of its row with
+  [lo - w/2, hi + w/2], accumulated as a difference image and summed down the
+  rows; sub-columns average into pixels for horizontal anti-aliasing.
+* spectrograms: one float32 STFT of every segment of every sample (the segments,
+  detrending and window of ``scipy.signal.spectrogram``), a per-sample
+  normalisation, ``cv2.resize`` per image and OpenCV's lookup of a 256-entry
+  colour table.
 """
 
 from __future__ import annotations
