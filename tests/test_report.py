@@ -1,0 +1,264 @@
+"""Report commands on fold folders written to tmp_path, checked against numpy and scipy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from painformer.cli import main
+from painformer.report.metrics import compute_metrics
+
+BINARY = ("BL1", "PA4")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def write_fold(
+    directory: Path,
+    *,
+    experiment: str,
+    subject: str,
+    true: list[str],
+    predicted: list[str],
+    classes: tuple[str, ...] = BINARY,
+    epochs: int = 5,
+    seed: int = 0,
+    config: dict | None = None,
+) -> dict:
+    """A fold folder in the layout training writes; metrics come from compute_metrics."""
+    directory.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    samples = [f"{subject}-{index:03d}" for index in range(len(true))]
+    probabilities = rng.dirichlet(np.ones(len(classes)), size=len(true))
+    predictions = pd.DataFrame(
+        {"sample": samples, "subject": subject, "true": true, "predicted": predicted}
+        | {f"prob_{name}": probabilities[:, column] for column, name in enumerate(classes)}
+    )
+    predictions.to_csv(directory / "predictions.tsv", sep="\t", index=False)
+    metrics = compute_metrics(true, predicted, classes)
+    record = {
+        "experiment": experiment, "fold": subject, "classes": list(classes), "test_subjects": [subject],
+        "n_train": 40, "n_test": len(true), "accuracy": metrics["accuracy"],
+        "recall_macro": metrics["recall_macro"], "f1_macro": metrics["f1_macro"],
+        "confusion": metrics["confusion"], "epochs": epochs, "seed": seed, "train_seconds": 1.5, "device": "cpu",
+    }
+    (directory / "metrics.json").write_text(json.dumps(record))
+    epoch = np.arange(1, epochs + 1)
+    history = pd.DataFrame(
+        {"epoch": epoch, "lr": 1e-3 / epoch, "train_loss": 1.0 / epoch + rng.uniform(0, 0.1, epochs),
+         "train_accuracy": np.clip(0.5 + 0.08 * epoch + rng.uniform(0, 0.05, epochs), 0, 1)}
+    )
+    history.to_csv(directory / "history.tsv", sep="\t", index=False)
+    (directory / "config.json").write_text(json.dumps(config or {}))
+    return record
+
+
+def make_experiment(
+    root: Path, *, name: str, subjects: list[str], accuracy: float, seed: int, samples: int = 10,
+    classes: tuple[str, ...] = BINARY, config: dict | None = None,
+) -> list[Path]:
+    """One LOSO experiment: each subject's predictions right with probability ``accuracy``."""
+    rng = np.random.default_rng(seed)
+    directories = []
+    for offset, subject in enumerate(subjects):
+        true = [classes[index % len(classes)] for index in range(samples)]
+        predicted = [
+            label if rng.random() < accuracy else rng.choice([c for c in classes if c != label]) for label in true
+        ]
+        directory = root / "runs" / name / f"fold-{subject}"
+        write_fold(directory, experiment=name, subject=subject, true=true, predicted=[str(p) for p in predicted],
+                   classes=classes, seed=seed + offset,
+                   config=config if config is not None else {"inputs": ["gsr/waveform"], "fusion": "none", "task": "NP_vs_P4"})
+        directories.append(directory)
+    return directories
+
+
+def run_experiment(root: Path, name: str, folds: list[Path]) -> int:
+    return main(["report", "experiment", "--experiment", name, "--folds", *map(str, folds),
+                 "--out-dir", str(root / "tables"), "--plots-dir", str(root / "plots")])
+
+
+def assert_png(path: Path) -> None:
+    assert path.read_bytes()[:8] == PNG_SIGNATURE, path
+    image = matplotlib.image.imread(path)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    assert image.std() > 0.01, f"{path} is blank"
+
+
+SUBJECTS = [f"S{index:02d}" for index in range(1, 9)]
+
+
+def test_experiment_table_matches_numpy_and_pooled_metrics(tmp_path):
+    config = {"inputs": ["gsr/waveform"], "fusion": "none", "task": "NP_vs_P4",
+              "preset": {"name": "demo", "epochs": 5, "basic_p": 0.5, "masking_p": 0.5,
+                         "mask_range": [0.1, 0.2], "label_smoothing": 0.1, "dropout": 0.0}}
+    folds = make_experiment(tmp_path, name="gsr", subjects=SUBJECTS, accuracy=0.7, seed=1, config=config)
+    assert run_experiment(tmp_path, "gsr", folds) == 0
+
+    summary = json.loads((tmp_path / "tables" / "gsr.json").read_text())
+    records = [json.loads((folder / "metrics.json").read_text()) for folder in folds]
+    for key in ("accuracy", "recall_macro", "f1_macro"):
+        values = np.array([record[key] for record in records])
+        assert summary["mean"][key] == pytest.approx(values.mean(), abs=1e-12)
+        assert summary["std"][key] == pytest.approx(values.std(ddof=1), abs=1e-12)
+    predictions = pd.concat([pd.read_csv(folder / "predictions.tsv", sep="\t", dtype=str) for folder in folds])
+    pooled = compute_metrics(predictions["true"], predictions["predicted"], BINARY)
+    for key in ("accuracy", "recall_macro", "f1_macro", "confusion", "n"):
+        assert summary["pooled"][key] == pooled[key]
+    assert summary["pooled"]["correct"] == int((predictions["true"] == predictions["predicted"]).sum())
+    assert summary["per_subject"] == {record["fold"]: record["accuracy"] for record in records}
+    assert summary["n_folds"] == len(SUBJECTS)
+    assert summary["classes"] == list(BINARY)
+    assert summary["inputs"] == ["gsr/waveform"] and summary["fusion"] == "none" and summary["task"] == "NP_vs_P4"
+    assert summary["preset"] == "demo" and summary["dropout"] == 0.0 and summary["mask_range"] == [0.1, 0.2]
+
+    table = pd.read_csv(tmp_path / "tables" / "gsr.tsv", sep="\t", dtype=str, keep_default_na=False)
+    assert list(table.columns) == ["fold", "test_subjects", "n", "accuracy", "recall", "f1"]
+    assert table["fold"].tolist() == [*SUBJECTS, "mean", "std", "pooled"]
+    mean_row = table.set_index("fold").loc["mean"]
+    assert float(mean_row["accuracy"]) == pytest.approx(100 * summary["mean"]["accuracy"], abs=0.005)
+    assert table.set_index("fold").loc["pooled", "n"] == str(len(predictions))
+    for plot in ("confusion", "subjects", "curves"):
+        assert_png(tmp_path / "plots" / f"gsr_{plot}.png")
+
+
+def test_single_fold_has_no_std_and_multiclass_confusion(tmp_path):
+    classes = ("No", "Low", "High")
+    folder = tmp_path / "runs" / "holdout" / "fold-validation"
+    true = [classes[index % 3] for index in range(30)]
+    predicted = [classes[(index // 3) % 3] for index in range(30)]
+    subjects = [f"V{index % 3}" for index in range(30)]
+    write_fold(folder, experiment="holdout", subject="V0", true=true, predicted=predicted, classes=classes)
+    table = pd.read_csv(folder / "predictions.tsv", sep="\t", dtype=str)
+    table["subject"] = subjects
+    table.to_csv(folder / "predictions.tsv", sep="\t", index=False)
+    record = json.loads((folder / "metrics.json").read_text())
+    record["test_subjects"] = ["V0", "V1", "V2"]
+    (folder / "metrics.json").write_text(json.dumps(record))
+
+    assert run_experiment(tmp_path, "holdout", [folder]) == 0
+    summary = json.loads((tmp_path / "tables" / "holdout.json").read_text())
+    assert summary["std"] == {"accuracy": None, "recall_macro": None, "f1_macro": None}
+    assert summary["chance"] == pytest.approx(1 / 3)
+    assert summary["per_subject"]["V1"] == pytest.approx(
+        np.mean([t == p for t, p, s in zip(true, predicted, subjects) if s == "V1"])
+    )
+    assert np.array(summary["pooled"]["confusion"]).shape == (3, 3)
+    assert_png(tmp_path / "plots" / "holdout_confusion.png")
+
+
+def test_summary_tables_wilcoxon_and_binomial(tmp_path):
+    strong = make_experiment(tmp_path, name="strong", subjects=SUBJECTS, accuracy=0.85, seed=2)
+    weak = make_experiment(tmp_path, name="weak", subjects=SUBJECTS, accuracy=0.5, seed=3,
+                           config={"inputs": ["ecg/spec_psd"], "fusion": "none", "task": "NP_vs_P4"})
+    other = make_experiment(tmp_path, name="other", subjects=["X1"], accuracy=0.6, seed=4)
+    for name, folds in (("strong", strong), ("weak", weak), ("other", other)):
+        assert run_experiment(tmp_path, name, folds) == 0
+    tables = tmp_path / "tables"
+    out = tmp_path / "summary.tsv"
+    markdown = tmp_path / "summary.md"
+    code = main(["report", "summary", "--experiments", str(tables / "weak.json"), str(tables / "strong.json"),
+                 str(tables / "other.json"), "--out", str(out), "--markdown", str(markdown),
+                 "--plots-dir", str(tmp_path / "plots"), "--compare", "strong:weak", "--compare", "strong:other"])
+    assert code == 0
+
+    weak_summary = json.loads((tables / "weak.json").read_text())
+    strong_summary = json.loads((tables / "strong.json").read_text())
+    summary = pd.read_csv(out, sep="\t", dtype=str, keep_default_na=False)
+    assert summary["experiment"].tolist() == ["weak", "strong", "other"]
+    row = summary.set_index("experiment").loc["strong"]
+    assert row["accuracy"] == f"{100 * strong_summary['mean']['accuracy']:.2f} ± {100 * strong_summary['std']['accuracy']:.2f}"
+    assert row["inputs"] == "gsr/waveform" and row["folds"] == str(len(SUBJECTS))
+    expected_binomial = stats.binomtest(strong_summary["pooled"]["correct"], strong_summary["pooled"]["n"], 0.5,
+                                        alternative="greater").pvalue
+    assert float(row["binomial_p"]) == pytest.approx(expected_binomial, rel=1e-2)
+
+    compared = pd.read_csv(tmp_path / "summary_compare.tsv", sep="\t", dtype=str, keep_default_na=False)
+    assert compared[["first", "second"]].values.tolist() == [["strong", "weak"], ["strong", "other"]]
+    first = np.array([strong_summary["per_subject"][s] for s in SUBJECTS])
+    second = np.array([weak_summary["per_subject"][s] for s in SUBJECTS])
+    expected = stats.wilcoxon(first, second)
+    assert float(compared.loc[0, "p_value"]) == pytest.approx(expected.pvalue, rel=1e-2)
+    assert float(compared.loc[0, "statistic"]) == pytest.approx(expected.statistic)
+    assert float(compared.loc[0, "mean_difference"]) == pytest.approx(100 * (first - second).mean(), abs=0.005)
+    assert compared.loc[1, "p_value"] == "" and "0 common subject" in compared.loc[1, "note"]
+
+    text = markdown.read_text()
+    assert "| experiment |" in text and "![" in text and "plots/summary.png" in text
+    assert "## Which inputs carry signal" in text and "**strong**" in text and "above chance" in text
+    assert "## Paired comparisons" in text
+    assert_png(tmp_path / "plots" / "summary.png")
+
+
+def test_identical_experiments_report_why_not_tested(tmp_path):
+    first = make_experiment(tmp_path, name="a", subjects=SUBJECTS[:4], accuracy=0.7, seed=5)
+    second = make_experiment(tmp_path / "copy", name="b", subjects=SUBJECTS[:4], accuracy=0.7, seed=5)
+    assert run_experiment(tmp_path, "a", first) == 0
+    assert run_experiment(tmp_path, "b", second) == 0
+    out = tmp_path / "summary.tsv"
+    assert main(["report", "summary", "--experiments", str(tmp_path / "tables" / "a.json"),
+                 str(tmp_path / "tables" / "b.json"), "--out", str(out), "--markdown", str(tmp_path / "s.md"),
+                 "--plots-dir", str(tmp_path / "plots"), "--compare", "a:b"]) == 0
+    compared = pd.read_csv(tmp_path / "summary_compare.tsv", sep="\t", dtype=str, keep_default_na=False)
+    assert compared.loc[0, "p_value"] == "" and "same accuracy" in compared.loc[0, "note"]
+
+
+def test_unknown_experiment_in_compare_is_an_error(tmp_path, capsys):
+    folds = make_experiment(tmp_path, name="a", subjects=SUBJECTS[:3], accuracy=0.7, seed=6)
+    assert run_experiment(tmp_path, "a", folds) == 0
+    code = main(["report", "summary", "--experiments", str(tmp_path / "tables" / "a.json"),
+                 "--out", str(tmp_path / "s.tsv"), "--markdown", str(tmp_path / "s.md"),
+                 "--plots-dir", str(tmp_path / "plots"), "--compare", "a:missing"])
+    assert code == 1
+    assert "unknown experiment 'missing'" in capsys.readouterr().err
+    assert not (tmp_path / "s.tsv").exists()
+
+
+@pytest.mark.parametrize(
+    "damage, file_name, message",
+    [
+        (lambda folder: (folder / "predictions.tsv").unlink(), "predictions.tsv", "missing"),
+        (lambda folder: (folder / "history.tsv").unlink(), "history.tsv", "missing"),
+        (lambda folder: (folder / "metrics.json").write_text("{not json"), "metrics.json", "not valid JSON"),
+        (lambda folder: (folder / "metrics.json").write_text(json.dumps({"fold": "x"})), "metrics.json", "missing keys"),
+        (lambda folder: (folder / "history.tsv").write_text("epoch\tlr\ttrain_loss\ttrain_accuracy\n1\t0.1\tbad\t0.5\n"),
+         "history.tsv", "non-numeric"),
+        (lambda folder: (folder / "predictions.tsv").write_text("sample\tsubject\ttrue\n"), "predictions.tsv",
+         "missing columns"),
+    ],
+)
+def test_damaged_fold_files_are_named(tmp_path, capsys, damage, file_name, message):
+    folds = make_experiment(tmp_path, name="a", subjects=SUBJECTS[:3], accuracy=0.7, seed=7)
+    damage(folds[1])
+    assert run_experiment(tmp_path, "a", folds) == 1
+    error = capsys.readouterr().err
+    assert str(folds[1] / file_name) in error and message in error
+    assert not (tmp_path / "tables" / "a.json").exists()
+
+
+def test_inconsistent_folds_are_errors(tmp_path, capsys):
+    folds = make_experiment(tmp_path, name="a", subjects=SUBJECTS[:3], accuracy=0.7, seed=8)
+    three_class = make_experiment(tmp_path, name="a3", subjects=["T1"], accuracy=0.7, seed=9, classes=("No", "Low", "High"))
+    record = json.loads((three_class[0] / "metrics.json").read_text())
+    record["experiment"] = "a"
+    (three_class[0] / "metrics.json").write_text(json.dumps(record))
+    assert run_experiment(tmp_path, "a", [*folds, three_class[0]]) == 1
+    error = capsys.readouterr().err
+    assert str(three_class[0] / "metrics.json") in error and "classes" in error
+
+    record = json.loads((folds[0] / "metrics.json").read_text())
+    record["accuracy"] = 1.0 if record["accuracy"] < 1.0 else 0.0
+    (folds[0] / "metrics.json").write_text(json.dumps(record))
+    assert run_experiment(tmp_path, "a", folds) == 1
+    assert "disagrees with" in capsys.readouterr().err
+
+    assert run_experiment(tmp_path, "b", folds[1:]) == 1
+    assert "belongs to experiment 'a'" in capsys.readouterr().err
+
+    assert run_experiment(tmp_path, "a", [folds[1], folds[1]]) == 1
+    assert "predicted in" in capsys.readouterr().err
