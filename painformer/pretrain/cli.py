@@ -33,6 +33,7 @@ def add_commands(subparsers) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
     parser.add_argument("--stop-after-epoch", type=_positive, help="stop after this epoch (continue later with --resume)")
     parser.add_argument("--threads", type=_positive, help="torch CPU threads")
+    parser.add_argument("--loader-workers", type=int, default=0, help="processes decoding and augmenting batches (0: in the main process)")
     parser.set_defaults(func=run_pretrain)
     commands = parser.add_subparsers(dest="pretrain_command", metavar="SUBCOMMAND")
 
@@ -74,7 +75,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = load_pretrain_config(args.tasks, epochs=args.epochs)
-    pretrain(config, out=args.out, device=args.device, resume=args.resume, stop_after_epoch=args.stop_after_epoch)
+    pretrain(config, out=args.out, device=args.device, resume=args.resume,
+             stop_after_epoch=args.stop_after_epoch, loader_workers=args.loader_workers)
     return 0
 
 

@@ -11,6 +11,7 @@ tasks").
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
@@ -64,45 +65,70 @@ class ImageFolderTask:
 
 
 class HDF5Task:
-    """An HDF5 file with ``images`` (N, H, W, 3) uint8 and ``labels`` (N,) int."""
+    """An HDF5 file with ``images`` (N, H, W, 3) uint8 and ``labels`` (N,) int.
+
+    Labels (and subjects) are read once; images are read on demand through a
+    file handle opened lazily in each process, so data-loader workers never
+    share an HDF5 handle across ``fork``.
+    """
 
     def __init__(self, path: Path):
         import h5py
 
         self.path = path
         try:
-            self.file = h5py.File(path, "r")
+            handle = h5py.File(path, "r")
         except OSError as error:
             raise InputError(f"{path}: cannot open as HDF5 ({error})") from error
-        for name in ("images", "labels"):
-            if name not in self.file:
-                raise InputError(f"{path}: HDF5 task file has no '{name}' dataset (expected images uint8 (N,H,W,3) and labels int (N,))")
-        self.images = self.file["images"]
-        if self.images.dtype != np.uint8 or self.images.ndim != 4 or self.images.shape[-1] != 3:
-            raise InputError(f"{path}: 'images' must be uint8 (N, H, W, 3), got {self.images.dtype} {self.images.shape}")
-        labels = self.file["labels"][()]
-        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-            raise InputError(f"{path}: 'labels' must be a 1-D integer array, got {labels.dtype} {labels.shape}")
-        if len(labels) != self.images.shape[0]:
-            raise InputError(f"{path}: {self.images.shape[0]} images but {len(labels)} labels")
-        self.labels = labels.astype(np.int64)
-        self.subjects = (
-            np.asarray([s.decode() if isinstance(s, bytes) else str(s) for s in self.file["subjects"][()]])
-            if "subjects" in self.file
-            else None
-        )
+        with handle:
+            for name in ("images", "labels"):
+                if name not in handle:
+                    raise InputError(
+                        f"{path}: HDF5 task file has no '{name}' dataset (expected images uint8 (N,H,W,3) and labels int (N,))"
+                    )
+            images = handle["images"]
+            if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+                raise InputError(f"{path}: 'images' must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
+            labels = handle["labels"][()]
+            if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+                raise InputError(f"{path}: 'labels' must be a 1-D integer array, got {labels.dtype} {labels.shape}")
+            if len(labels) != images.shape[0]:
+                raise InputError(f"{path}: {images.shape[0]} images but {len(labels)} labels")
+            self.labels = labels.astype(np.int64)
+            self.subjects = (
+                np.asarray([s.decode() if isinstance(s, bytes) else str(s) for s in handle["subjects"][()]])
+                if "subjects" in handle
+                else None
+            )
+        self._handle = None
+        self._pid: int | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
 
+    def _images(self):
+        import h5py
+
+        if self._handle is None or self._pid != os.getpid():
+            self._handle = h5py.File(self.path, "r")
+            self._pid = os.getpid()
+        return self._handle["images"]
+
     def image(self, index: int) -> np.ndarray:
-        return np.asarray(self.images[index])
+        return np.asarray(self._images()[index])
+
+    def all_images(self) -> np.ndarray:
+        return np.asarray(self._images()[()])
 
     def close(self) -> None:
-        self.file.close()
+        if self._handle is not None and self._pid == os.getpid():
+            self._handle.close()
+        self._handle = None
 
     def __getstate__(self) -> dict[str, Any]:
-        raise TypeError("HDF5Task holds an open file; reopen it with open_task in each process")
+        state = dict(self.__dict__)
+        state["_handle"], state["_pid"] = None, None  # the receiving process opens its own
+        return state
 
 
 def open_task(spec: TaskSpec, *, source: str) -> TaskData:

@@ -56,7 +56,7 @@ def probe_checkpoints(*, task: str | Path, checkpoints: Sequence[str], device: s
     try:
         if data.subjects is None:
             raise InputError(f"{task}: the probe needs a 'subjects' dataset for leave-one-subject-out")
-        images = np.asarray(data.images[()])
+        images = data.all_images()
         labels, subjects = data.labels, data.subjects
     finally:
         data.close()

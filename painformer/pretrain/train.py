@@ -123,16 +123,38 @@ def _backbone_from_checkpoint(model: MultiTaskModel, path: str) -> None:
     model.backbone.load_state_dict(source.state_dict(), strict=True)
 
 
-def _build_batch(
-    tasks: Sequence[TaskData], pairs: list[tuple[int, int]], transform, n_tasks: int
-) -> tuple[torch.Tensor, list[torch.Tensor], list[int]]:
-    images, labels = [], [[] for _ in range(n_tasks)]
-    counts = [0] * n_tasks
-    for task, index in pairs:
-        images.append(transform(to_chw_tensor(tasks[task].image(index))))
-        labels[task].append(int(tasks[task].labels[index]))
-        counts[task] += 1
-    return torch.stack(images), [torch.tensor(lb, dtype=torch.long) for lb in labels], counts
+def step_seed(seed: int, update: int, purpose: int) -> int:
+    """Seed of one step's random draws (0: augmentation, 1: model), a pure function of the step.
+
+    Reseeding every step makes a run's randomness independent of how many
+    data-loader workers produced the batches and of where it was resumed.
+    """
+    return (seed * 1_000_003 + update * 7919 + purpose) % (2**63 - 1)
+
+
+class StepBatches(torch.utils.data.Dataset):
+    """One epoch's planned batches; item ``i`` is step ``i``'s augmented images and labels."""
+
+    def __init__(self, *, tasks: Sequence[TaskData], plan: list[list[tuple[int, int]]], first_update: int, seed: int, transform):
+        self.tasks = list(tasks)
+        self.plan = plan
+        self.first_update = first_update
+        self.seed = seed
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.plan)
+
+    def __getitem__(self, step: int) -> tuple[torch.Tensor, list[torch.Tensor], list[int]]:
+        torch.manual_seed(step_seed(self.seed, self.first_update + step, 0))
+        n_tasks = len(self.tasks)
+        images, labels = [], [[] for _ in range(n_tasks)]
+        counts = [0] * n_tasks
+        for task, index in self.plan[step]:
+            images.append(self.transform(to_chw_tensor(self.tasks[task].image(index))))
+            labels[task].append(int(self.tasks[task].labels[index]))
+            counts[task] += 1
+        return torch.stack(images), [torch.tensor(lb, dtype=torch.long) for lb in labels], counts
 
 
 def save_backbone(model: MultiTaskModel, path: Path, *, config: PretrainConfig, epoch: int) -> None:
@@ -152,6 +174,7 @@ def pretrain(
     device: str = "auto",
     resume: bool = False,
     stop_after_epoch: int | None = None,
+    loader_workers: int = 0,
     progress: bool = True,
 ) -> list[EpochRecord]:
     """Train (or continue training) and return the records of the epochs run now.
@@ -234,10 +257,18 @@ def pretrain(
         hit_sum = torch.zeros(len(tasks))
         seen = torch.zeros(len(tasks))
         total_sum = 0.0
-        for step in range(steps):
+        epoch_batches = StepBatches(
+            tasks=tasks, plan=[batches.next_batch() for _ in range(steps)],
+            first_update=(epoch - 1) * steps, seed=settings.seed, transform=transform,
+        )
+        loader = torch.utils.data.DataLoader(
+            epoch_batches, batch_size=None, shuffle=False, num_workers=loader_workers,
+            pin_memory=torch_device.type == "cuda", persistent_workers=False,
+        )
+        for step, (images, labels, counts) in enumerate(loader):
             update = (epoch - 1) * steps + step
             scheduler.step_update(num_updates=update)
-            images, labels, counts = _build_batch(tasks, batches.next_batch(), transform, len(tasks))
+            torch.manual_seed(step_seed(settings.seed, update, 1))  # drop-path draws
             logits = model(images.to(torch_device), counts)
             losses, hits = task_losses_and_hits(
                 logits, [lb.to(torch_device) for lb in labels], label_smoothing=settings.label_smoothing
