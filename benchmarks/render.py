@@ -15,6 +15,7 @@ the median round, and the ratios.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 
@@ -88,6 +89,11 @@ class MatplotlibReference:
         return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
+def _draw_many(reference: MatplotlibReference, signals: np.ndarray, representation: str, count: int) -> None:
+    for index in range(count):
+        reference.draw(signals[index % len(signals)], representation)
+
+
 def _rate(function, images: int) -> float:
     start = time.perf_counter()
     function()
@@ -114,11 +120,11 @@ def main() -> None:
         reference.draw(signals[0], representation)
         ours, theirs = [], []
         for _ in range(args.rounds):
-            ours.append(_rate(lambda: render_batch(signals, FS, representation, params=params), len(signals)))
+            ours.append(_rate(functools.partial(render_batch, signals, FS, representation, params=params),
+                              len(signals)))
             theirs.append(
                 _rate(
-                    lambda: [reference.draw(signals[i % len(signals)], representation)
-                             for i in range(args.reference_images)],
+                    functools.partial(_draw_many, reference, signals, representation, args.reference_images),
                     args.reference_images,
                 )
             )

@@ -11,7 +11,13 @@ import pytest
 from scipy import signal as sps
 
 from painformer.errors import InputError
-from painformer.render import REPRESENTATIONS, RenderParams, render_batch, render_sample, spectrogram_map
+from painformer.render import (
+    REPRESENTATIONS,
+    RenderParams,
+    render_batch,
+    render_sample,
+    spectrogram_map,
+)
 from painformer.render.images import _unwrap
 from painformer.render.store import render_signal_store
 from painformer.stores import SampleStore
@@ -125,7 +131,7 @@ def test_waveform_is_antialiased_and_flat_signal_is_a_centred_line():
 def test_spectrogram_maps_equal_scipy():
     signals = _signals(2, seed=5)
     params = RenderParams(psd_dynamic_range_db=None)
-    common = dict(fs=FS, window="hann", nperseg=params.nperseg, noverlap=params.noverlap, detrend="constant")
+    common = {"fs": FS, "window": "hann", "nperseg": params.nperseg, "noverlap": params.noverlap, "detrend": "constant"}
     _, _, psd = sps.spectrogram(signals, mode="psd", **common)
     ours = spectrogram_map(signals, FS, "spec_psd", params)
     assert ours.shape == psd.shape == (2, 129, 81)

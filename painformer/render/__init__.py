@@ -7,7 +7,11 @@ from painformer.render.images import (
     spectrogram_map,
     waveform_coverage,
 )
-from painformer.render.params import REPRESENTATIONS, SPECTROGRAM_REPRESENTATIONS, RenderParams
+from painformer.render.params import (
+    REPRESENTATIONS,
+    SPECTROGRAM_REPRESENTATIONS,
+    RenderParams,
+)
 
 __all__ = [
     "REPRESENTATIONS",

@@ -25,7 +25,8 @@ import math
 import cv2
 import numpy as np
 import scipy.fft
-from scipy import ndimage, signal as sps
+from scipy import ndimage
+from scipy import signal as sps
 
 from painformer.errors import InputError
 from painformer.render.params import (
@@ -118,7 +119,7 @@ def _column_layout(length: int, columns: int) -> tuple[np.ndarray, np.ndarray, n
 def waveform_coverage(signals: np.ndarray, params: RenderParams) -> np.ndarray:
     """(N, size, size) float32 in [0, 1]: how much of each pixel the line covers."""
     y_signal = _as_batch(signals)
-    n, length = y_signal.shape
+    length = y_signal.shape[1]
     size, sub = params.size, params.supersample
     columns = size * sub
     scaled = _normalise(y_signal, params.value_range)

@@ -116,7 +116,7 @@ class RenderParams:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "RenderParams":
+    def from_dict(cls, values: dict[str, Any]) -> RenderParams:
         unknown = set(values) - set(cls.__dataclass_fields__)
         if unknown:
             raise InputError(f"unknown render parameters: {', '.join(sorted(unknown))}")
