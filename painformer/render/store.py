@@ -51,10 +51,10 @@ def _default_loader() -> SignalLoader:
     return load_signal
 
 
-def load_checked(*, index: int, path: str, signal: str, loader: SignalLoader) -> LoadedSignal:
+def load_checked(*, index: int, path: str, signal: str, loader: SignalLoader, sample: str = "") -> LoadedSignal:
     """Load one sample's signal and refuse anything that would render as garbage, naming the file."""
     if not path or path == "nan":
-        raise InputError(f"sample {index}: no biosignal file in the sample table")
+        raise InputError(f"sample {sample or index}: no biosignal file in the sample table (column biosignals)")
     try:
         values, fs = loader(path, signal)
     except PainformerError:
@@ -124,12 +124,15 @@ def render_signal_store(
         raise InputError(f"batch size must be positive, got {batch_size}")
     params = params or RenderParams()
     loader = loader or _default_loader()
-    paths = [str(p) for p in table["biosignals"].tolist()]
+    if "biosignals" not in table.columns:
+        raise InputError("the sample table has no biosignals column")
+    paths = ["" if pd.isna(p) else str(p) for p in table["biosignals"].tolist()]
+    names = [str(s) for s in table["sample"].tolist()]
 
     item_shape: tuple[int, ...] = (params.size, params.size, 3)
     if signal == "fnirs":
         # Every sample must have the first sample's channel count: the store has one shape.
-        first = load_checked(index=0, path=paths[0], signal=signal, loader=loader)
+        first = load_checked(index=0, path=paths[0], signal=signal, loader=loader, sample=names[0])
         item_shape = (first.values.shape[0], *item_shape)
     from painformer import __version__
 
@@ -153,7 +156,7 @@ def render_signal_store(
     log.info("%s: %d of %d samples to render (%s/%s)", out, len(pending), len(store), signal, representation)
 
     def load(index: int) -> LoadedSignal:
-        item = load_checked(index=index, path=paths[index], signal=signal, loader=loader)
+        item = load_checked(index=index, path=paths[index], signal=signal, loader=loader, sample=names[index])
         if signal == "fnirs" and item.values.shape[0] != item_shape[0]:
             raise InputError(
                 f"{item.path}: {item.values.shape[0]} fNIRS channels, but {paths[0]} has {item_shape[0]}; "
