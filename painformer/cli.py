@@ -41,9 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        if importlib.util.find_spec(name) is None:
-            continue
-        importlib.import_module(name).add_commands(subparsers)
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            # A sub-package without commands (or not installed) is simply not listed;
+            # a missing dependency *inside* a command module is a real error.
+            if error.name is not None and name.startswith(error.name):
+                continue
+            raise
+        module.add_commands(subparsers)
     return parser
 
 

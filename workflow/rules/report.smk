@@ -47,6 +47,8 @@ rule summary:
     output:
         tsv=report(f"{RESULTS}/summary.tsv", category="Summary"),
         markdown=report(f"{RESULTS}/summary.md", category="Summary"),
+        compare=f"{RESULTS}/summary_compare.tsv",
+        plot=report(f"{RESULTS}/plots/summary.png", category="Summary"),
     log:
         f"{LOGS}/summary.log",
     threads: 1
