@@ -161,3 +161,16 @@ def test_errors_name_the_file(tmp_path):
     good = index_video(tmp_path / "good.mp4", 3)
     with pytest.raises(InputError, match="good.mp4.*unknown crop"):
         read_frames(good, num_frames=2, crop="mouth")
+
+
+def test_inspect_command_prints_indices_and_boxes(tmp_path, capsys):
+    from painformer.cli import main
+
+    plain = index_video(tmp_path / "plain.mp4", 20)
+    face = write_video(tmp_path / "face.mp4", [draw_face(240, 320, 110, 125, 55)] * 4, crf=10)
+    assert main(["video", "inspect", str(plain), str(face), "--num-frames", "4", "--crop", "face"]) == 0
+    lines = [line.split("\t") for line in capsys.readouterr().out.strip().splitlines()]
+    assert lines[0][:6] == ["video", "frames", "height", "width", "indices", "crop"]
+    assert lines[1][1:6] == ["20", "120", "160", "0,6,13,19", "center (no face)"]
+    assert lines[1][6:] == ["20", "0", "120"]
+    assert lines[2][5] == "face" and int(lines[2][8]) < 240

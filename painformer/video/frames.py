@@ -141,14 +141,19 @@ def read_frames(path: str | Path, *, num_frames: int | None, crop: str = "center
     if size < 1:
         raise InputError(f"{path}: frame size must be positive, got {size}")
     frames = decode_frames(path, sampling=FrameSampling(num_frames))
+    box, _ = choose_box(frames, crop=crop, path=path)
+    return crop_and_resize(frames, box, size=size)
+
+
+def choose_box(frames: np.ndarray, *, crop: str, path: str | Path) -> tuple[SquareBox, str]:
+    """The square to cut from every frame, and where it came from: ``center``, ``face`` or ``center (no face)``."""
     height, width = frames.shape[1:3]
-    box = center_square(height, width)
     if crop == "face":
         from painformer.video.face import detect_face_box
 
         face_box = detect_face_box(frames)
-        if face_box is None:
-            log.warning("%s: no face found; using the centre crop", path)
-        else:
-            box = face_box
-    return crop_and_resize(frames, box, size=size)
+        if face_box is not None:
+            return face_box, "face"
+        log.warning("%s: no face found; using the centre crop", path)
+        return center_square(height, width), "center (no face)"
+    return center_square(height, width), "center"
