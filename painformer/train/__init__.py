@@ -1,0 +1,1 @@
+"""Training and evaluation of Embedding-Mixer experiments, one job per fold."""
