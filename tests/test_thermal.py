@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -215,18 +213,16 @@ def test_apply_writes_complete_resumable_store(tmp_path, trained):
     assert np.array_equal(SampleStore.open_complete(out).read(), frames)
 
 
-def test_cli_train_and_evaluate(tmp_path, pairs):
+def test_cli_train_and_evaluate(tmp_path, pairs, capsys):
+    from painformer.cli import main
+
     out = tmp_path / "cli.pt"
-    command = [sys.executable, "-m", "painformer.cli", "thermal", "train", "--pairs", str(pairs), "--out", str(out),
-               "--epochs", "1", "--image-size", "32", "--batch-size", "4", "--seed", "0", "--depth", "3",
-               "--base-width", "8", "--disc-width", "8", "--device", "cpu"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert out.is_file() and side_paths(out)["losses"].is_file()
-    shown = subprocess.run([sys.executable, "-m", "painformer.cli", "thermal", "evaluate", "--pairs", str(pairs),
-                            "--checkpoint", str(out), "--device", "cpu"], capture_output=True, text=True, timeout=120)
-    assert shown.returncode == 0, shown.stderr
-    assert "generator" in shown.stdout and "rgb_to_grey" in shown.stdout
-    missing = subprocess.run([sys.executable, "-m", "painformer.cli", "thermal", "train", "--pairs",
-                              str(tmp_path / "nowhere"), "--out", str(out)], capture_output=True, text=True, timeout=120)
-    assert missing.returncode == 1 and "nowhere: paired image folder does not exist" in missing.stderr
+    code = main(["thermal", "train", "--pairs", str(pairs), "--out", str(out), "--epochs", "1", "--image-size", "32",
+                 "--batch-size", "4", "--seed", "0", "--depth", "3", "--base-width", "8", "--disc-width", "8",
+                 "--device", "cpu"])
+    assert code == 0 and out.is_file() and side_paths(out)["losses"].is_file()
+    assert main(["thermal", "evaluate", "--pairs", str(pairs), "--checkpoint", str(out), "--device", "cpu"]) == 0
+    shown = capsys.readouterr().out
+    assert "11 training pairs, 1 held out" in shown and "generator" in shown and "rgb_to_grey" in shown
+    assert main(["thermal", "train", "--pairs", str(tmp_path / "nowhere"), "--out", str(out)]) == 1
+    assert "nowhere: paired image folder does not exist" in capsys.readouterr().err
