@@ -27,7 +27,6 @@ import torch.nn.functional as F
 
 NORMALIZATIONS = ("video", "frame")
 OUTPUT_SIZE = 224
-_RESAMPLE_MODES = {2: "bilinear", 3: "bicubic"}
 
 
 def _constrain_to_multiple_of(value: float, multiple: int) -> int:
@@ -35,6 +34,13 @@ def _constrain_to_multiple_of(value: float, multiple: int) -> int:
     if rounded < multiple:
         rounded = math.ceil(value / multiple) * multiple
     return int(rounded)
+
+
+def _resample_mode(resample) -> str:
+    """Torch interpolation mode for a processor's resample setting (PIL code, PIL enum or torchvision mode)."""
+    if resample == 2 or "bilinear" in str(resample).lower():
+        return "bilinear"
+    return "bicubic"
 
 
 def processor_input_size(processor, height: int, width: int) -> tuple[int, int]:
@@ -61,7 +67,7 @@ def preprocess_frames(frames: torch.Tensor, processor) -> torch.Tensor:
         x = x * float(processor.rescale_factor)
     height, width = processor_input_size(processor, x.shape[-2], x.shape[-1])
     if (height, width) != tuple(x.shape[-2:]):
-        mode = _RESAMPLE_MODES.get(int(getattr(processor, "resample", 3)), "bicubic")
+        mode = _resample_mode(getattr(processor, "resample", 3))
         shrinking = height < x.shape[-2] or width < x.shape[-1]
         x = F.interpolate(x, size=(height, width), mode=mode, align_corners=False, antialias=shrinking)
     if getattr(processor, "do_normalize", True):
