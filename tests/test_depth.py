@@ -40,7 +40,7 @@ def face_video(path: Path, *, n: int = 10, shift: int = 0) -> Path:
     return write_video(path, frames, crf=18)
 
 
-def test_make_tiny_writes_a_loadable_offline_model_marked_untrained(tiny_dir, tmp_path):
+def test_make_tiny_writes_a_loadable_offline_model_marked_untrained(tiny_dir, tmp_path, capsys):
     from transformers import AutoImageProcessor, AutoModelForDepthEstimation
 
     assert {p.name for p in tiny_dir.iterdir()} >= {"config.json", "model.safetensors", "preprocessor_config.json", "README.md"}
@@ -53,8 +53,12 @@ def test_make_tiny_writes_a_loadable_offline_model_marked_untrained(tiny_dir, tm
     info = describe_model_dir(tiny_dir)
     assert info.untrained_tiny and "untrained" in info.name
 
-    # same seed -> same weights; another seed -> other weights
-    again = make_tiny_depth_model(tmp_path / "again", seed=0)
+    # same seed -> same weights (here through the command line); another seed -> other weights
+    from painformer.cli import main
+
+    again = tmp_path / "again"
+    assert main(["depth", "make-tiny", str(again), "--seed", "0"]) == 0
+    assert "UNTRAINED" in capsys.readouterr().out
     other = make_tiny_depth_model(tmp_path / "other", seed=1)
     assert describe_model_dir(again).weights_sha256 == info.weights_sha256
     assert describe_model_dir(other).weights_sha256 != info.weights_sha256
