@@ -163,7 +163,7 @@ def storage_table(source: str, frames: np.ndarray, repeats: int) -> None:
         for name, case in cases.items():
             folder = Path(tmp) / name.split()[0] / str(abs(hash(name)))
             folder.mkdir(parents=True)
-            write, read, decoded = best_of(repeats, lambda: case(folder))
+            write, read, decoded = best_of(repeats, lambda case=case, folder=folder: case(folder))
             size = sum(folder_size(p) for p in folder.iterdir())
             print(f"{name:36s} {size / 1e6:8.2f} {raw / size:6.1f} {write * 1e3:9.1f} {read * 1e3:8.1f} "
                   f"{len(frames) / read:9.0f} {psnr(frames, decoded):8.2f}")

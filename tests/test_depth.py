@@ -14,13 +14,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from test_video import draw_face, write_video
 
-from painformer.depth import depth_to_uint8, estimate_depth, load_depth_model, make_tiny_depth_model, preprocess_frames
+from painformer.depth import (
+    depth_to_uint8,
+    estimate_depth,
+    load_depth_model,
+    make_tiny_depth_model,
+    preprocess_frames,
+)
 from painformer.depth.model import TINY_MARKER, describe_model_dir
 from painformer.errors import CheckpointError, StoreError
 from painformer.stores import SampleStore
 from painformer.video import read_frames
-from test_video import draw_face, write_video
 
 CPU = torch.device("cpu")
 
@@ -178,8 +184,8 @@ def test_apply_command_end_to_end_and_resume(tiny_dir, tiny, tmp_path, caplog):
 
     # other settings on the same store are refused, naming what differs
     with pytest.raises(StoreError, match="num_frames"):
-        from painformer.depth.apply import DepthSettings, apply_depth
         from painformer.data import read_sample_table
+        from painformer.depth.apply import DepthSettings, apply_depth
 
         apply_depth(table=read_sample_table(table), model_dir=tiny_dir, out=out, settings=DepthSettings(num_frames=5))
 

@@ -17,7 +17,14 @@ import numpy as np
 import pytest
 
 from painformer.errors import InputError
-from painformer.video import FrameSampling, center_square, count_frames, crop_and_resize, decode_frames, read_frames
+from painformer.video import (
+    FrameSampling,
+    center_square,
+    count_frames,
+    crop_and_resize,
+    decode_frames,
+    read_frames,
+)
 from painformer.video.face import detect_face_box
 
 

@@ -1,7 +1,16 @@
 """Estimated depth video: Depth Anything (transformers) from a local model directory."""
 
-from painformer.depth.estimate import depth_to_uint8, estimate_depth, predict_depth, preprocess_frames
-from painformer.depth.model import describe_model_dir, load_depth_model, make_tiny_depth_model
+from painformer.depth.estimate import (
+    depth_to_uint8,
+    estimate_depth,
+    predict_depth,
+    preprocess_frames,
+)
+from painformer.depth.model import (
+    describe_model_dir,
+    load_depth_model,
+    make_tiny_depth_model,
+)
 
 __all__ = [
     "depth_to_uint8",

@@ -22,7 +22,12 @@ def add_commands(subparsers) -> None:
 
 
 def run_inspect(args: argparse.Namespace) -> int:
-    from painformer.video.frames import FrameSampling, choose_box, count_frames, decode_frames
+    from painformer.video.frames import (
+        FrameSampling,
+        choose_box,
+        count_frames,
+        decode_frames,
+    )
 
     sampling = FrameSampling(args.num_frames)
     print("video\tframes\theight\twidth\tindices\tcrop\tbox_x\tbox_y\tbox_side")

@@ -71,7 +71,7 @@ def detect_faces(frame: np.ndarray, *, search: FaceSearch = DEFAULT_SEARCH) -> n
     import cv2
 
     gray = cv2.equalizeHist(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY))
-    smallest = max(16, int(round(min(gray.shape) * search.min_face_fraction)))
+    smallest = max(16, round(min(gray.shape) * search.min_face_fraction))
     found = _cascade().detectMultiScale(
         gray, scaleFactor=search.scale_factor, minNeighbors=search.min_neighbors, minSize=(smallest, smallest)
     )
@@ -92,7 +92,7 @@ def detect_face_box(frames: np.ndarray, *, search: FaceSearch = DEFAULT_SEARCH) 
         sides.append(max(w, h))
     if not sides:
         return None
-    side = int(round(float(np.median(sides)) * (1.0 + search.margin)))
+    side = round(float(np.median(sides)) * (1.0 + search.margin))
     centre_x, centre_y = float(np.median(centres_x)), float(np.median(centres_y))
-    box = SquareBox(x=int(round(centre_x - side / 2.0)), y=int(round(centre_y - side / 2.0)), side=side)
+    box = SquareBox(x=round(centre_x - side / 2.0), y=round(centre_y - side / 2.0), side=side)
     return box.clamp_to(frames.shape[1], frames.shape[2])

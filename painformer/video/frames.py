@@ -43,13 +43,13 @@ class SquareBox:
     y: int
     side: int
 
-    def clamp_to(self, height: int, width: int) -> "SquareBox":
+    def clamp_to(self, height: int, width: int) -> SquareBox:
         """Shrink to fit the frame and shift inside it, keeping the centre as close as possible."""
         side = max(1, min(self.side, height, width))
         centre_x = self.x + self.side / 2.0
         centre_y = self.y + self.side / 2.0
-        x = int(round(min(max(centre_x - side / 2.0, 0), width - side)))
-        y = int(round(min(max(centre_y - side / 2.0, 0), height - side)))
+        x = round(min(max(centre_x - side / 2.0, 0), width - side))
+        y = round(min(max(centre_y - side / 2.0, 0), height - side))
         return SquareBox(x=x, y=y, side=side)
 
 
@@ -99,7 +99,7 @@ def _open_reader(path: Path):
 
 def count_frames(path: str | Path) -> int:
     """Number of frames decord reports for the video at ``path``."""
-    return int(len(_open_reader(Path(path))))
+    return len(_open_reader(Path(path)))
 
 
 def decode_frames(path: str | Path, *, sampling: FrameSampling) -> np.ndarray:
