@@ -18,7 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from painformer.thermal import TrainSettings, load_generator, train_generator, translate_frames
+from painformer.thermal import (
+    TrainSettings,
+    load_generator,
+    train_generator,
+    translate_frames,
+)
 from painformer.thermal.drawn_faces import make_face_pairs
 from painformer.utils import select_device
 

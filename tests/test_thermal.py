@@ -14,8 +14,15 @@ import torch
 from painformer.errors import InputError
 from painformer.stores import SampleStore
 from painformer.thermal import (
-    ApplySettings, TrainSettings, UNetConfig, apply_generator, evaluate_generator, find_pairs,
-    holdout_names, load_generator, train_generator,
+    ApplySettings,
+    TrainSettings,
+    UNetConfig,
+    apply_generator,
+    evaluate_generator,
+    find_pairs,
+    holdout_names,
+    load_generator,
+    train_generator,
 )
 from painformer.thermal.discriminator import PatchConfig, PatchDiscriminator
 from painformer.thermal.drawn_faces import draw_face_pair, make_face_pairs
@@ -23,11 +30,11 @@ from painformer.thermal.generator import UNetGenerator
 from painformer.thermal.quality import psnr_per_image, ssim_per_image
 from painformer.thermal.train import side_paths
 
-TINY = dict(
-    image_size=32, batch_size=4, seed=3, holdout=0.25,
-    generator=UNetConfig(depth=3, base_width=8, max_width=32),
-    discriminator=PatchConfig(base_width=8, num_layers=2),
-)
+TINY = {
+    "image_size": 32, "batch_size": 4, "seed": 3, "holdout": 0.25,
+    "generator": UNetConfig(depth=3, base_width=8, max_width=32),
+    "discriminator": PatchConfig(base_width=8, num_layers=2),
+}
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +88,7 @@ def test_training_writes_checkpoint_losses_and_grids(trained, pairs):
     assert content["image_size"] == 32 and content["generator_config"]["depth"] == 3
     training = content["training"]
     assert training["n_train"] == 9 and training["n_holdout"] == 3
-    assert not set(training["holdout_names"]) & set(n for n in (p.name for p in find_pairs(pairs)) if n not in training["holdout_names"])
+    assert set(training["holdout_names"]) < {p.name for p in find_pairs(pairs)}
     paths = side_paths(trained)
     losses = pd.read_csv(paths["losses"], sep="\t")
     assert list(losses.columns) == ["epoch", "g_l1", "g_adv", "d_loss", "holdout_l1", "holdout_psnr", "holdout_ssim"]
@@ -113,6 +120,28 @@ def test_same_seed_gives_identical_weights_and_resume_equals_uninterrupted(tmp_p
     assert finished.epochs_run == 0  # a rerun after completion trains nothing
     other_seed = train_generator(pairs_dir=pairs, out=staged, settings=TrainSettings(epochs=1, **{**TINY, "seed": 4}), device="cpu")
     assert other_seed.resumed_from == 0  # different settings start over
+
+
+def test_held_out_pairs_are_never_trained_on(tmp_path, pairs):
+    """Replacing the held-out images by noise leaves the trained weights unchanged."""
+    import shutil
+
+    noisy = tmp_path / "noisy"
+    shutil.copytree(pairs, noisy)
+    held = holdout_names([p.name for p in find_pairs(pairs)], fraction=TINY["holdout"], seed=TINY["seed"])
+    rng = np.random.default_rng(0)
+    for name in held:
+        for folder in ("rgb", "thermal"):
+            cv2.imwrite(str(noisy / folder / f"{name}.png"), rng.integers(0, 256, (48, 48, 3), dtype=np.uint8))
+    weights = []
+    for root in (pairs, noisy):
+        out = tmp_path / f"{root.name}.pt"
+        train_generator(pairs_dir=root, out=out, settings=TrainSettings(epochs=1, **TINY), device="cpu")
+        weights.append(load_generator(out)[0].state_dict())
+    for a, b in zip(weights[0].values(), weights[1].values()):
+        assert torch.equal(a, b)
+    held_l1 = [pd.read_csv(side_paths(tmp_path / f"{r.name}.pt")["losses"], sep="\t")["holdout_l1"][0] for r in (pairs, noisy)]
+    assert held_l1[0] != held_l1[1]  # the held-out images were read, only for scoring
 
 
 def test_evaluate_reports_generator_and_baselines(trained, pairs):
@@ -192,8 +221,8 @@ def test_apply_writes_complete_resumable_store(tmp_path, trained):
     for i, cls in enumerate(("BL1", "PA4")):
         video = tmp_path / f"s{i}.mp4"
         write_video(video, frames=20, seed=i)
-        rows.append(dict(dataset="demo", sample=f"subj-{cls}-{i:03d}", subject="subj", subject_id=0,
-                         class_id=4 * i, class_name=cls, video=str(video), biosignals="", split=""))
+        rows.append({"dataset": "demo", "sample": f"subj-{cls}-{i:03d}", "subject": "subj", "subject_id": 0,
+                     "class_id": 4 * i, "class_name": cls, "video": str(video), "biosignals": "", "split": ""})
     table = pd.DataFrame(rows)
     out, marker = tmp_path / "thermal.zarr", tmp_path / "thermal.complete"
     settings = ApplySettings(num_frames=3, crop="center", batch_size=2, device="cpu")

@@ -17,7 +17,13 @@ import torch
 
 from painformer.errors import InputError
 from painformer.thermal.pairs import find_pairs, load_pairs
-from painformer.thermal.train import generate, load_generator, quality_table, to_signed, to_unit
+from painformer.thermal.train import (
+    generate,
+    load_generator,
+    quality_table,
+    to_signed,
+    to_unit,
+)
 from painformer.utils import select_device
 
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)

@@ -106,7 +106,7 @@ class UNetGenerator(nn.Module):
         self.outer = nn.ConvTranspose2d(outer_in, out_channels, kernel_size=4, stride=2, padding=1)
 
     @classmethod
-    def from_config(cls, config: UNetConfig | dict) -> "UNetGenerator":
+    def from_config(cls, config: UNetConfig | dict) -> UNetGenerator:
         values = config.to_dict() if isinstance(config, UNetConfig) else dict(config)
         return cls(**values)
 

@@ -112,7 +112,7 @@ def holdout_names(names: list[str], *, fraction: float, seed: int) -> list[str]:
         raise InputError(f"holdout fraction must be in [0, 1), got {fraction}")
     if fraction == 0.0 or len(names) < 2:
         return []
-    count = min(len(names) - 1, max(1, int(round(fraction * len(names)))))
+    count = min(len(names) - 1, max(1, round(fraction * len(names))))
     ranked = sorted(names, key=lambda n: hashlib.sha256(f"{seed}:{n}".encode()).hexdigest())
     return sorted(ranked[:count])
 

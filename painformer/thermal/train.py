@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import logging
 import math
+import pickle
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import cv2
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -37,7 +37,12 @@ from torch import nn
 from painformer.errors import CheckpointError, InputError
 from painformer.thermal.discriminator import PatchConfig, PatchDiscriminator
 from painformer.thermal.generator import UNetConfig, UNetGenerator
-from painformer.thermal.pairs import find_pairs, holdout_names, load_pairs, pairs_fingerprint
+from painformer.thermal.pairs import (
+    find_pairs,
+    holdout_names,
+    load_pairs,
+    pairs_fingerprint,
+)
 from painformer.thermal.quality import l1_per_image, psnr_per_image, ssim_per_image
 from painformer.utils import atomic_path, select_device
 
@@ -173,7 +178,7 @@ def _load_state(path: Path, *, key: dict[str, Any], fingerprint: str, epochs: in
         return None
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # a corrupt file is not worth resuming from
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:  # corrupt: start over
         log.warning("%s: unreadable training state (%s); starting over", path, error)
         return None
     if state.get("format") != STATE_FORMAT or state.get("settings") != key:
@@ -312,8 +317,7 @@ def train_generator(
     from painformer import __version__
 
     training = {
-        **asdict(settings),
-        "generator": None,  # stored once, as generator_config
+        **{k: v for k, v in asdict(settings).items() if k != "generator"},  # stored as generator_config
         "pairs_dir": str(pairs_dir),
         "pairs_fingerprint": fingerprint,
         "holdout_names": sorted(held),
@@ -325,7 +329,6 @@ def train_generator(
         "train_seconds": round(time.perf_counter() - started, 3),
         "package_version": __version__,
     }
-    training.pop("generator")
     checkpoint = {
         "format": CHECKPOINT_FORMAT,
         "format_version": 1,
