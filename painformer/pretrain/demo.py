@@ -18,6 +18,7 @@ pretraining transferred to unseen people rather than what it memorised.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -49,6 +50,7 @@ def _write_task(path: Path, images: Sequence[np.ndarray], labels: Sequence[int],
             handle["labels"] = np.asarray(labels, dtype=np.int64)
             handle["subjects"] = np.asarray(subjects, dtype="S")
             handle.attrs["classes"] = list(classes)
+        os.chmod(tmp, 0o644)  # readable like any other output, not mkstemp's 0600
     log.info("%s: %d images, %d classes", path, len(labels), len(classes))
 
 
