@@ -639,7 +639,9 @@ def generate_demo_dataset(root: str | os.PathLike, *, subjects: int = 6, samples
     if n_workers == 1:
         cpu = sum(map(_run_sample, jobs)) + sum(map(_run_thermal_pairs, pair_jobs))
     else:
-        with multiprocessing.get_context("spawn" if os.name == "nt" else "fork").Pool(n_workers, initializer=_single_threaded_worker) as pool:
+        # fork: workers inherit the imported modules instead of re-importing the package.
+        context = multiprocessing.get_context("spawn" if os.name == "nt" else "fork")
+        with context.Pool(n_workers, initializer=_single_threaded_worker) as pool:
             sample_cpu = pool.imap_unordered(_run_sample, jobs)
             pair_cpu = pool.imap_unordered(_run_thermal_pairs, pair_jobs)  # queued now, not after the samples
             cpu = sum(sample_cpu) + sum(pair_cpu)
