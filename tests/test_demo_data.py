@@ -12,12 +12,19 @@ import pandas as pd
 import pytest
 
 from painformer.data.demo import (
-    BIO_RATE, BIO_SAMPLES, CLASS_NAMES, FRAME_SIZE, MARKER_FILE, NUM_FRAMES, THERMAL_SIZE,
-    generate_demo_dataset, make_profiles,
+    BIO_RATE,
+    BIO_SAMPLES,
+    CLASS_NAMES,
+    FRAME_SIZE,
+    MARKER_FILE,
+    NUM_FRAMES,
+    THERMAL_SIZE,
+    generate_demo_dataset,
+    make_profiles,
 )
 from painformer.errors import InputError
 
-TINY = dict(subjects=2, samples_per_class=1, seed=0, thermal_pairs=6)
+TINY = {"subjects": 2, "samples_per_class": 1, "seed": 0, "thermal_pairs": 6}
 PEAK_FRAME = 75  # 3.0 s: inside every sample's pain plateau (onset + rise <= 2.2 s, offset >= 3.6 s)
 
 

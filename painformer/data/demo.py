@@ -39,9 +39,9 @@ import multiprocessing
 import os
 import shutil
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable
 
 import cv2
 import numpy as np
@@ -284,7 +284,7 @@ def thermal_palette() -> dict[str, np.ndarray]:
 
 
 def _pt(x: float, y: float) -> tuple[int, int]:
-    return int(round(x * _SCALE)), int(round(y * _SCALE))
+    return round(x * _SCALE), round(y * _SCALE)
 
 
 def _ellipse(img: np.ndarray, centre: tuple[float, float], axes: tuple[float, float], colour: np.ndarray,
@@ -490,18 +490,17 @@ def write_video(path: Path, frames: Iterable[np.ndarray]) -> None:
     """H.264 yuv420p mp4 at FPS; single-threaded x264 so the bytes do not depend on scheduling."""
     import av
 
-    with atomic_path(path) as tmp:
-        with av.open(str(tmp), mode="w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=FPS, options={
-                "crf": "20", "preset": "veryfast", "threads": "1", "x264-params": "bframes=0:rc-lookahead=10"})
-            stream.width = stream.height = FRAME_SIZE
-            stream.pix_fmt = "yuv420p"
-            for frame in frames:
-                yuv = cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420)
-                for packet in stream.encode(av.VideoFrame.from_ndarray(yuv, format="yuv420p")):
-                    container.mux(packet)
-            for packet in stream.encode():
+    with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=FPS, options={
+            "crf": "20", "preset": "veryfast", "threads": "1", "x264-params": "bframes=0:rc-lookahead=10"})
+        stream.width = stream.height = FRAME_SIZE
+        stream.pix_fmt = "yuv420p"
+        for frame in frames:
+            yuv = cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(yuv, format="yuv420p")):
                 container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
 
 
 @dataclass(frozen=True)
