@@ -140,7 +140,8 @@ def test_mouth_region_differs_between_bl1_and_pa4(demo_root, samples):
 
 
 def test_rerun_over_a_partial_tree_regenerates_cleanly(tmp_path):
-    root = generate_demo_dataset(tmp_path / "demo", workers=1, **TINY)
+    smallest = {**TINY, "subjects": 1, "thermal_pairs": 2}
+    root = generate_demo_dataset(tmp_path / "demo", workers=1, **smallest)
     reference = _all_bytes(root, "biosignals_filtered/*/*.csv")
     first_csv = (root / "samples.csv").read_bytes()
     # Interrupted run: no samples.csv, one file missing, one stray file.
@@ -149,13 +150,13 @@ def test_rerun_over_a_partial_tree_regenerates_cleanly(tmp_path):
     stray = root / "video" / "stray_subject" / "stray.mp4"
     stray.parent.mkdir(parents=True)
     stray.write_bytes(b"partial")
-    generate_demo_dataset(root, workers=1, **TINY)
+    generate_demo_dataset(root, workers=1, **smallest)
     assert not stray.parent.exists()
     assert (root / "samples.csv").read_bytes() == first_csv
     assert _all_bytes(root, "biosignals_filtered/*/*.csv") == reference
     # A complete tree with the same settings is kept as it is.
     stamp = (root / "samples.csv").stat().st_mtime_ns
-    generate_demo_dataset(root, workers=1, **TINY)
+    generate_demo_dataset(root, workers=1, **smallest)
     assert (root / "samples.csv").stat().st_mtime_ns == stamp
 
 
