@@ -10,7 +10,7 @@ import pytest
 import timm
 import torch
 
-import painformer  # noqa: F401  (registers the timm model)
+import painformer.models  # noqa: F401  (registers the timm models)
 from painformer.errors import CheckpointError
 from painformer.models import PainFormer, load_painformer, preprocess
 
