@@ -78,6 +78,20 @@ class FrameSampling:
         return np.rint(np.linspace(0, total_frames - 1, int(self.num_frames))).astype(np.int64)
 
 
+def import_decord():
+    """decord, imported after OpenCV.
+
+    decord ships its own libpng/zlib; loaded first, it makes every later ``cv2.imread``
+    of a PNG fail ("bad parameters to zlib") in the same process. Loading OpenCV first
+    keeps both working.
+    """
+    import cv2  # noqa: F401
+
+    import decord
+
+    return decord
+
+
 def _open_reader(path: Path):
     """A decord reader for ``path``; InputError naming the file when it cannot be decoded."""
     if not path.exists():
@@ -86,8 +100,7 @@ def _open_reader(path: Path):
         raise InputError(f"{path}: not a file")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: video file is empty")
-    import decord
-
+    decord = import_decord()
     try:
         reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
     except Exception as error:  # decord raises its own DECORDError or RuntimeError
