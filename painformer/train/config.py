@@ -173,8 +173,14 @@ def _validated_preset(values: dict[str, Any], *, where: str) -> Preset:
         raise InputError(f"{where}: key 'mask_range' must be [low, high] with 0 <= low <= high <= 1, got {mask_range!r}")
     if values["normalize"] not in NORMALIZATIONS:
         raise InputError(f"{where}: key 'normalize' must be one of {list(NORMALIZATIONS)}, got {values['normalize']!r}")
+    epochs = number("epochs", integer=True, low=1)
+    if number("warmup_epochs", integer=True, low=0) + number("cooldown_epochs", integer=True, low=0) >= epochs:
+        raise InputError(
+            f"{where}: keys 'warmup_epochs' + 'cooldown_epochs' ({values['warmup_epochs']} + "
+            f"{values['cooldown_epochs']}) must leave some of the {epochs} epochs for the cosine decay"
+        )
     return Preset(
-        epochs=number("epochs", integer=True, low=1),
+        epochs=epochs,
         basic_p=number("basic_p", low=0.0, high=1.0),
         masking_p=number("masking_p", low=0.0, high=1.0),
         mask_range=(float(mask_range[0]), float(mask_range[1])),

@@ -1,0 +1,95 @@
+"""The trainable model of each fusion variant, over the streams built by ``painformer.train.data``.
+
+Every variant returns a list of logits, one entry per classifier, and is
+trained on the sum of their cross-entropies; its prediction is the mean of the
+classifiers' softmax probabilities.
+
+- ``none``, ``add``, ``concat``: one Embedding-Mixer on the ``"fused"`` stream.
+- ``decision``: one Embedding-Mixer per input. The members share no weights
+  and each loss term depends on one member only, so training them together on
+  the summed loss gives each the gradients of training it alone on the same
+  batches; the decision is the average of their probabilities.
+- ``video_encoder_concat`` (Eq. 12): ``[signal || VideoEncoder(video)]``
+  (160 + 40 = 200 values) into one Embedding-Mixer, trained end to end.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from painformer.models.mixer import EmbeddingMixer, VideoEncoder
+
+
+class FusionModel(nn.Module):
+    """Stream dict -> list of (B, num_classes) logits; ``predict_proba`` averages their softmax."""
+
+    def __init__(
+        self,
+        *,
+        fusion: str,
+        stream_names: tuple[str, ...],
+        num_classes: int,
+        dropout: float,
+        mixer_kwargs: Mapping[str, Any],
+        video_encoder_kwargs: Mapping[str, Any],
+    ):
+        super().__init__()
+        self.fusion = fusion
+        self.stream_names = tuple(stream_names)
+        mixer_kwargs = dict(mixer_kwargs)
+        mixer_kwargs["dropout"] = dropout
+
+        def mixer() -> EmbeddingMixer:
+            return EmbeddingMixer(num_classes, **mixer_kwargs)
+
+        if fusion == "decision":
+            # ModuleDict keys may not contain '/', so members are indexed by position.
+            self.members = nn.ModuleList(mixer() for _ in self.stream_names)
+        elif fusion == "video_encoder_concat":
+            if set(self.stream_names) != {"signal", "video"}:
+                raise ValueError(f"video_encoder_concat needs streams 'signal' and 'video', got {self.stream_names}")
+            self.video_encoder = VideoEncoder(**dict(video_encoder_kwargs))
+            self.mixer = mixer()
+        else:
+            if self.stream_names != ("fused",):
+                raise ValueError(f"fusion {fusion!r} needs the one stream 'fused', got {self.stream_names}")
+            self.mixer = mixer()
+
+    def forward(self, streams: Mapping[str, torch.Tensor]) -> list[torch.Tensor]:
+        if self.fusion == "decision":
+            return [member(streams[name]) for name, member in zip(self.stream_names, self.members)]
+        if self.fusion == "video_encoder_concat":
+            encoded = self.video_encoder(streams["video"])  # (B, 40)
+            return [self.mixer(torch.cat([streams["signal"], encoded], dim=1))]  # Mixer on (B, 160 + 40)
+        return [self.mixer(streams["fused"])]
+
+    @staticmethod
+    def probabilities(logits: list[torch.Tensor]) -> torch.Tensor:
+        """Mean of the classifiers' softmax probabilities: (B, num_classes)."""
+        return torch.stack([item.softmax(dim=-1) for item in logits], dim=0).mean(dim=0)
+
+    def predict_proba(self, streams: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return self.probabilities(self.forward(streams))
+
+
+def build_model(
+    *,
+    fusion: str,
+    stream_names: tuple[str, ...],
+    num_classes: int,
+    dropout: float,
+    mixer_kwargs: Mapping[str, Any],
+    video_encoder_kwargs: Mapping[str, Any],
+) -> FusionModel:
+    """The model of one experiment; unknown Mixer/Video-Encoder keywords raise ``TypeError`` naming them."""
+    return FusionModel(
+        fusion=fusion,
+        stream_names=stream_names,
+        num_classes=num_classes,
+        dropout=dropout,
+        mixer_kwargs=mixer_kwargs,
+        video_encoder_kwargs=video_encoder_kwargs,
+    )

@@ -1,0 +1,267 @@
+"""Training one fold of an experiment and writing its folder (paper Table IV settings).
+
+AdamW with the preset's lr and weight decay; per-epoch learning rate from
+timm's ``CosineLRScheduler``: ``warmup_epochs`` of linear warm-up from the
+minimum lr, a cosine decay to the minimum lr (1 % of the peak), then
+``cooldown_epochs`` at the minimum. Label-smoothed cross-entropy; the
+preset's dropout sits before the classifier; Basic and Masking augmentations
+act on the (normalised) embeddings of each training batch.
+
+There is no model selection: the model after the last epoch is evaluated
+once on the test split, which is never looked at during training.
+
+Determinism: one fold seed (preset seed + a stable hash of experiment and
+fold) seeds the weights, dropout, the batch order and the augmentations (the
+latter two from their own CPU generators). On a CPU, with the same thread
+count, two runs give bit-identical predictions; on CUDA, kernels may sum in
+varying order, so results agree only to float rounding.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from painformer.train.augment import augment_streams
+from painformer.train.config import Experiment
+from painformer.train.data import ExperimentData, Standardizer, fit_normalizer, split_fold
+from painformer.train.fusion import FusionModel, build_model
+from painformer.utils import atomic_path, seed_everything
+
+LOG = logging.getLogger(__name__)
+# The schedule's floor, as a fraction of the peak lr (Table IV gives none).
+MIN_LR_FRACTION = 0.01
+EVAL_BATCH = 256
+
+
+def fold_seed(experiment: Experiment, fold: str) -> int:
+    """Preset seed combined with a stable (process-independent) hash of experiment and fold."""
+    return (experiment.preset.seed * 1_000_003 + zlib.crc32(f"{experiment.name}/{fold}".encode())) % 2**31
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    """Everything a fold folder records."""
+
+    experiment: Experiment
+    fold: str
+    seed: int
+    device: str
+    classes: tuple[str, ...]
+    n_train: int
+    test_samples: np.ndarray
+    test_subjects: np.ndarray
+    test_labels: np.ndarray  # (n_test,) int
+    probabilities: np.ndarray  # (n_test, n_classes) float64
+    history: list[dict]
+    train_seconds: float
+    model: FusionModel
+    normalizer: Standardizer
+
+    @property
+    def predicted(self) -> np.ndarray:
+        return self.probabilities.argmax(axis=1)
+
+
+def _to_device(streams: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
+    return {name: torch.from_numpy(np.ascontiguousarray(values)).to(device) for name, values in streams.items()}
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, *, epochs: int, lr: float, warmup_epochs: int, cooldown_epochs: int):
+    """Per-epoch cosine schedule with linear warm-up and a cool-down at the minimum lr."""
+    from timm.scheduler import CosineLRScheduler
+
+    min_lr = lr * MIN_LR_FRACTION
+    return CosineLRScheduler(
+        optimizer,
+        t_initial=epochs - warmup_epochs - cooldown_epochs,
+        lr_min=min_lr,
+        warmup_t=warmup_epochs,
+        warmup_lr_init=min_lr,
+        warmup_prefix=True,
+        cycle_limit=1,
+        t_in_epochs=True,
+    )
+
+
+@torch.no_grad()
+def predict_probabilities(model: FusionModel, streams: dict[str, torch.Tensor], *, batch_size: int = EVAL_BATCH) -> np.ndarray:
+    """Class probabilities of every sample, in evaluation mode: (N, n_classes) float64."""
+    model.eval()
+    count = next(iter(streams.values())).shape[0]
+    parts = []
+    for start in range(0, count, batch_size):
+        batch = {name: values[start : start + batch_size] for name, values in streams.items()}
+        parts.append(model.predict_proba(batch).double().cpu())
+    return torch.cat(parts).numpy()
+
+
+def train_fold(experiment: Experiment, fold: str, data: ExperimentData, *, device: torch.device) -> FoldResult:
+    """Train on the fold's training split for the preset's epochs; predict its test split once."""
+    preset = experiment.preset
+    train_idx, test_idx = split_fold(experiment, fold, data)
+    train, test = data.subset(train_idx), data.subset(test_idx)
+    normalizer = fit_normalizer(preset.normalize, train.streams)
+    train_streams = _to_device(normalizer.apply(train.streams), device)
+    test_streams = _to_device(normalizer.apply(test.streams), device)
+    train_labels = torch.from_numpy(train.labels).to(device)
+
+    seed = fold_seed(experiment, fold)
+    seed_everything(seed)
+    model = build_model(
+        fusion=experiment.fusion,
+        stream_names=tuple(data.streams),
+        num_classes=len(data.classes),
+        dropout=preset.dropout,
+        mixer_kwargs=experiment.model,
+        video_encoder_kwargs=experiment.video_encoder,
+    ).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=preset.lr, weight_decay=preset.weight_decay)
+    scheduler = make_scheduler(
+        optimizer,
+        epochs=preset.epochs,
+        lr=preset.lr,
+        warmup_epochs=preset.warmup_epochs,
+        cooldown_epochs=preset.cooldown_epochs,
+    )
+    order_generator = torch.Generator().manual_seed(seed + 1)
+    augment_generator = torch.Generator().manual_seed(seed + 2)
+
+    n_train = len(train)
+    history = []
+    started = time.perf_counter()
+    for epoch in range(preset.epochs):
+        model.train()
+        lr = optimizer.param_groups[0]["lr"]
+        total_loss, correct = 0.0, 0
+        order = torch.randperm(n_train, generator=order_generator).to(device)
+        for start in range(0, n_train, preset.batch_size):
+            batch_idx = order[start : start + preset.batch_size]
+            batch = {name: values[batch_idx] for name, values in train_streams.items()}
+            batch = augment_streams(
+                batch,
+                basic_p=preset.basic_p,
+                noise_std=preset.noise_std,
+                masking_p=preset.masking_p,
+                mask_range=preset.mask_range,
+                generator=augment_generator,
+            )
+            labels = train_labels[batch_idx]
+            logits = model(batch)
+            loss = sum(F.cross_entropy(item, labels, label_smoothing=preset.label_smoothing) for item in logits)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total_loss += float(loss.detach()) * labels.shape[0]
+            with torch.no_grad():
+                correct += int((FusionModel.probabilities(logits).argmax(dim=1) == labels).sum())
+        scheduler.step(epoch + 1)
+        history.append(
+            {"epoch": epoch + 1, "lr": lr, "train_loss": total_loss / n_train, "train_accuracy": correct / n_train}
+        )
+        LOG.debug("epoch %d lr %.3g loss %.4f acc %.3f", epoch + 1, lr, total_loss / n_train, correct / n_train)
+    train_seconds = time.perf_counter() - started
+
+    return FoldResult(
+        experiment=experiment,
+        fold=fold,
+        seed=seed,
+        device=str(device),
+        classes=data.classes,
+        n_train=n_train,
+        test_samples=test.samples,
+        test_subjects=test.subjects,
+        test_labels=test.labels,
+        probabilities=predict_probabilities(model, test_streams),
+        history=history,
+        train_seconds=train_seconds,
+        model=model,
+        normalizer=normalizer,
+    )
+
+
+def fold_metrics(result: FoldResult) -> dict:
+    """The ``metrics.json`` content of a fold."""
+    from painformer.report.metrics import compute_metrics
+
+    classes = list(result.classes)
+    scores = compute_metrics(
+        [classes[i] for i in result.test_labels],
+        [classes[i] for i in result.predicted],
+        classes,
+        macro_over="all",
+    )
+    return {
+        "experiment": result.experiment.name,
+        "fold": result.fold,
+        "classes": classes,
+        "test_subjects": sorted(set(result.test_subjects.tolist())),
+        "n_train": result.n_train,
+        "n_test": int(result.test_labels.shape[0]),
+        "accuracy": scores["accuracy"],
+        "recall_macro": scores["recall_macro"],
+        "f1_macro": scores["f1_macro"],
+        "confusion": scores["confusion"],
+        "epochs": result.experiment.preset.epochs,
+        "seed": result.seed,
+        "train_seconds": round(result.train_seconds, 3),
+        "device": result.device,
+    }
+
+
+def _write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_fold(result: FoldResult, out_dir: str | Path) -> dict:
+    """Write the fold folder (config.json, history.tsv, predictions.tsv, model.pt, then metrics.json)."""
+    import pandas as pd
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    classes = list(result.classes)
+    config = {**result.experiment.to_dict(), "fold": result.fold, "seed": result.seed, "classes": classes}
+    _write_text(out / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+    history = pd.DataFrame(result.history, columns=["epoch", "lr", "train_loss", "train_accuracy"])
+    _write_text(out / "history.tsv", history.to_csv(sep="\t", index=False))
+
+    predictions = pd.DataFrame(
+        {
+            "sample": result.test_samples,
+            "subject": result.test_subjects,
+            "true": [classes[i] for i in result.test_labels],
+            "predicted": [classes[i] for i in result.predicted],
+        }
+    )
+    for column, name in enumerate(classes):
+        predictions[f"prob_{name}"] = result.probabilities[:, column]
+    _write_text(out / "predictions.tsv", predictions.to_csv(sep="\t", index=False, float_format="%.6f"))
+
+    checkpoint = {
+        "state_dict": {k: v.detach().cpu() for k, v in result.model.state_dict().items()},
+        "experiment": result.experiment.to_dict(),
+        "fold": result.fold,
+        "seed": result.seed,
+        "classes": classes,
+        "stream_names": list(result.model.stream_names),
+        "normalizer": {
+            "means": {k: torch.from_numpy(v) for k, v in result.normalizer.means.items()},
+            "stds": {k: torch.from_numpy(v) for k, v in result.normalizer.stds.items()},
+        },
+    }
+    with atomic_path(out / "model.pt") as tmp:
+        torch.save(checkpoint, tmp)
+
+    metrics = fold_metrics(result)
+    _write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    return metrics

@@ -1,0 +1,379 @@
+"""Training per fold on real Zarr embedding stores with class-dependent synthetic embeddings."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from painformer.cli import main as cli_main
+from painformer.data import write_sample_table
+from painformer.errors import InputError, StoreError
+from painformer.stores import SampleMeta, SampleStore
+from painformer.train.augment import basic, mask_lengths, masking
+from painformer.train.config import list_folds, load_experiments
+from painformer.train.data import load_experiment_data, split_fold
+from painformer.train.loop import train_fold
+
+SUBJECTS = ("s1", "s2", "s3", "s4")
+PER_CLASS = 6  # samples per class per subject
+NUM_FRAMES = 3
+DIM = 160
+SMALL_MIXER = {
+    "num_latents": 8,
+    "latent_dim": 32,
+    "cross_dim_head": 16,
+    "self_heads": 2,
+    "self_dim_head": 8,
+    "depth": 1,
+    "self_per_cross": 1,
+    "output_dim": 32,
+}
+SMALL_VIDEO_ENCODER = {"num_latents": 8, "latent_dim": 32, "cross_dim_head": 16, "output_dim": 8}
+PRESET = {
+    "epochs": 30,
+    "basic_p": 0.2,
+    "masking_p": 0.2,
+    "mask_range": [0.1, 0.2],
+    "label_smoothing": 0.1,
+    "dropout": 0.0,
+    "lr": 3.0e-3,
+    "weight_decay": 0.01,
+    "batch_size": 16,
+    "warmup_epochs": 2,
+    "cooldown_epochs": 2,
+    "noise_std": 0.05,
+    "normalize": "standard",
+    "seed": 0,
+}
+# Stores: name -> items per sample. PA1 samples exist in the table and stores but not in the task.
+STORES = {"gsr/waveform": 1, "ecg/spec_psd": 1, "rgb/frames": NUM_FRAMES, "thermal/frames": NUM_FRAMES, "depth/frames": NUM_FRAMES}
+
+
+def _table() -> pd.DataFrame:
+    rows = []
+    for subject_index, subject in enumerate(SUBJECTS):
+        for class_id, class_name in ((0, "BL1"), (1, "PA1"), (4, "PA4")):
+            for k in range(PER_CLASS):
+                rows.append(
+                    {
+                        "dataset": "synthetic",
+                        "sample": f"{subject}-{class_name}-{k}",
+                        "subject": subject,
+                        "subject_id": str(subject_index),
+                        "class_id": class_id,
+                        "class_name": class_name,
+                        "video": "",
+                        "biosignals": "",
+                        "split": "train" if subject in ("s1", "s2", "s3") else "validation",
+                    }
+                )
+    return pd.DataFrame(rows).sort_values(["subject", "sample"]).reset_index(drop=True)
+
+
+def _write_store(path, table: pd.DataFrame, items: int, *, seed: int, offset: float = 0.0) -> None:
+    """Embeddings ~ N(0, 1) plus a class-dependent shift on the first 40 features (and a per-store offset)."""
+    rng = np.random.default_rng(seed)
+    store = SampleStore.create_or_resume(
+        path,
+        kind="embeddings",
+        array_name="embeddings",
+        meta=SampleMeta.from_table(table),
+        item_shape=(items, DIM),
+        dtype="float32",
+        fingerprint={"synthetic": seed},
+    )
+    shift = {"BL1": -1.0, "PA1": 0.0, "PA4": 1.0}
+    for i, class_name in enumerate(table["class_name"]):
+        values = rng.normal(size=(items, DIM)) + offset
+        values[:, :40] += shift[class_name]
+        store.write(i, values.astype(np.float32))
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Train single-threaded, as the workflow's jobs do; tiny models only lose to thread hand-offs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    table = _table()
+    samples = write_sample_table(table, root / "samples.tsv")
+    for index, (name, items) in enumerate(STORES.items()):
+        modality, representation = name.split("/")
+        _write_store(root / "embeddings" / modality / f"{representation}.zarr", table, items, seed=index, offset=3.0 * index)
+    return {"root": root, "table": table, "samples": samples, "embeddings": root / "embeddings"}
+
+
+def _config(**experiments) -> dict:
+    defaults = {"task": "NP_vs_P4", "protocol": "loso", "preset": "p", "model": SMALL_MIXER, "aggregation": "concat"}
+    return {
+        "presets": {"p": copy.deepcopy(PRESET)},
+        "experiments": {name: {**defaults, **raw} for name, raw in experiments.items()},
+    }
+
+
+FUSION_EXPERIMENTS = {
+    "single": {"inputs": ["gsr/waveform"], "fusion": "none"},
+    "video_sum": {"inputs": ["rgb/frames"], "fusion": "none", "aggregation": "sum"},
+    "add": {"inputs": ["rgb/frames", "thermal/frames"], "fusion": "add"},
+    "concat": {"inputs": ["gsr/waveform", "ecg/spec_psd"], "fusion": "concat"},
+    "decision": {"inputs": ["rgb/frames", "thermal/frames", "depth/frames"], "fusion": "decision"},
+    "eq12": {
+        "inputs": ["gsr/waveform", "rgb/frames", "thermal/frames", "depth/frames"],
+        "fusion": "video_encoder_concat",
+        "video_encoder": SMALL_VIDEO_ENCODER,
+    },
+}
+
+
+# -- configuration -------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"preset": "missing"}, "key 'preset'"),
+        ({"overrides": {"dropuot": 0.5}}, "key 'overrides'"),
+        ({"overrides": {"dropout": 2.0}}, "'dropout'"),
+        ({"inputs": ["rgb/frames", "thermal/frames"], "fusion": "none"}, "key 'fusion'"),
+        ({"inputs": ["rgb/frames", "thermal/frames"], "fusion": "video_encoder_concat"}, "video_encoder_concat"),
+        ({"inputs": ["gsr/waveform", "ecg/spec_psd", "rgb/frames"], "fusion": "video_encoder_concat"}, "exactly one non-video"),
+        ({"inputs": ["rgb/frames", "gsr/waveform"], "fusion": "add", "aggregation": "concat"}, "differ in length"),
+        ({"task": "NP_vs_P9"}, "key 'task'"),
+        ({"fusion": "mix"}, "key 'fusion'"),
+        ({"colour": "red"}, "unknown key"),
+    ],
+)
+def test_load_experiments_errors_name_experiment_and_key(change, expected):
+    config = _config(bad={"inputs": ["gsr/waveform"], "fusion": "none", **change})
+    with pytest.raises(InputError) as error:
+        load_experiments(config)
+    assert "experiment 'bad'" in str(error.value)
+    assert expected in str(error.value)
+
+
+def test_load_experiments_applies_overrides_and_checks_presets():
+    config = _config(a={"inputs": ["gsr/waveform"], "overrides": {"dropout": 0.3, "basic_p": 0.4}})
+    experiment = load_experiments(config)["a"]
+    assert experiment.preset.dropout == 0.3 and experiment.preset.basic_p == 0.4
+    assert experiment.preset.masking_p == PRESET["masking_p"]
+    assert experiment.classes == ("BL1", "PA4")
+    config["presets"]["p"]["warmup_epochs"] = 30
+    with pytest.raises(InputError, match="preset 'p'.*warmup_epochs"):
+        load_experiments(config)
+    del config["presets"]["p"]["seed"]
+    with pytest.raises(InputError, match="preset 'p' lacks key.*seed"):
+        load_experiments(config)
+
+
+def test_shipped_configs_load():
+    import yaml
+
+    counts = {}
+    for name in ("config", "biovid", "ai4pain"):
+        with open(Path(__file__).resolve().parents[1] / "config" / f"{name}.yaml") as handle:
+            counts[name] = len(load_experiments(yaml.safe_load(handle)))
+    assert all(count > 0 for count in counts.values())
+
+
+def test_list_folds(dataset):
+    table = dataset["table"].copy()
+    table.loc[(table["subject"] == "s4") & (table["class_name"] != "PA1"), "class_name"] = "PA1"
+    experiments = load_experiments(
+        _config(
+            loso={"inputs": ["gsr/waveform"]},
+            holdout={"inputs": ["gsr/waveform"], "protocol": "holdout"},
+        )
+    )
+    # s4 has only PA1 samples now: no NP vs P4 fold.
+    assert list_folds(experiments["loso"], table) == ["s1", "s2", "s3"]
+    assert list_folds(experiments["holdout"], table) == ["holdout"]
+
+
+# -- data ------------------------------------------------------------------------------
+def test_data_selects_task_samples_and_splits_without_leakage(dataset):
+    experiments = load_experiments(_config(**FUSION_EXPERIMENTS, holdout={"inputs": ["gsr/waveform"], "protocol": "holdout"}))
+    data = load_experiment_data(experiments["eq12"], dataset["table"], dataset["embeddings"])
+    assert len(data) == len(SUBJECTS) * 2 * PER_CLASS
+    assert set(data.classes) == {"BL1", "PA4"}
+    assert data.streams["signal"].shape == (len(data), DIM)
+    assert data.streams["video"].shape == (len(data), NUM_FRAMES * DIM)
+    for subject in SUBJECTS:
+        train_idx, test_idx = split_fold(experiments["eq12"], subject, data)
+        assert set(data.subjects[test_idx]) == {subject}
+        assert subject not in set(data.subjects[train_idx])
+        assert len(train_idx) + len(test_idx) == len(data)
+    holdout = load_experiment_data(experiments["holdout"], dataset["table"], dataset["embeddings"])
+    train_idx, test_idx = split_fold(experiments["holdout"], "holdout", holdout)
+    assert set(holdout.subjects[test_idx]) == {"s4"}
+    assert set(holdout.subjects[train_idx]) == {"s1", "s2", "s3"}
+    with pytest.raises(InputError, match="fold 'nobody'"):
+        split_fold(experiments["eq12"], "nobody", data)
+
+
+def test_aggregations_match_the_store(dataset):
+    experiments = load_experiments(
+        _config(
+            cat={"inputs": ["rgb/frames"]},
+            total={"inputs": ["rgb/frames"], "aggregation": "sum"},
+            average={"inputs": ["rgb/frames"], "aggregation": "mean"},
+            add={"inputs": ["rgb/frames", "thermal/frames"], "fusion": "add"},
+        )
+    )
+    store = SampleStore.open_complete(dataset["embeddings"] / "rgb" / "frames.zarr")
+    thermal = SampleStore.open_complete(dataset["embeddings"] / "thermal" / "frames.zarr")
+    position = store.samples.index("s2-PA4-3")
+    raw = store.read(position)  # (frames, 160)
+    results = {name: load_experiment_data(e, dataset["table"], dataset["embeddings"]) for name, e in experiments.items()}
+    row = int(np.flatnonzero(results["cat"].samples == "s2-PA4-3")[0])
+    np.testing.assert_array_equal(results["cat"].streams["fused"][row], raw.reshape(-1))
+    np.testing.assert_allclose(results["total"].streams["fused"][row], raw.sum(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(results["average"].streams["fused"][row], raw.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(
+        results["add"].streams["fused"][row], raw.reshape(-1) + thermal.read(position).reshape(-1), rtol=1e-6
+    )
+
+
+def test_store_missing_samples_is_an_error(dataset, tmp_path):
+    table = dataset["table"]
+    partial = table[table["subject"] != "s3"].reset_index(drop=True)
+    _write_store(tmp_path / "gsr" / "waveform.zarr", partial, 1, seed=9)
+    experiment = load_experiments(_config(a={"inputs": ["gsr/waveform"]}))["a"]
+    with pytest.raises(StoreError, match=r"waveform\.zarr.*not in the store"):
+        load_experiment_data(experiment, table, tmp_path)
+    with pytest.raises(StoreError, match="not found"):
+        load_experiment_data(experiment, table, tmp_path / "nowhere")
+
+
+def test_normalisation_is_fitted_on_training_samples_only(dataset):
+    experiment = load_experiments(_config(a={"inputs": ["gsr/waveform"], "preset": "p"}))["a"]
+    experiment = _short(experiment, epochs=5)
+    data = load_experiment_data(experiment, dataset["table"], dataset["embeddings"])
+    result = train_fold(experiment, "s2", data, device=torch.device("cpu"))
+    train_values = data.streams["fused"][data.subjects != "s2"].astype(np.float64)
+    all_values = data.streams["fused"].astype(np.float64)
+    np.testing.assert_allclose(result.normalizer.means["fused"], train_values.mean(axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(result.normalizer.stds["fused"], train_values.std(axis=0), rtol=1e-5)
+    assert not np.allclose(result.normalizer.means["fused"], all_values.mean(axis=0), rtol=1e-5, atol=1e-6)
+
+
+def _short(experiment, **changes):
+    import dataclasses
+
+    return dataclasses.replace(experiment, preset=dataclasses.replace(experiment.preset, **changes))
+
+
+# -- training --------------------------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(FUSION_EXPERIMENTS))
+def test_each_fusion_learns_separable_classes(dataset, name):
+    experiment = load_experiments(_config(**FUSION_EXPERIMENTS))[name]
+    data = load_experiment_data(experiment, dataset["table"], dataset["embeddings"])
+    result = train_fold(experiment, "s3", data, device=torch.device("cpu"))
+    accuracy = float((result.predicted == result.test_labels).mean())
+    assert result.test_labels.shape == (2 * PER_CLASS,)
+    assert set(result.test_subjects) == {"s3"}
+    assert accuracy >= 0.75, f"{name}: accuracy {accuracy} on separable data"
+    np.testing.assert_allclose(result.probabilities.sum(axis=1), 1.0, rtol=1e-6)
+    assert len(result.history) == PRESET["epochs"]
+
+
+def test_training_is_bit_identical_for_a_seed(dataset):
+    experiments = load_experiments(_config(**FUSION_EXPERIMENTS))
+    experiment = _short(experiments["eq12"], epochs=6)
+    data = load_experiment_data(experiment, dataset["table"], dataset["embeddings"])
+    first = train_fold(experiment, "s1", data, device=torch.device("cpu"))
+    second = train_fold(experiment, "s1", data, device=torch.device("cpu"))
+    np.testing.assert_array_equal(first.probabilities, second.probabilities)
+    assert first.history == second.history
+    other_seed = train_fold(_short(experiment, seed=1), "s1", data, device=torch.device("cpu"))
+    assert not np.array_equal(first.probabilities, other_seed.probabilities)
+
+
+def test_learning_rate_warms_up_decays_and_cools_down(dataset):
+    experiment = load_experiments(_config(a={"inputs": ["gsr/waveform"]}))["a"]
+    data = load_experiment_data(experiment, dataset["table"], dataset["embeddings"])
+    result = train_fold(experiment, "s4", data, device=torch.device("cpu"))
+    lrs = [row["lr"] for row in result.history]
+    peak = PRESET["lr"]
+    assert lrs[0] < lrs[1] < lrs[2] == pytest.approx(peak)  # 2 warm-up epochs
+    assert all(a >= b for a, b in zip(lrs[2:], lrs[3:]))
+    assert lrs[-1] == lrs[-2] == pytest.approx(peak * 0.01)  # 2 cool-down epochs at the floor
+
+
+# -- augmentations -----------------------------------------------------------------------
+def test_masking_zeroes_one_contiguous_run_of_the_drawn_length():
+    x = torch.ones(64, 200)
+    out = masking(x, p=1.0, mask_range=(0.1, 0.2), generator=torch.Generator().manual_seed(0))
+    for row in out:
+        zeros = torch.nonzero(row == 0).flatten()
+        assert 20 <= zeros.numel() <= 40
+        assert int(zeros[-1] - zeros[0]) + 1 == zeros.numel()  # contiguous
+    fixed = masking(x, p=1.0, mask_range=(0.15, 0.15), generator=torch.Generator().manual_seed(1))
+    assert ((fixed == 0).sum(dim=1) == 30).all()
+    assert torch.equal(mask_lengths(200, torch.tensor([0.1, 0.2])), torch.tensor([20, 40]))
+    untouched = masking(x, p=0.0, mask_range=(0.1, 0.2), generator=torch.Generator().manual_seed(0))
+    assert torch.equal(untouched, x)
+
+
+def test_basic_inverts_polarity_and_adds_noise():
+    x = torch.arange(1, 401, dtype=torch.float32).reshape(2, 200)
+    inverted = basic(x, p=1.0, noise_std=0.0, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(inverted, -x)
+    noisy = basic(x, p=1.0, noise_std=0.5, generator=torch.Generator().manual_seed(0))
+    residual = noisy + x
+    assert 0.4 < float(residual.std()) < 0.6 and abs(float(residual.mean())) < 0.1
+    kept = basic(x, p=0.0, noise_std=0.5, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(kept, x)
+    half = basic(torch.ones(1000, 4), p=0.5, noise_std=0.0, generator=torch.Generator().manual_seed(0))
+    assert 400 < int((half[:, 0] < 0).sum()) < 600
+
+
+# -- command line ------------------------------------------------------------------------
+def test_cli_writes_the_fold_folder(dataset, tmp_path):
+    import yaml
+
+    config = _config(concat=FUSION_EXPERIMENTS["concat"])
+    config["experiments"]["concat"]["overrides"] = {"epochs": 8}
+    config_path = tmp_path / "experiment.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "runs" / "concat" / "fold-s2"
+    argv = [
+        "train", "--config", str(config_path), "--experiment", "concat", "--fold", "s2",
+        "--samples", str(dataset["samples"]), "--embeddings", str(dataset["embeddings"]),
+        "--out", str(out), "--threads", "1", "--device", "cpu",
+    ]
+    assert cli_main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "history.tsv", "metrics.json", "model.pt", "predictions.tsv"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) == {
+        "experiment", "fold", "classes", "test_subjects", "n_train", "n_test", "accuracy", "recall_macro",
+        "f1_macro", "confusion", "epochs", "seed", "train_seconds", "device",
+    }
+    assert metrics["classes"] == ["BL1", "PA4"] and metrics["test_subjects"] == ["s2"]
+    assert metrics["n_test"] == 2 * PER_CLASS and metrics["n_train"] == 3 * 2 * PER_CLASS
+    assert metrics["epochs"] == 8 and metrics["device"] == "cpu"
+    assert np.array(metrics["confusion"]).sum() == metrics["n_test"]
+    predictions = pd.read_csv(out / "predictions.tsv", sep="\t")
+    assert list(predictions.columns) == ["sample", "subject", "true", "predicted", "prob_BL1", "prob_PA4"]
+    assert set(predictions["subject"]) == {"s2"}
+    accuracy = float((predictions["true"] == predictions["predicted"]).mean())
+    assert accuracy == pytest.approx(metrics["accuracy"])
+    history = pd.read_csv(out / "history.tsv", sep="\t")
+    assert list(history.columns) == ["epoch", "lr", "train_loss", "train_accuracy"] and len(history) == 8
+    resolved = json.loads((out / "config.json").read_text())
+    assert resolved["preset"]["epochs"] == 8 and resolved["fold"] == "s2"
+    checkpoint = torch.load(out / "model.pt", weights_only=True)
+    assert checkpoint["classes"] == ["BL1", "PA4"] and checkpoint["state_dict"]
+
+    # A bad request is a one-line error naming the problem.
+    argv[argv.index("--experiment") + 1] = "absent"
+    assert cli_main(argv) != 0
