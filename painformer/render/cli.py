@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from painformer.render.params import REPRESENTATIONS
-from painformer.render.store import SIGNALS
+# Only the light parameter module here: building the parser must not import scipy/OpenCV.
+from painformer.render.params import REPRESENTATIONS, SIGNALS
 
 
 def _positive(text: str) -> int:

@@ -15,6 +15,7 @@ from painformer.errors import InputError
 
 REPRESENTATIONS: tuple[str, ...] = ("waveform", "spec_angle", "spec_phase", "spec_psd")
 SPECTROGRAM_REPRESENTATIONS: tuple[str, ...] = ("spec_angle", "spec_phase", "spec_psd")
+SIGNALS: tuple[str, ...] = ("ecg", "emg", "gsr", "fnirs")
 
 # matplotlib's default colour cycle starts with this blue ("C0"), the colour of a
 # plain `plt.plot`, which is what a waveform figure in a paper usually looks like.

@@ -20,12 +20,11 @@ import pandas as pd
 
 from painformer.errors import InputError, PainformerError
 from painformer.render.images import render_batch
-from painformer.render.params import RenderParams, check_representation
+from painformer.render.params import SIGNALS, RenderParams, check_representation
 from painformer.stores import SampleMeta, SampleStore
 
 log = logging.getLogger(__name__)
 
-SIGNALS: tuple[str, ...] = ("ecg", "emg", "gsr", "fnirs")
 # Bumped whenever the drawing code changes what an image looks like, so that
 # stores rendered by an older version are not resumed with newer images.
 RENDERER_VERSION = 1
