@@ -14,23 +14,38 @@ import sys
 
 from painformer.errors import PainformerError
 
-# One entry per sub-package with commands, in the order `--help` lists them.
-COMMAND_MODULES = (
-    "painformer.models.cli",
-    "painformer.data.cli",
-    "painformer.render.cli",
-    "painformer.video.cli",
-    "painformer.thermal.cli",
-    "painformer.depth.cli",
-    "painformer.embed.cli",
-    "painformer.train.cli",
-    "painformer.report.cli",
-    "painformer.pretrain.cli",
-    "painformer.interpret.cli",
-)
+# Each command and the module that defines it, in the order `--help` lists them. Running one
+# command imports only its module: sub-packages may load torch, and a command that does not
+# need it should not pay seconds and a gigabyte to start.
+COMMANDS = {
+    "models": "painformer.models.cli",
+    "index": "painformer.data.cli",
+    "demo-data": "painformer.data.cli",
+    "render-biosignals": "painformer.render.cli",
+    "video": "painformer.video.cli",
+    "thermal": "painformer.thermal.cli",
+    "depth": "painformer.depth.cli",
+    "embed": "painformer.embed.cli",
+    "export": "painformer.embed.cli",
+    "inspect": "painformer.embed.cli",
+    "train": "painformer.train.cli",
+    "report": "painformer.report.cli",
+    "pretrain": "painformer.pretrain.cli",
+    "attention": "painformer.interpret.cli",
+}
+COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _requested_command(argv: list[str]) -> str | None:
+    """The command named on the command line, if it is a known one (options come first)."""
+    for argument in argv:
+        if not argument.startswith("-"):
+            return argument if argument in COMMANDS else None
+    return None
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv`` naming a command, only that command's module is imported."""
     from painformer import __version__
 
     parser = argparse.ArgumentParser(
@@ -40,21 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"painformer {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as error:
-            # A sub-package without commands (or not installed) is simply not listed;
-            # a missing dependency *inside* a command module is a real error.
-            if error.name is not None and name.startswith(error.name):
-                continue
-            raise
-        module.add_commands(subparsers)
+    command = _requested_command(argv or [])
+    modules = (COMMANDS[command],) if command else COMMAND_MODULES
+    for name in modules:
+        importlib.import_module(name).add_commands(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
