@@ -277,8 +277,13 @@ def test_index_biovid_reports_all_problems_at_once(tmp_path, video_file):
     root = tmp_path
     names = make_biovid_tree(root, video_file, per_class=2)
     subject = "071309_w_21"
-    bio = lambda name: root / "biosignals_filtered" / name.split("-")[0] / f"{name}_bio.csv"  # noqa: E731
-    vid = lambda name: root / "video" / name.split("-")[0] / f"{name}.mp4"  # noqa: E731
+
+    def bio(name: str) -> Path:
+        return root / "biosignals_filtered" / name.split("-")[0] / f"{name}_bio.csv"
+
+    def vid(name: str) -> Path:
+        return root / "video" / name.split("-")[0] / f"{name}.mp4"
+
     vid(names[0]).unlink()                                    # listed video missing
     bio(names[1]).unlink()                                    # listed biosignals missing
     write_bio_csv(bio(names[2]), columns=("gsr", "ecg"))      # a column missing
@@ -418,7 +423,7 @@ def test_cli_index_ai4pain_with_layout(tmp_path, video_file):
     out, report = tmp_path / "samples.tsv", tmp_path / "bad.tsv"
     layout = json.dumps({"excluded_channels": ["S1_D1", "S1_D2", "S2_D2"]})
     argv = ["index", "--dataset", "ai4pain", "--root", str(tmp_path / "ai"), "--classes", "", "--on-bad-sample", "fail",
-            "--report", str(report), "--out", str(out), "--ai4pain-layout", layout]
+            "--report", str(report), "--out", str(out), "--video-check", "decode", "--ai4pain-layout", layout]
     assert main(argv) == 0
     table = read_sample_table(out)
     assert len(table) == 6 and set(table["split"]) == {"train", "test"}

@@ -9,7 +9,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from painformer.data.tables import SAMPLE_COLUMNS, read_sample_table, sort_samples, write_sample_table
+from painformer.data.tables import (
+    SAMPLE_COLUMNS,
+    read_sample_table,
+    sort_samples,
+    write_sample_table,
+)
 from painformer.data.tasks import AI4PAIN_CLASSES, BIOVID_CLASSES, TASKS, task_classes
 
 _LAZY = {
@@ -29,13 +34,23 @@ _LAZY = {
 __all__ = [
     "AI4PAIN_CLASSES",
     "BIOVID_CLASSES",
+    "DEFAULT_LAYOUT",
     "SAMPLE_COLUMNS",
     "TASKS",
+    "Ai4PainLayout",
+    "Biosignals",
+    "FnirsRecording",
+    "Problem",
+    "index_ai4pain",
+    "index_biovid",
+    "load_signal",
+    "read_biosignals",
+    "read_fnirs",
     "read_sample_table",
     "sort_samples",
     "task_classes",
+    "write_problem_report",
     "write_sample_table",
-    *_LAZY,
 ]
 
 

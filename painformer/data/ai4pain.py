@@ -21,9 +21,10 @@ import logging
 import os
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -87,7 +88,7 @@ class Ai4PainLayout:
             raise InputError("AI4Pain layout: fs and time_unit_seconds must be positive")
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], *, source: str = "AI4Pain layout") -> "Ai4PainLayout":
+    def from_mapping(cls, values: Mapping[str, Any], *, source: str = "AI4Pain layout") -> Ai4PainLayout:
         """Build a layout from a JSON-like mapping; unknown keys are an error, not ignored."""
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - set(known))
@@ -105,7 +106,7 @@ class Ai4PainLayout:
         return cls(**converted)
 
     @classmethod
-    def from_json(cls, text_or_path: str) -> "Ai4PainLayout":
+    def from_json(cls, text_or_path: str) -> Ai4PainLayout:
         """A layout from a JSON object given inline or as the path of a JSON file."""
         source = "--ai4pain-layout"
         text = text_or_path
@@ -193,7 +194,7 @@ def _subject_id(subject: str, ordinal: int) -> str:
 
 
 def index_ai4pain(root: str | Path, *, layout: Ai4PainLayout = DEFAULT_LAYOUT, classes: list[str] | None = None,
-                  check_videos: bool = True, dataset: str = "ai4pain",
+                  check_videos: bool = True, decode_videos: bool = False, dataset: str = "ai4pain",
                   workers: int | None = None) -> tuple[pd.DataFrame, list[Problem]]:
     """Index an AI4Pain tree: the table of good samples and every problem found.
 
@@ -264,7 +265,8 @@ def index_ai4pain(root: str | Path, *, layout: Ai4PainLayout = DEFAULT_LAYOUT, c
     def check(row: dict[str, Any]) -> list[Problem]:
         found = [Problem(row["sample"], row["biosignals"], text) for text in fnirs_problems(row["biosignals"], layout=layout)[1]]
         if check_videos:
-            found += [Problem(row["sample"], row["video"], text) for text in video_problems(row["video"])]
+            found += [Problem(row["sample"], row["video"], text)
+                      for text in video_problems(row["video"], decode_first_frame=decode_videos)]
         return found
 
     bad = set()

@@ -102,16 +102,21 @@ def _extra_files(root: Path, root_text: str, folder: str, suffix: str, expected:
     return problems
 
 
+def _video_check_name(check_videos: bool, decode_videos: bool) -> str:
+    return ("first frame decoded" if decode_videos else "opened") if check_videos else "only checked to exist"
+
+
 def index_biovid(root: str | Path, *, biosignals: str = "filtered", classes: list[str] | None = None,
-                 check_videos: bool = True, dataset: str = "biovid", workers: int | None = None,
+                 check_videos: bool = True, decode_videos: bool = False, dataset: str = "biovid",
+                 workers: int | None = None,
                  expected_fs: float = BIOVID_FS, min_seconds: float = BIOVID_MIN_SECONDS,
                  ) -> tuple[pd.DataFrame, list[Problem]]:
     """Index a BioVid Part A tree: the table of good samples and every problem found.
 
     Problems (``Problem(sample, file, problem)``; sample "" for a file that is no sample):
     bad samples.csv rows, files listed but missing, files present but not listed, biosignal
-    files with missing columns, NaN/inf or the wrong sampling, videos that are empty or do
-    not decode. Only samples of ``classes`` (None: all) are checked and returned; the table
+    files with missing columns, NaN/inf or the wrong sampling, videos that are empty or that
+    decord cannot open (``check_videos``; ``decode_videos`` also decodes their first frame). Only samples of ``classes`` (None: all) are checked and returned; the table
     holds only samples without problems. Paths start with ``root`` exactly as given, so a
     relative root gives relative paths.
     """
@@ -143,7 +148,7 @@ def index_biovid(root: str | Path, *, biosignals: str = "filtered", classes: lis
         _, signal_text = biosignal_problems(row["biosignals"], expected_fs=expected_fs, min_seconds=min_seconds)
         found = [Problem(row["sample"], row["biosignals"], text) for text in signal_text]
         if check_videos:
-            video_text = video_problems(row["video"])
+            video_text = video_problems(row["video"], decode_first_frame=decode_videos)
         else:
             video_text = [] if os.path.isfile(row["video"]) else ["file not found"]
         found += [Problem(row["sample"], row["video"], text) for text in video_text]
@@ -156,5 +161,5 @@ def index_biovid(root: str | Path, *, biosignals: str = "filtered", classes: lis
             bad.add(row["sample"])
     table = pd.DataFrame([row for row in rows if row["sample"] not in bad], columns=list(SAMPLE_COLUMNS))
     log.info("%s: %d samples checked in %.1f s (videos %s), %d good, %d problems", root, len(rows),
-             time.perf_counter() - started, "decoded" if check_videos else "not opened", len(table), len(problems))
+             time.perf_counter() - started, _video_check_name(check_videos, decode_videos), len(table), len(problems))
     return sort_samples(table), problems

@@ -22,15 +22,19 @@ Sampling checks (shared with the fNIRS reader), all on the time column:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from painformer.errors import InputError
+
+if TYPE_CHECKING:
+    from painformer.data.ai4pain import Ai4PainLayout
 
 BIOVID_FS = 512.0
 BIOVID_MIN_SECONDS = 5.0
@@ -64,8 +68,8 @@ def sampling_problems(time_seconds: np.ndarray, check: SamplingCheck) -> tuple[f
     n = len(time_seconds)
     min_rows = int(np.ceil(check.min_seconds * check.expected_fs))
     if n < max(min_rows, 2):
-        return float("nan"), [f"{n} rows, need at least {max(min_rows, 2)} "
-                              f"({check.min_seconds:g} s at {check.expected_fs:g} Hz)"]
+        needed = max(min_rows, 2)
+        return float("nan"), [f"{n} rows, need at least {needed} ({check.min_seconds:g} s at {check.expected_fs:g} Hz)"]
     steps = np.diff(time_seconds)
     problems = []
     if not np.all(steps > 0):
@@ -162,7 +166,7 @@ def read_biosignals(path: str | Path, *, expected_fs: float = BIOVID_FS,
     return record
 
 
-def load_signal(path: str | Path, signal: str, *, layout: "Ai4PainLayout | None" = None) -> tuple[np.ndarray, float]:  # noqa: F821
+def load_signal(path: str | Path, signal: str, *, layout: Ai4PainLayout | None = None) -> tuple[np.ndarray, float]:
     """One signal of one sample as float64 values and the sampling rate.
 
     ``ecg``, ``emg`` (the trapezius EMG) and ``gsr`` come from a BioVid ``*_bio.csv`` as (T,);
