@@ -377,3 +377,11 @@ def test_cli_writes_the_fold_folder(dataset, tmp_path):
     # A bad request is a one-line error naming the problem.
     argv[argv.index("--experiment") + 1] = "absent"
     assert cli_main(argv) != 0
+
+
+def test_unknown_model_keyword_names_the_key(dataset):
+    config = _config(a={"inputs": ["gsr/waveform"], "model": {**SMALL_MIXER, "latent_width": 8}})
+    experiment = load_experiments(config)["a"]
+    data = load_experiment_data(experiment, dataset["table"], dataset["embeddings"])
+    with pytest.raises(InputError, match="experiment 'a': key 'model'.*latent_width"):
+        train_fold(experiment, "s1", data, device=torch.device("cpu"))

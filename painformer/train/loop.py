@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from painformer.errors import InputError
 from painformer.train.augment import augment_streams
 from painformer.train.config import Experiment
 from painformer.train.data import ExperimentData, Standardizer, fit_normalizer, split_fold
@@ -116,14 +117,17 @@ def train_fold(experiment: Experiment, fold: str, data: ExperimentData, *, devic
 
     seed = fold_seed(experiment, fold)
     seed_everything(seed)
-    model = build_model(
-        fusion=experiment.fusion,
-        stream_names=tuple(data.streams),
-        num_classes=len(data.classes),
-        dropout=preset.dropout,
-        mixer_kwargs=experiment.model,
-        video_encoder_kwargs=experiment.video_encoder,
-    ).to(device)
+    try:
+        model = build_model(
+            fusion=experiment.fusion,
+            stream_names=tuple(data.streams),
+            num_classes=len(data.classes),
+            dropout=preset.dropout,
+            mixer_kwargs=experiment.model,
+            video_encoder_kwargs=experiment.video_encoder,
+        ).to(device)
+    except TypeError as error:
+        raise InputError(f"experiment {experiment.name!r}: key 'model' or 'video_encoder': {error}") from None
     optimizer = torch.optim.AdamW(model.parameters(), lr=preset.lr, weight_decay=preset.weight_decay)
     scheduler = make_scheduler(
         optimizer,
