@@ -274,9 +274,9 @@ def index_ai4pain(root: str | Path, *, layout: Ai4PainLayout = DEFAULT_LAYOUT, c
         problems.extend(found)
         if found:
             bad.add(row["sample"])
-    subjects = sorted({row["subject"] for row in rows})
+    ordinal = {subject: number for number, subject in enumerate(sorted({row["subject"] for row in rows}))}
     for row in rows:
-        row["subject_id"] = _subject_id(row["subject"], subjects.index(row["subject"]))
+        row["subject_id"] = _subject_id(row["subject"], ordinal[row["subject"]])
     table = pd.DataFrame([row for row in rows if row["sample"] not in bad], columns=list(SAMPLE_COLUMNS))
     log.info("%s: %d samples checked in %.1f s, %d good, %d problems", root, len(rows), time.perf_counter() - started,
              len(table), len(problems))
