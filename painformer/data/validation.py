@@ -51,8 +51,9 @@ def video_problems(path: str | Path, *, decode_first_frame: bool = False) -> lis
         return ["file not found"]
     if size == 0:
         return ["empty file"]
-    import decord
+    from painformer.video.frames import import_decord
 
+    decord = import_decord()
     try:
         reader = decord.VideoReader(str(path), num_threads=1)
         frames = len(reader)

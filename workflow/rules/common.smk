@@ -1,6 +1,7 @@
 # Configuration, sample sheet and input functions shared by every rule.
 
 import functools
+import json
 import os
 from pathlib import Path
 
@@ -44,7 +45,17 @@ def get_output_store(wildcards, output):
 
 # -- dataset ---------------------------------------------------------------------
 def get_dataset_samples_csv(wildcards):
+    """BioVid's own sample list (the demo's completion marker); AI4Pain has none."""
+    if DATASET["format"] != "biovid":
+        return []
     return os.path.join(DATASET["root"], "samples.csv")
+
+
+def get_ai4pain_layout_arg(wildcards=None):
+    layout = DATASET.get("ai4pain")
+    if DATASET["format"] != "ai4pain" or not layout:
+        return ""
+    return f"--ai4pain-layout '{json.dumps(layout, sort_keys=True)}'"
 
 
 @functools.lru_cache(maxsize=4)

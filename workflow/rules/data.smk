@@ -21,7 +21,8 @@ if DATASET.get("demo"):
             seed=DATASET["demo"].get("seed", 0),
         shell:
             "painformer demo-data {params.root} --subjects {params.subjects} "
-            "--samples-per-class {params.samples_per_class} --seed {params.seed} > {log} 2>&1"
+            "--samples-per-class {params.samples_per_class} --seed {params.seed} "
+            "--workers {threads} > {log} 2>&1"
 
 
 if DATASET.get("samples"):
@@ -60,10 +61,12 @@ else:
             biosignals=DATASET.get("biosignals", "filtered"),
             classes=",".join(DATASET.get("classes") or []),
             on_bad_sample=DATASET.get("on_bad_sample", "fail"),
+            name=DATASET["name"],
+            layout=get_ai4pain_layout_arg,
         shell:
-            "painformer index --dataset {params.dataset_format} --root {params.root} "
+            "painformer index --dataset {params.dataset_format} --name {params.name} --root {params.root} "
             "--biosignals {params.biosignals} --classes '{params.classes}' "
-            "--on-bad-sample {params.on_bad_sample} --report {output.bad_samples} "
+            "--on-bad-sample {params.on_bad_sample} --report {output.bad_samples} {params.layout} "
             "--out {output.samples} > {log} 2>&1"
 
 
