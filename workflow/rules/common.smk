@@ -19,6 +19,8 @@ SAMPLES = f"{RESULTS}/samples.tsv"
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
 EXPERIMENTS = load_experiments(config)
+# Absolute: the sample table is validated after parsing, when relative paths no longer resolve.
+SAMPLES_SCHEMA = os.path.join(workflow.basedir, "workflow", "schemas", "samples.schema.yaml")
 FRAME_MODELS = ("thermal", "depth")
 
 
@@ -61,7 +63,7 @@ def get_ai4pain_layout_arg(wildcards=None):
 @functools.lru_cache(maxsize=4)
 def _read_samples(path, mtime):
     table = pd.read_csv(path, sep="\t", dtype={"split": str}, keep_default_na=False)
-    validate(table, "../schemas/samples.schema.yaml")
+    validate(table, SAMPLES_SCHEMA)
     return table
 
 

@@ -21,10 +21,11 @@ rule thermal_generator:
         image_size=config.get("thermal", {}).get("train", {}).get("image_size", 64),
         batch_size=config.get("thermal", {}).get("train", {}).get("batch_size", 16),
         seed=config.get("thermal", {}).get("train", {}).get("seed", 0),
+        lr=config.get("thermal", {}).get("train", {}).get("lr", 2.0e-4),
     shell:
         "painformer thermal train --pairs {params.pairs} --out {output} --epochs {params.epochs} "
-        "--image-size {params.image_size} --batch-size {params.batch_size} --seed {params.seed} "
-        "> {log} 2>&1"
+        "--image-size {params.image_size} --batch-size {params.batch_size} --lr {params.lr} "
+        "--seed {params.seed} --threads {threads} > {log} 2>&1"
 
 
 rule depth_tiny_model:
