@@ -97,7 +97,8 @@ def run_probe(args: argparse.Namespace) -> int:
 
     results = probe_checkpoints(task=args.task, checkpoints=args.checkpoint, device=args.device)
     for result in results:
-        print(f"{result['checkpoint']}\taccuracy {result['accuracy']:.4f}\t(chance {result['chance']:.4f}, {result['n_images']} images, {result['n_subjects']} subjects)")
+        print(f"{result['checkpoint']}\taccuracy {result['accuracy']:.4f}\t"
+              f"per-subject standardised {result['accuracy_subject_normalised']:.4f}\t(chance {result['chance']:.4f}, {result['n_images']} images, {result['n_subjects']} subjects)")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(results, handle, indent=2)

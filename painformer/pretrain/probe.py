@@ -31,6 +31,20 @@ def embed_images(model, images: np.ndarray, *, batch_size: int = 16) -> np.ndarr
     return np.concatenate(parts)
 
 
+def standardise_per_subject(features: np.ndarray, subjects: np.ndarray) -> np.ndarray:
+    """z-score every feature within each subject (uses no labels).
+
+    Removes what makes one person's embeddings differ from another's on
+    average, which otherwise dominates a leave-one-subject-out split.
+    """
+    result = np.empty_like(features, dtype=np.float64)
+    for subject in np.unique(subjects):
+        rows = subjects == subject
+        part = features[rows].astype(np.float64)
+        result[rows] = (part - part.mean(axis=0)) / (part.std(axis=0) + 1e-6)
+    return result
+
+
 def loso_logistic_accuracy(features: np.ndarray, labels: np.ndarray, subjects: np.ndarray) -> float:
     """Pooled accuracy of a logistic regression trained on all subjects but one, per subject."""
     from sklearn.linear_model import LogisticRegression
@@ -49,7 +63,11 @@ def loso_logistic_accuracy(features: np.ndarray, labels: np.ndarray, subjects: n
 
 
 def probe_checkpoints(*, task: str | Path, checkpoints: Sequence[str], device: str = "auto") -> list[dict[str, Any]]:
-    """LOSO logistic-regression accuracy of each checkpoint's embeddings (``none``: untrained)."""
+    """LOSO logistic-regression accuracy of each checkpoint's embeddings (``none``: untrained).
+
+    ``accuracy`` uses the embeddings as they are; ``accuracy_subject_normalised``
+    after :func:`standardise_per_subject`.
+    """
     from painformer.models.loading import load_painformer
 
     data = HDF5Task(Path(task))
@@ -72,6 +90,9 @@ def probe_checkpoints(*, task: str | Path, checkpoints: Sequence[str], device: s
             {
                 "checkpoint": checkpoint,
                 "accuracy": loso_logistic_accuracy(features, labels, subjects),
+                "accuracy_subject_normalised": loso_logistic_accuracy(
+                    standardise_per_subject(features, subjects), labels, subjects
+                ),
                 "chance": chance,
                 "n_images": int(len(labels)),
                 "n_subjects": int(len(np.unique(subjects))),
