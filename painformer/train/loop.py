@@ -5,7 +5,8 @@ timm's ``CosineLRScheduler``: ``warmup_epochs`` of linear warm-up from the
 minimum lr, a cosine decay to the minimum lr (1 % of the peak), then
 ``cooldown_epochs`` at the minimum. Label-smoothed cross-entropy; the
 preset's dropout sits before the classifier; Basic and Masking augmentations
-act on the (normalised) embeddings of each training batch.
+act on the original embeddings of each training batch, before the
+normalisation (a fixed affine input layer fitted on the training split).
 
 There is no model selection: the model after the last epoch is evaluated
 once on the test split, which is never looked at during training.
@@ -111,8 +112,13 @@ def train_fold(experiment: Experiment, fold: str, data: ExperimentData, *, devic
     train_idx, test_idx = split_fold(experiment, fold, data)
     train, test = data.subset(train_idx), data.subset(test_idx)
     normalizer = fit_normalizer(preset.normalize, train.streams)
-    train_streams = _to_device(normalizer.apply(train.streams), device)
+    # Augmentations act on the original embeddings (paper III-E); the normaliser is a fixed input
+    # layer after them. Centring first would make polarity inversion mirror every sample about the
+    # class-pooled mean, erasing any class difference along the mean-difference direction.
+    train_streams = _to_device(train.streams, device)
     test_streams = _to_device(normalizer.apply(test.streams), device)
+    means = _to_device(normalizer.means, device)
+    stds = _to_device(normalizer.stds, device)
     train_labels = torch.from_numpy(train.labels).to(device)
 
     seed = fold_seed(experiment, fold)
@@ -158,6 +164,7 @@ def train_fold(experiment: Experiment, fold: str, data: ExperimentData, *, devic
                 mask_range=preset.mask_range,
                 generator=augment_generator,
             )
+            batch = {name: (values - means[name]) / stds[name] for name, values in batch.items()}
             labels = train_labels[batch_idx]
             logits = model(batch)
             loss = sum(F.cross_entropy(item, labels, label_smoothing=preset.label_smoothing) for item in logits)
