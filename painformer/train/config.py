@@ -19,8 +19,9 @@ naming the experiment (or preset) and the offending key:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from painformer.errors import InputError
 
@@ -279,13 +280,12 @@ def _check_fusion(experiment: Experiment, *, where: str) -> None:
         raise InputError(f"{where}: key 'fusion' is 'none' but there are {len(inputs)} inputs {list(inputs)}")
     if fusion != "none" and len(inputs) < 2:
         raise InputError(f"{where}: key 'fusion' is {fusion!r} but there is only one input {list(inputs)}")
-    if fusion == "video_encoder_concat":
-        if len(experiment.other_inputs) != 1 or not experiment.video_inputs:
-            raise InputError(
-                f"{where}: key 'fusion' is 'video_encoder_concat' (Eq. 12), which needs exactly one non-video "
-                f"input and at least one video input; got non-video {list(experiment.other_inputs)}, "
-                f"video {list(experiment.video_inputs)}"
-            )
+    if fusion == "video_encoder_concat" and (len(experiment.other_inputs) != 1 or not experiment.video_inputs):
+        raise InputError(
+            f"{where}: key 'fusion' is 'video_encoder_concat' (Eq. 12), which needs exactly one non-video "
+            f"input and at least one video input; got non-video {list(experiment.other_inputs)}, "
+            f"video {list(experiment.video_inputs)}"
+        )
     if fusion == "add":
         lengths = {name: _length_kind(experiment, name) for name in inputs}
         if len(set(lengths.values())) > 1:

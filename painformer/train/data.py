@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from painformer.embed.aggregate import aggregate, fit_items
+from painformer.embed.aggregate import aggregate
 from painformer.errors import InputError, StoreError
 from painformer.train.config import Experiment, is_video_input
 
@@ -49,7 +50,7 @@ class ExperimentData:
     def __len__(self) -> int:
         return int(self.samples.shape[0])
 
-    def subset(self, indices: np.ndarray) -> "ExperimentData":
+    def subset(self, indices: np.ndarray) -> ExperimentData:
         return ExperimentData(
             samples=self.samples[indices],
             subjects=self.subjects[indices],
@@ -66,7 +67,7 @@ def store_path(embeddings_dir: str | Path, input_name: str) -> Path:
     return Path(embeddings_dir) / modality / f"{representation}.zarr"
 
 
-def select_task_rows(experiment: Experiment, table) -> "pandas.DataFrame":  # noqa: F821
+def select_task_rows(experiment: Experiment, table: pd.DataFrame) -> pd.DataFrame:
     """The table rows whose class belongs to the experiment's task, in table order."""
     for column in ("sample", "subject", "class_name", "split"):
         if column not in table.columns:
@@ -216,7 +217,7 @@ class Standardizer:
     stds: dict[str, np.ndarray]
 
     @classmethod
-    def fit(cls, streams: dict[str, np.ndarray]) -> "Standardizer":
+    def fit(cls, streams: dict[str, np.ndarray]) -> Standardizer:
         means, stds = {}, {}
         for name, values in streams.items():
             values64 = values.astype(np.float64)
@@ -226,7 +227,7 @@ class Standardizer:
         return cls(means=means, stds=stds)
 
     @classmethod
-    def identity(cls, streams: dict[str, np.ndarray]) -> "Standardizer":
+    def identity(cls, streams: dict[str, np.ndarray]) -> Standardizer:
         return cls(
             means={n: np.zeros(v.shape[1], np.float32) for n, v in streams.items()},
             stds={n: np.ones(v.shape[1], np.float32) for n, v in streams.items()},

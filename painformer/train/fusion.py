@@ -15,7 +15,8 @@ classifiers' softmax probabilities.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn

@@ -34,7 +34,12 @@ import torch.nn.functional as F
 from painformer.errors import InputError
 from painformer.train.augment import augment_streams
 from painformer.train.config import Experiment
-from painformer.train.data import ExperimentData, Standardizer, fit_normalizer, split_fold
+from painformer.train.data import (
+    ExperimentData,
+    Standardizer,
+    fit_normalizer,
+    split_fold,
+)
 from painformer.train.fusion import FusionModel, build_model
 from painformer.utils import atomic_path, seed_everything
 
