@@ -14,6 +14,7 @@
 #   tables/<experiment>.{tsv,json}       per-fold, pooled and per-subject metrics
 #   plots/                               confusion matrices, per-subject accuracy, curves, summary bars
 #   summary.tsv, summary.md              all experiments in the paper's table form, paired tests
+#   attention/<modality>/<representation>.png  attention-map sheets of a few samples (Fig. 5)
 #   logs/, benchmarks/                   one log (and timing for heavy rules) per job
 
 from snakemake.utils import min_version
@@ -38,6 +39,7 @@ include: "workflow/rules/frames.smk"
 include: "workflow/rules/embed.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/interpret.smk"
 
 
 rule all:
@@ -46,3 +48,4 @@ rule all:
         f"{RESULTS}/config.resolved.yaml",
         f"{RESULTS}/summary.tsv",
         f"{RESULTS}/summary.md",
+        ATTENTION_MAPS,

@@ -26,15 +26,27 @@ def add_commands(subparsers) -> None:
         help="write attention-map overlays of chosen samples (Fig. 5)",
         description="Compute PainFormer's stage-3/4 self-attention maps for the images of chosen samples "
         "(video frames, or the biosignal image of a representation) and write PNG panels "
-        "(image | overlay) to --out. Without a checkpoint the maps come from an untrained backbone.",
+        "(image | overlay) to --out, one per image, or with --sheet one picture of every chosen sample (a row per "
+        "sample). Without a checkpoint the maps come from an untrained backbone.",
     )
     parser.add_argument("--samples", required=True, help="sample table (samples.tsv)")
     parser.add_argument("--modality", required=True, choices=["rgb", "thermal", "depth", "ecg", "emg", "gsr", "fnirs"])
     parser.add_argument("--representation", default="frames", choices=["frames", "waveform", "spec_angle", "spec_phase", "spec_psd"])
     parser.add_argument("--images", help="upstream image store (biosignal images, thermal or depth frames)")
     parser.add_argument("--checkpoint", default="none", help="PainFormer checkpoint, or 'none' for an untrained backbone")
-    parser.add_argument("--sample", action="append", required=True, help="sample name (repeatable)")
-    parser.add_argument("--out", required=True, help="output folder for the PNGs")
+    chosen = parser.add_mutually_exclusive_group(required=True)
+    chosen.add_argument("--sample", action="append", help="sample name (repeatable)")
+    chosen.add_argument(
+        "--pick", type=_positive, metavar="N",
+        help="choose N samples: per subject in table order, its first sample of each class",
+    )
+    written = parser.add_mutually_exclusive_group(required=True)
+    written.add_argument("--out", help="output folder for one PNG per image")
+    written.add_argument("--sheet", help="one PNG of every chosen sample: a captioned row per sample, a panel per image")
+    parser.add_argument(
+        "--max-items", type=_positive, metavar="K",
+        help="at most K images per sample, evenly spread (frames of a video, fNIRS channels)",
+    )
     parser.add_argument("--num-frames", type=_positive, default=4, help="frames per video (video modalities)")
     parser.add_argument("--crop", default="center", choices=["center", "face"], help="frame crop (RGB)")
     parser.add_argument("--stages", type=int, nargs="+", default=[3, 4], choices=[3, 4])
@@ -42,23 +54,28 @@ def add_commands(subparsers) -> None:
     parser.add_argument("--rollout", action="store_true", help="attention rollout within each stage")
     parser.add_argument("--overlay-only", action="store_true", help="write the overlay alone, not the image | overlay panel")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--threads", type=_positive, help="torch CPU threads")
     parser.set_defaults(func=run_attention)
 
 
 def run_attention(args: argparse.Namespace) -> int:
+    import torch
     from PIL import Image
 
     from painformer.data import read_sample_table
     from painformer.embed.sources import open_source
     from painformer.interpret.maps import attention_maps, overlay
+    from painformer.interpret.sheet import contact_sheet, pick_samples, spread_items
     from painformer.models import load_painformer
+    from painformer.utils import atomic_path
 
     table = read_sample_table(args.samples)
+    names = pick_samples(table, args.pick) if args.pick else list(args.sample)
     known = set(table["sample"].astype(str))
-    unknown = [s for s in args.sample if s not in known]
+    unknown = [s for s in names if s not in known]
     if unknown:
         raise InputError(f"{args.samples}: no sample named {', '.join(unknown)}")
-    chosen = table[table["sample"].astype(str).isin(args.sample)].reset_index(drop=True)
+    chosen = table[table["sample"].astype(str).isin(names)].reset_index(drop=True)
     num_frames = args.num_frames if args.representation == "frames" else None
     source = open_source(
         table=chosen, modality=args.modality, representation=args.representation,
@@ -67,16 +84,32 @@ def run_attention(args: argparse.Namespace) -> int:
     checkpoint = None if args.checkpoint.lower() in ("none", "") else args.checkpoint
     if checkpoint is None:
         log.warning("attention maps from an UNTRAINED backbone: they show the architecture's bias, not learned focus")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     model = load_painformer(checkpoint, device=args.device)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    rows, labels = [], []
+    class_of = dict(zip(chosen["sample"].astype(str), chosen["class_name"].astype(str)))
     for index, sample in enumerate(source.meta.samples):
-        images = np.asarray(source.load(index))  # (n_items, 224, 224, 3)
+        loaded = np.asarray(source.load(index))  # (n_items, 224, 224, 3)
+        items = spread_items(len(loaded), args.max_items)
+        images = loaded[items]
         heat = attention_maps(model, images, stages=tuple(args.stages), reduce=args.reduce, rollout=args.rollout)
         blended = overlay(images, heat)
-        for item, (image, mixed) in enumerate(zip(images, blended)):
-            picture = mixed if args.overlay_only else np.concatenate([image, mixed], axis=1)
+        pictures = [mixed if args.overlay_only else np.concatenate([image, mixed], axis=1)
+                    for image, mixed in zip(images, blended)]
+        if out is None:
+            rows.append(pictures)
+            labels.append(f"{sample} ({class_of[sample]}), {args.modality}/{args.representation}, items {items}")
+            continue
+        for item, picture in zip(items, pictures):
             path = out / f"{sample}-{args.modality}-{args.representation}-{item:02d}.png"
             Image.fromarray(picture).save(path)
             print(path)
+    if out is None:
+        with atomic_path(args.sheet) as path:
+            Image.fromarray(contact_sheet(rows, labels)).save(path, format="PNG")
+        print(args.sheet)
     return 0

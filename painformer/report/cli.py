@@ -41,6 +41,11 @@ def add_commands(subparsers) -> None:
         "--compare", action="append", default=[], metavar="A:B",
         help="paired Wilcoxon test of experiment A against B over common subjects (repeatable)",
     )
+    summary.add_argument(
+        "--note", action="append", default=[], metavar="TEXT",
+        help="a line of the markdown's Provenance section, placed first (repeatable): where the backbone, "
+        "depth and thermal models came from",
+    )
     summary.set_defaults(func=run_summary)
 
 
@@ -69,7 +74,7 @@ def run_summary(args: argparse.Namespace) -> int:
 
     table, comparisons = write_summary(
         experiment_files=args.experiments, out=args.out, markdown=args.markdown,
-        plots_dir=args.plots_dir, compare=args.compare,
+        plots_dir=args.plots_dir, compare=args.compare, provenance=args.note,
     )
     print(f"{len(table)} experiments -> {args.out}, {args.markdown}; {len(comparisons)} comparisons -> {compare_path(args.out)}")
     return 0

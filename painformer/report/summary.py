@@ -217,9 +217,13 @@ def compare_path(out: str | Path) -> Path:
 
 def write_summary(
     *, experiment_files: Sequence[str | Path], out: str | Path, markdown: str | Path,
-    plots_dir: str | Path, compare: Sequence[str] = (),
+    plots_dir: str | Path, compare: Sequence[str] = (), provenance: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, list[Comparison]]:
-    """Write the summary TSV, the comparisons TSV, the markdown and PLOTS/summary.png."""
+    """Write the summary TSV, the comparisons TSV, the markdown and PLOTS/summary.png.
+
+    ``provenance`` lines (where the backbone, depth and thermal models came from) open the
+    markdown, so a reader sees whether the numbers below can mean anything before reading them.
+    """
     from painformer.report.plots import plot_summary
 
     if not experiment_files:
@@ -254,9 +258,11 @@ def write_summary(
     # Settings no experiment recorded would only add empty columns to the table.
     visible = table.loc[:, [c for c in shown if c in always or table[c].astype(bool).any()]]
     relative_plot = Path(os.path.relpath(plot_path.resolve(), markdown.parent.resolve())).as_posix()
-    parts = [
-        "# Results summary",
-        "",
+    parts = ["# Results summary", ""]
+    notes = [line.strip() for line in provenance if line.strip()]
+    if notes:
+        parts += ["## Provenance", "", *(f"- {line}" for line in notes), "", "## Results", ""]
+    parts += [
         (
             "Accuracy, macro recall and macro F1 in percent: mean ± sample std over folds "
             "(leave-one-subject-out: one fold per subject, so the mean is over subjects)."

@@ -3,6 +3,7 @@
 import functools
 import json
 import os
+import shlex
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +21,9 @@ LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
 EXPERIMENTS = load_experiments(config)
 # Absolute: the sample table is validated after parsing, when relative paths no longer resolve.
-SAMPLES_SCHEMA = os.path.join(workflow.basedir, "workflow", "schemas", "samples.schema.yaml")
+SAMPLES_SCHEMA = os.path.join(
+    workflow.basedir, "workflow", "schemas", "samples.schema.yaml"
+)
 FRAME_MODELS = ("thermal", "depth")
 
 
@@ -173,3 +176,56 @@ def get_experiment_tables(wildcards=None):
 def get_compare_args(wildcards=None):
     pairs = config.get("report", {}).get("compare", [])
     return " ".join(f"--compare {a}:{b}" for a, b in pairs)
+
+
+def get_provenance_notes(wildcards=None):
+    """--note lines for the summary: where the backbone, depth and thermal models came from.
+
+    A run on an untrained backbone or on the stand-in depth model checks the pipeline only;
+    the summary says so first, before any number.
+    """
+    used = {name.split("/")[0] for e in EXPERIMENTS.values() for name in e.inputs}
+    backbone_checkpoint = get_backbone_checkpoint()
+    if backbone_checkpoint == "none":
+        backbone = (
+            "Backbone: UNTRAINED random initialisation (backbone.checkpoint is null): the embeddings "
+            "carry no learned knowledge; this run checks the pipeline, its numbers are not results."
+        )
+    elif (config.get("pretrain") or {}).get("enabled"):
+        backbone = (
+            f"Backbone: pretrained in this run (pretrain.enabled), {backbone_checkpoint}: "
+            "not the published PainFormer weights."
+        )
+    else:
+        backbone = f"Backbone: PainFormer checkpoint {backbone_checkpoint}."
+    depth = config.get("depth", {})
+    if "depth" not in used:
+        depth_note = "Depth frames: not used by any experiment."
+    elif depth.get("model_dir"):
+        depth_note = f"Depth frames: Depth Anything model from {depth['model_dir']}."
+    else:
+        depth_note = (
+            "Depth frames: from a tiny UNTRAINED stand-in Depth Anything model (depth.model_dir is "
+            "null): the depth frames, and every result that uses them, are NOT meaningful."
+        )
+    thermal = config.get("thermal", {})
+    if "thermal" not in used:
+        thermal_note = "Thermal frames: not used by any experiment."
+    elif thermal.get("checkpoint"):
+        thermal_note = (
+            f"Thermal frames: RGB->thermal generator given ({thermal['checkpoint']})."
+        )
+    else:
+        demo = (
+            ""
+            if thermal.get("pairs") or not DATASET.get("demo")
+            else "the synthetic demo "
+        )
+        epochs = thermal.get("train", {}).get("epochs", 4)
+        thermal_note = (
+            f"Thermal frames: RGB->thermal generator trained in this run on {demo}pairs "
+            f"{get_thermal_pairs()} (thermal.train.epochs = {epochs})."
+        )
+    return " ".join(
+        f"--note {shlex.quote(note)}" for note in (backbone, depth_note, thermal_note)
+    )

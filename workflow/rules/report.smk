@@ -58,6 +58,8 @@ rule summary:
     params:
         plots=f"{RESULTS}/plots",
         compare=get_compare_args,
+        provenance=get_provenance_notes,
     shell:
         "painformer report summary --experiments {input} --out {output.tsv} "
-        "--markdown {output.markdown} --plots-dir {params.plots} {params.compare} > {log} 2>&1"
+        "--markdown {output.markdown} --plots-dir {params.plots} {params.compare} "
+        "{params.provenance} > {log} 2>&1"

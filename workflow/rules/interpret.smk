@@ -1,0 +1,39 @@
+# Attention maps (paper Fig. 5) of a few samples, one sheet per modality/representation in use.
+
+ATTENTION_MAPS = [
+    f"{RESULTS}/attention/{name}.png"
+    for name in sorted({name for e in EXPERIMENTS.values() for name in e.inputs})
+]
+
+
+rule attention_maps:
+    input:
+        samples=SAMPLES,
+        upstream=get_embed_upstream,
+        checkpoint=get_backbone_checkpoint_input,
+    output:
+        report(
+            f"{RESULTS}/attention/{{modality}}/{{representation}}.png",
+            category="Attention maps",
+            subcategory="{modality}",
+        ),
+    log:
+        f"{LOGS}/attention/{{modality}}/{{representation}}.log",
+    benchmark:
+        f"{BENCHMARKS}/attention/{{modality}}/{{representation}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=3000,
+        runtime=30,
+        gpu=1,
+    params:
+        source=get_embed_source_args,
+        checkpoint=get_backbone_checkpoint,
+        samples=config.get("report", {}).get("attention_samples", 2),
+        max_items=config.get("report", {}).get("attention_frames", 4),
+        device=config["backbone"].get("device", "auto"),
+    shell:
+        "painformer attention --samples {input.samples} --modality {wildcards.modality} "
+        "--representation {wildcards.representation} {params.source} --checkpoint {params.checkpoint} "
+        "--pick {params.samples} --max-items {params.max_items} --device {params.device} "
+        "--threads {threads} --sheet {output} > {log} 2>&1"
