@@ -95,9 +95,8 @@ def decode_rows(videos: list[Path], *, repeats: int) -> list[Row]:
         for crop in ("center", "face"):
             counts: list[int] = []
 
-            def decode_all() -> None:
-                counts.clear()
-                counts.extend(len(read_frames(v, num_frames=num_frames, crop=crop)) for v in videos)
+            def decode_all(counts: list[int] = counts, num_frames: int | None = num_frames, crop: str = crop) -> None:
+                counts[:] = [len(read_frames(v, num_frames=num_frames, crop=crop)) for v in videos]
 
             seconds = best_seconds(decode_all, repeats=repeats, device=torch.device("cpu"))
             frames = sum(counts)
@@ -216,12 +215,11 @@ def main() -> None:
     args = parser.parse_args()
 
     import cv2
+    from transformers.utils import logging as transformers_logging
 
     from painformer.data.biovid import index_biovid
     from painformer.depth.model import make_tiny_depth_model
     from painformer.utils import select_device
-
-    from transformers.utils import logging as transformers_logging
 
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     transformers_logging.disable_progress_bar()
