@@ -9,6 +9,7 @@
 #   images/<signal>/<representation>.zarr      biosignal images (224x224 RGB) [+ .complete marker]
 #   frames/<thermal|depth>.zarr          synthetic thermal / estimated depth frames [+ .complete]
 #   models/                              thermal generator, tiny depth model (when built here)
+#   pretrain_tasks/, models/pretrain/    demo pretraining tasks, pretrained backbone (pretrain.enabled)
 #   embeddings/<modality>/<representation>.zarr  PainFormer embeddings, (n_samples, n_items, 160) [+ .complete]
 #   runs/<experiment>/fold-<fold>/       model.pt, predictions.tsv, metrics.json, history.tsv, config.json
 #   tables/<experiment>.{tsv,json}       per-fold, pooled and per-subject metrics
@@ -36,6 +37,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/biosignals.smk"
 include: "workflow/rules/frames.smk"
+include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/embed.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"

@@ -129,12 +129,15 @@ def get_embed_source_args(wildcards, input):
 
 
 def get_backbone_checkpoint(wildcards=None):
+    """The embed jobs' backbone: pretrained here (pretrain.enabled), configured, or "none"."""
+    if (config.get("pretrain") or {}).get("enabled"):
+        return f"{RESULTS}/models/pretrain/painformer.pth"
     return config["backbone"].get("checkpoint") or "none"
 
 
 def get_backbone_checkpoint_input(wildcards):
-    configured = config["backbone"].get("checkpoint")
-    return [configured] if configured else []
+    backbone = get_backbone_checkpoint(wildcards)
+    return [] if backbone == "none" else [backbone]
 
 
 # -- training and reports -----------------------------------------------------------
