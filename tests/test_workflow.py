@@ -125,7 +125,8 @@ def full_biovid_grid(tmp_path: Path) -> tuple[Path, dict]:
 
 def test_dry_run_of_the_full_biovid_grid(tmp_path):
     configfile, config = full_biovid_grid(tmp_path)
-    snakemake(tmp_path, "--cores", "1", "--configfile", str(configfile), "results/biovid/samples.tsv")
+    # Targets go before --configfile, which would take them for more config files.
+    snakemake(tmp_path, "results/biovid/samples.tsv", "--cores", "1", "--configfile", str(configfile))
     counts = dry_run_counts(tmp_path, configfile)
     assert counts["train"] == 87 * len(config["experiments"])
     assert counts["report_experiment"] == len(config["experiments"])

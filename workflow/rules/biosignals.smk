@@ -10,6 +10,8 @@ rule biosignal_images:
         f"{LOGS}/images/{{signal}}/{{representation}}.log",
     benchmark:
         f"{BENCHMARKS}/images/{{signal}}/{{representation}}.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=2000,

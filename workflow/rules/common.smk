@@ -25,6 +25,8 @@ SAMPLES_SCHEMA = os.path.join(
     workflow.basedir, "workflow", "schemas", "samples.schema.yaml"
 )
 FRAME_MODELS = ("thermal", "depth")
+# The software of every rule (used with `--software-deployment-method conda`).
+CONDA_ENV = "../../envs/painformer.yaml"
 
 
 EXPERIMENT_PATTERN = "|".join(sorted(EXPERIMENTS))
@@ -54,6 +56,11 @@ def get_dataset_samples_csv(wildcards):
     if DATASET["format"] != "biovid":
         return []
     return os.path.join(DATASET["root"], "samples.csv")
+
+
+def get_demo_root(wildcards, output):
+    """The demo tree's root: the folder of its samples.csv."""
+    return os.path.dirname(output[0])
 
 
 def get_ai4pain_layout_arg(wildcards=None):
@@ -174,6 +181,18 @@ def get_fold_metrics(wildcards):
 
 def get_experiment_tables(wildcards=None):
     return [f"{RESULTS}/tables/{name}.json" for name in sorted(EXPERIMENTS)]
+
+
+def get_tables_dir(wildcards, output):
+    return os.path.dirname(output.json)
+
+
+def get_experiment_plots_dir(wildcards, output):
+    return os.path.dirname(output.confusion)
+
+
+def get_summary_plots_dir(wildcards, output):
+    return os.path.dirname(output.plot)
 
 
 def get_compare_args(wildcards=None):

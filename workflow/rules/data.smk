@@ -10,12 +10,14 @@ if DATASET.get("demo"):
             f"{LOGS}/demo_data.log",
         benchmark:
             f"{BENCHMARKS}/demo_data.tsv"
+        conda:
+            CONDA_ENV
         threads: 2
         resources:
             mem_mb=2000,
             runtime=30,
         params:
-            root=DATASET["root"],
+            root=get_demo_root,
             subjects=DATASET["demo"].get("subjects", 6),
             samples_per_class=DATASET["demo"].get("samples_per_class", 4),
             seed=DATASET["demo"].get("seed", 0),
@@ -34,6 +36,8 @@ if DATASET.get("samples"):
             samples=SAMPLES,
         log:
             f"{LOGS}/index.log",
+        conda:
+            CONDA_ENV
         threads: 1
         resources:
             mem_mb=1000,
@@ -51,6 +55,8 @@ else:
             bad_samples=f"{RESULTS}/bad_samples.tsv",
         log:
             f"{LOGS}/index.log",
+        conda:
+            CONDA_ENV
         threads: 1
         resources:
             mem_mb=2000,
@@ -75,6 +81,8 @@ rule resolved_config:
         f"{RESULTS}/config.resolved.yaml",
     log:
         f"{LOGS}/resolved_config.log",
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=500,

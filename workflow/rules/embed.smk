@@ -12,6 +12,8 @@ rule embed:
         f"{LOGS}/embed/{{modality}}/{{representation}}.log",
     benchmark:
         f"{BENCHMARKS}/embed/{{modality}}/{{representation}}.tsv"
+    conda:
+        CONDA_ENV
     threads: 2
     resources:
         mem_mb=4000,

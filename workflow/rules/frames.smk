@@ -10,6 +10,8 @@ rule thermal_generator:
         f"{LOGS}/thermal_generator.log",
     benchmark:
         f"{BENCHMARKS}/thermal_generator.tsv"
+    conda:
+        CONDA_ENV
     threads: 2
     resources:
         mem_mb=4000,
@@ -33,6 +35,8 @@ rule depth_tiny_model:
         directory(f"{RESULTS}/models/depth_tiny"),
     log:
         f"{LOGS}/depth_tiny_model.log",
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=2000,
@@ -51,6 +55,8 @@ rule frames:
         f"{LOGS}/frames/{{frame_model}}.log",
     benchmark:
         f"{BENCHMARKS}/frames/{{frame_model}}.tsv"
+    conda:
+        CONDA_ENV
     threads: 2
     resources:
         mem_mb=4000,

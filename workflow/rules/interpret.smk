@@ -21,6 +21,8 @@ rule attention_maps:
         f"{LOGS}/attention/{{modality}}/{{representation}}.log",
     benchmark:
         f"{BENCHMARKS}/attention/{{modality}}/{{representation}}.tsv"
+    conda:
+        CONDA_ENV
     threads: 2
     resources:
         mem_mb=3000,

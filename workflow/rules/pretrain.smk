@@ -30,6 +30,8 @@ rule pretrain_tasks:
         f"{LOGS}/pretrain_tasks.log",
     benchmark:
         f"{BENCHMARKS}/pretrain_tasks.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=4000,
@@ -56,6 +58,8 @@ rule pretrain_settings:
         f"{PRETRAIN_TASKS_DIR}/pretrain.yaml",
     log:
         f"{LOGS}/pretrain_settings.log",
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=500,
@@ -80,6 +84,8 @@ rule pretrain_backbone:
         f"{LOGS}/pretrain_backbone.log",
     benchmark:
         f"{BENCHMARKS}/pretrain_backbone.tsv"
+    conda:
+        CONDA_ENV
     threads: 4
     resources:
         mem_mb=16000,

@@ -28,14 +28,16 @@ rule report_experiment:
         ),
     log:
         f"{LOGS}/tables/{{experiment}}.log",
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
     params:
         folds=get_fold_dirs,
-        tables=f"{RESULTS}/tables",
-        plots=f"{RESULTS}/plots",
+        tables=get_tables_dir,
+        plots=get_experiment_plots_dir,
     shell:
         "painformer report experiment --experiment {wildcards.experiment} --folds {params.folds} "
         "--out-dir {params.tables} --plots-dir {params.plots} > {log} 2>&1"
@@ -51,12 +53,14 @@ rule summary:
         plot=report(f"{RESULTS}/plots/summary.png", category="Summary"),
     log:
         f"{LOGS}/summary.log",
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
     params:
-        plots=f"{RESULTS}/plots",
+        plots=get_summary_plots_dir,
         compare=get_compare_args,
         provenance=get_provenance_notes,
     shell:

@@ -6,6 +6,8 @@ rule experiment_definition:
         f"{RESULTS}/runs/{{experiment}}/experiment.yaml",
     log:
         f"{LOGS}/runs/{{experiment}}/experiment_definition.log",
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=500,
@@ -33,6 +35,8 @@ rule train:
         f"{BENCHMARKS}/runs/{{experiment}}/fold-{{fold}}.tsv"
     group:
         "train"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=3000,
