@@ -21,15 +21,18 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import zarr
 
 from painformer.errors import StoreError
+
+logger = logging.getLogger(__name__)
 
 DONE = "done"
 
@@ -84,24 +87,33 @@ class SampleStore:
         dtype: str | np.dtype,
         fingerprint: dict[str, Any],
         attrs: dict[str, Any] | None = None,
-        force: bool = False,
+        force: bool | Literal["stale"] = False,
     ) -> "SampleStore":
         """Open ``path`` to continue filling it, or create it.
 
         An existing store is resumed only when its kind, sample list, shape,
         dtype and fingerprint all equal the requested ones; otherwise a
-        ``StoreError`` names what differs. ``force=True`` deletes it and starts over.
+        ``StoreError`` names what differs. ``force=True`` deletes it and starts
+        over; ``force="stale"`` deletes it only when it cannot be resumed (what a
+        workflow wants once it has decided that the store's inputs changed).
         """
         path = Path(path)
         fingerprint = _jsonable(fingerprint)
         item_shape = tuple(int(s) for s in item_shape)
         dtype = np.dtype(dtype)
-        if path.exists() and force:
+        if path.exists() and force is True:
             shutil.rmtree(path)
         if path.exists():
             store = cls.open(path, array_name=array_name)
-            store._check_resumable(kind, meta, item_shape, dtype, fingerprint)
-            return store
+            try:
+                store._check_resumable(kind, meta, item_shape, dtype, fingerprint)
+            except StoreError as error:
+                if force != "stale":
+                    raise
+                logger.warning("%s; replacing the stale store", error)
+                shutil.rmtree(path)
+            else:
+                return store
 
         tmp = path.with_name(path.name + ".creating")
         if tmp.exists():

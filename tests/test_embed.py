@@ -111,11 +111,11 @@ def test_incomplete_or_mismatched_upstream_is_reported_by_name(tmp_path):
 
 @pytest.mark.slow
 def test_resume_after_sigkill(tmp_path):
-    from painformer.data import write_sample_table
+    from painformer.data import read_sample_table, write_sample_table
 
-    table = make_table(14)
     samples = tmp_path / "samples.tsv"
-    write_sample_table(table, samples)
+    write_sample_table(make_table(14), samples)
+    table = read_sample_table(samples)  # in the table's canonical (subject, sample) order
     make_image_store(tmp_path / "images.zarr", table, items=None)
     out = tmp_path / "gsr.zarr"
     marker = tmp_path / "gsr.complete"
@@ -183,3 +183,19 @@ def test_aggregation_shapes_and_frame_count_rules():
         fit_items(emb, 7)
     with pytest.raises(ValueError, match="unknown aggregation"):
         aggregate(emb, "max")
+
+
+def test_stale_store_is_replaced_only_when_asked(tmp_path):
+    """A workflow rerun replaces a store made differently; the same making resumes it."""
+    table = pd.DataFrame({"sample": ["a", "b"], "subject": ["s1", "s2"], "class_name": ["BL1", "PA4"]})
+    meta = SampleMeta.from_table(table)
+    common = dict(kind="images", array_name="images", meta=meta, item_shape=(2,), dtype="float32")
+    store = SampleStore.create_or_resume(tmp_path / "x.zarr", fingerprint={"v": 1}, **common)
+    store.write(0, np.ones(2, dtype="float32"))
+
+    resumed = SampleStore.create_or_resume(tmp_path / "x.zarr", fingerprint={"v": 1}, force="stale", **common)
+    assert resumed.pending() == [1]
+    with pytest.raises(StoreError, match="made differently"):
+        SampleStore.create_or_resume(tmp_path / "x.zarr", fingerprint={"v": 2}, **common)
+    replaced = SampleStore.create_or_resume(tmp_path / "x.zarr", fingerprint={"v": 2}, force="stale", **common)
+    assert replaced.pending() == [0, 1] and replaced.attrs["fingerprint"] == {"v": 2}

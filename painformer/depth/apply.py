@@ -52,7 +52,7 @@ def apply_depth(
     out: str | Path,
     settings: DepthSettings,
     complete_marker: str | Path | None = None,
-    force: bool = False,
+    force: bool | str = False,
 ) -> SampleStore:
     """Fill ``out`` with depth frames for every sample of ``table``, resuming from its done mask."""
     from painformer.video import read_frames

@@ -44,6 +44,8 @@ def add_commands(subparsers) -> None:
     apply.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     apply.add_argument("--threads", type=_positive, help="torch CPU threads")
     apply.add_argument("--force", action="store_true", help="delete an existing store made differently and start over")
+    apply.add_argument("--replace-stale", action="store_true",
+        help="resume a store made the same way, replace one made differently (for workflows)")
     apply.set_defaults(func=run_apply)
 
 
@@ -67,7 +69,7 @@ def run_apply(args: argparse.Namespace) -> int:
     settings = DepthSettings(num_frames=args.num_frames, crop=args.crop, normalization=args.normalization,
                              batch_size=args.batch_size, device=args.device)
     store = apply_depth(table=read_sample_table(args.samples), model_dir=args.model_dir, out=args.out,
-                        settings=settings, complete_marker=args.complete_marker, force=args.force)
+                        settings=settings, complete_marker=args.complete_marker, force="stale" if args.replace_stale else args.force)
     summary = store.summary()
     print(f"wrote {args.out}: {summary['samples_done']}/{summary['samples_total']} samples, shape {tuple(summary['shape'])}")
     return 0

@@ -9,10 +9,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+# Bound eagerly: the function `aggregate` shares its name with its (light) module, which
+# would otherwise shadow it once imported.
+from painformer.embed.aggregate import AGGREGATIONS, aggregate, fit_items
+
 _LAZY = {
-    "AGGREGATIONS": "painformer.embed.aggregate",
-    "aggregate": "painformer.embed.aggregate",
-    "fit_items": "painformer.embed.aggregate",
     "EmbedSettings": "painformer.embed.extract",
     "extract_embeddings": "painformer.embed.extract",
     "StoreSource": "painformer.embed.sources",
@@ -20,7 +21,7 @@ _LAZY = {
     "open_source": "painformer.embed.sources",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = sorted([*_LAZY, "AGGREGATIONS", "aggregate", "fit_items"])
 
 
 def __getattr__(name: str) -> Any:

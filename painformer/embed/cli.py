@@ -41,6 +41,8 @@ def add_commands(subparsers) -> None:
     embed.add_argument("--float16", action="store_true", help="store embeddings as float16")
     embed.add_argument("--compile", action="store_true", help="torch.compile the backbone (GPU)")
     embed.add_argument("--force", action="store_true", help="delete an existing store made differently and start over")
+    embed.add_argument("--replace-stale", action="store_true",
+        help="resume a store made the same way, replace one made differently (for workflows)")
     embed.add_argument("--no-progress", action="store_true")
     embed.set_defaults(func=run_embed)
 
@@ -82,7 +84,7 @@ def run_embed(args: argparse.Namespace) -> int:
     )
     store = extract_embeddings(
         source=source, out=args.out, model=model, modality=args.modality,
-        representation=args.representation, settings=settings, force=args.force,
+        representation=args.representation, settings=settings, force="stale" if args.replace_stale else args.force,
         progress=not args.no_progress,
     )
     if args.complete_marker:

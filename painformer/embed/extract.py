@@ -108,7 +108,7 @@ def extract_embeddings(
     modality: str,
     representation: str,
     settings: EmbedSettings = EmbedSettings(),
-    force: bool = False,
+    force: bool | str = False,
     progress: bool = True,
 ) -> SampleStore:
     """Embed every pending sample of ``source`` into the store at ``out`` and return it."""

@@ -32,6 +32,8 @@ def add_commands(subparsers) -> None:
     render.add_argument("--batch-size", type=_positive, default=64, help="signals rendered per call")
     render.add_argument("--loader-threads", type=_positive, default=2, help="threads reading signal files")
     render.add_argument("--force", action="store_true", help="delete an existing store made differently and start over")
+    render.add_argument("--replace-stale", action="store_true",
+        help="resume a store made the same way, replace one made differently (for workflows)")
     render.set_defaults(func=run_render)
 
 
@@ -51,7 +53,7 @@ def run_render(args: argparse.Namespace) -> int:
         out=args.out,
         batch_size=args.batch_size,
         loader_threads=args.loader_threads,
-        force=args.force,
+        force="stale" if args.replace_stale else args.force,
     )
     if args.complete_marker:
         write_completion_marker(store, args.complete_marker)

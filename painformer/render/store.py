@@ -106,7 +106,7 @@ def render_signal_store(
     params: RenderParams | None = None,
     batch_size: int = 64,
     loader_threads: int = 2,
-    force: bool = False,
+    force: bool | str = False,
     loader: SignalLoader | None = None,
 ) -> SampleStore:
     """Fill (or resume) the image store ``out`` with every sample of ``table``.

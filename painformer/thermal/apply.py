@@ -69,7 +69,7 @@ def apply_generator(
     settings: ApplySettings,
     complete_marker: str | Path | None = None,
     frame_reader: FrameReader | None = None,
-    force: bool = False,
+    force: bool | str = False,
 ) -> SampleStore:
     """Fill ``out`` with thermal frames for every sample of ``table``, resuming from its done mask."""
     if table.empty:

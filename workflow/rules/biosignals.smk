@@ -21,4 +21,4 @@ rule biosignal_images:
     shell:
         "painformer render-biosignals --samples {input.samples} --signal {wildcards.signal} "
         "--representation {wildcards.representation} --out {params.store} "
-        "--complete-marker {output} > {log} 2>&1"
+        "--complete-marker {output} --replace-stale > {log} 2>&1"

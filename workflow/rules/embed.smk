@@ -30,4 +30,4 @@ rule embed:
         "painformer embed --samples {input.samples} --modality {wildcards.modality} "
         "--representation {wildcards.representation} {params.source} --checkpoint {params.checkpoint} "
         "--batch-size {params.batch_size} --device {params.device} --threads {threads} {params.float16} "
-        "--out {params.store} --complete-marker {output} --no-progress > {log} 2>&1"
+        "--out {params.store} --complete-marker {output} --replace-stale --no-progress > {log} 2>&1"

@@ -70,4 +70,4 @@ rule frames:
     shell:
         "painformer {wildcards.frame_model} apply --samples {input.samples} {params.model_flag} {input.model} "
         "--num-frames {params.num_frames} --crop {params.crop} --out {params.store} "
-        "--complete-marker {output} > {log} 2>&1"
+        "--complete-marker {output} --replace-stale > {log} 2>&1"
