@@ -262,3 +262,24 @@ def test_inconsistent_folds_are_errors(tmp_path, capsys):
 
     assert run_experiment(tmp_path, "a", [folds[1], folds[1]]) == 1
     assert "predicted in" in capsys.readouterr().err
+
+
+def test_fusion_rows_show_the_difference_to_the_best_single_input(tmp_path):
+    gsr = make_experiment(tmp_path, name="gsr", subjects=SUBJECTS, accuracy=0.8, seed=5)
+    ecg = make_experiment(tmp_path, name="ecg", subjects=SUBJECTS, accuracy=0.6, seed=6,
+                          config={"inputs": ["ecg/spec_psd"], "fusion": "none", "task": "NP_vs_P4"})
+    fused = make_experiment(tmp_path, name="fused", subjects=SUBJECTS, accuracy=0.9, seed=7,
+                            config={"inputs": ["gsr/waveform", "ecg/spec_psd"], "fusion": "concat", "task": "NP_vs_P4"})
+    for name, folds in (("gsr", gsr), ("ecg", ecg), ("fused", fused)):
+        assert run_experiment(tmp_path, name, folds) == 0
+    tables = tmp_path / "tables"
+    out = tmp_path / "summary.tsv"
+    code = main(["report", "summary", "--experiments", *(str(tables / f"{n}.json") for n in ("gsr", "ecg", "fused")),
+                 "--out", str(out), "--markdown", str(tmp_path / "summary.md"), "--plots-dir", str(tmp_path / "plots")])
+    assert code == 0
+    means = {n: json.loads((tables / f"{n}.json").read_text())["mean"]["accuracy"] for n in ("gsr", "ecg", "fused")}
+    best = max(("gsr", "ecg"), key=means.get)
+    summary = pd.read_csv(out, sep="\t", dtype=str, keep_default_na=False).set_index("experiment")
+    assert summary.loc["fused", "vs_best_single"] == f"{100 * (means['fused'] - means[best]):+.2f} ({best})"
+    assert summary.loc["gsr", "vs_best_single"] == "" and summary.loc["ecg", "vs_best_single"] == ""
+    assert "acc. vs best single input" in (tmp_path / "summary.md").read_text()

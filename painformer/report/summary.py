@@ -115,11 +115,35 @@ def summary_table(summaries: Sequence[dict]) -> pd.DataFrame:
             mean, std = summary["mean"][key], summary["std"][key]
             row[f"{TABLE_COLUMNS[key]}_mean"] = "" if mean is None else f"{100.0 * mean:.4f}"
             row[f"{TABLE_COLUMNS[key]}_std"] = "" if std is None else f"{100.0 * std:.4f}"
+        row["vs_best_single"] = _versus_best_single(summary, summaries)
         row["pooled_accuracy"] = f"{100.0 * summary['pooled']['accuracy']:.4f}"
         row["chance"] = f"{100.0 * test['chance']:.2f}"
         row["binomial_p"] = f"{test['p_value']:.3g}"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _inputs_of(summary: dict) -> list[str]:
+    inputs = summary.get("inputs") or []
+    return [inputs] if isinstance(inputs, str) else list(inputs)
+
+
+def _versus_best_single(summary: dict, summaries: Sequence[dict]) -> str:
+    """For a fusion of several inputs, as in Table IX: its mean accuracy minus that of the best
+    single-input experiment (same task) on one of its inputs, in points, naming that experiment."""
+    inputs = _inputs_of(summary)
+    if len(inputs) < 2 or summary["mean"]["accuracy"] is None:
+        return ""
+    singles = [
+        other for other in summaries
+        if len(_inputs_of(other)) == 1 and _inputs_of(other)[0] in inputs
+        and other.get("task") == summary.get("task") and other["mean"]["accuracy"] is not None
+    ]
+    if not singles:
+        return ""
+    best = max(singles, key=lambda other: other["mean"]["accuracy"])
+    difference = 100.0 * (summary["mean"]["accuracy"] - best["mean"]["accuracy"])
+    return f"{difference:+.2f} ({best['experiment']})"
 
 
 def _mask_text(mask_range) -> str:
@@ -253,7 +277,7 @@ def write_summary(
 
     markdown = Path(markdown)
     shown = ["experiment", "inputs", "fusion", "task", "epochs", "basic", "masking", "ls", "dropout", "folds",
-             "accuracy", "recall", "f1"]
+             "accuracy", "recall", "f1", "vs_best_single"]
     always = ("experiment", "folds", "accuracy", "recall", "f1")
     # Settings no experiment recorded would only add empty columns to the table.
     visible = table.loc[:, [c for c in shown if c in always or table[c].astype(bool).any()]]
@@ -268,7 +292,7 @@ def write_summary(
             "(leave-one-subject-out: one fold per subject, so the mean is over subjects)."
         ),
         "",
-        _markdown_table(visible.rename(columns={"ls": "LS", "f1": "F1"})),
+        _markdown_table(visible.rename(columns={"ls": "LS", "f1": "F1", "vs_best_single": "acc. vs best single input"})),
         "",
         f"![Accuracy, recall and F1 per experiment]({relative_plot})",
         "",
