@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 
 from painformer.stores import SampleStore
 from workflow_helpers import (
-    BIN, REPO, dry_run_counts, environment, job_counts, load_yaml, snakemake, tiny_demo_config, write_yaml,
+    BIN, REPO, dry_run_counts, environment, load_yaml, snakemake, tiny_demo_config, write_yaml,
 )
 
 pytestmark = pytest.mark.slow

@@ -3,13 +3,7 @@
 from __future__ import annotations
 
 import argparse
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
+from painformer.cli_types import positive_int
 
 
 def add_commands(subparsers) -> None:
@@ -34,15 +28,15 @@ def add_commands(subparsers) -> None:
     )
     apply.add_argument("--samples", required=True, help="sample table (samples.tsv)")
     apply.add_argument("--model-dir", required=True, help="local Depth Anything model directory")
-    apply.add_argument("--num-frames", type=_positive, required=True)
+    apply.add_argument("--num-frames", type=positive_int, required=True)
     apply.add_argument("--crop", default="center", choices=["center", "face"])
     apply.add_argument("--normalization", default="video", choices=["video", "frame"],
                        help="8-bit stretch: one min/max per video (stable over time) or per frame")
     apply.add_argument("--out", required=True, help="output store, e.g. results/demo/frames/depth.zarr")
     apply.add_argument("--complete-marker", help="JSON file written only once every sample is done")
-    apply.add_argument("--batch-size", type=_positive, default=16, help="frames per model batch")
+    apply.add_argument("--batch-size", type=positive_int, default=16, help="frames per model batch")
     apply.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    apply.add_argument("--threads", type=_positive, help="torch CPU threads")
+    apply.add_argument("--threads", type=positive_int, help="torch CPU threads")
     apply.add_argument("--force", action="store_true", help="delete an existing store made differently and start over")
     apply.add_argument("--replace-stale", action="store_true",
         help="resume a store made the same way, replace one made differently (for workflows)")

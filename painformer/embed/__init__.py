@@ -21,7 +21,16 @@ _LAZY = {
     "open_source": "painformer.embed.sources",
 }
 
-__all__ = sorted([*_LAZY, "AGGREGATIONS", "aggregate", "fit_items"])
+__all__ = [
+    "AGGREGATIONS",
+    "EmbedSettings",
+    "StoreSource",
+    "VideoSource",
+    "aggregate",
+    "extract_embeddings",
+    "fit_items",
+    "open_source",
+]
 
 
 def __getattr__(name: str) -> Any:

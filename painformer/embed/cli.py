@@ -8,13 +8,7 @@ import json
 import torch
 
 from painformer.errors import InputError
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
+from painformer.cli_types import positive_int
 
 
 def add_commands(subparsers) -> None:
@@ -29,15 +23,15 @@ def add_commands(subparsers) -> None:
     embed.add_argument("--modality", required=True, choices=["rgb", "thermal", "depth", "ecg", "emg", "gsr", "fnirs"])
     embed.add_argument("--representation", required=True, choices=["frames", "waveform", "spec_angle", "spec_phase", "spec_psd"])
     embed.add_argument("--images", help="upstream image store (biosignal images, thermal or depth frames)")
-    embed.add_argument("--num-frames", type=_positive, help="frames sampled per video (RGB)")
+    embed.add_argument("--num-frames", type=positive_int, help="frames sampled per video (RGB)")
     embed.add_argument("--crop", default="center", choices=["center", "face"], help="frame crop (RGB)")
     embed.add_argument("--checkpoint", default="none", help="PainFormer checkpoint, or 'none' for an untrained backbone")
     embed.add_argument("--out", required=True, help="output store, e.g. results/demo/embeddings/gsr/waveform.zarr")
     embed.add_argument("--complete-marker", help="JSON file written only once every sample is embedded")
-    embed.add_argument("--batch-size", type=_positive, default=16)
+    embed.add_argument("--batch-size", type=positive_int, default=16)
     embed.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    embed.add_argument("--threads", type=_positive, help="torch CPU threads")
-    embed.add_argument("--loader-threads", type=_positive, default=2)
+    embed.add_argument("--threads", type=positive_int, help="torch CPU threads")
+    embed.add_argument("--loader-threads", type=positive_int, default=2)
     embed.add_argument("--float16", action="store_true", help="store embeddings as float16")
     embed.add_argument("--compile", action="store_true", help="torch.compile the backbone (GPU)")
     embed.add_argument("--force", action="store_true", help="delete an existing store made differently and start over")

@@ -9,15 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from painformer.errors import InputError
+from painformer.cli_types import positive_int
 
 log = logging.getLogger(__name__)
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
 
 
 def add_commands(subparsers) -> None:
@@ -37,24 +31,24 @@ def add_commands(subparsers) -> None:
     chosen = parser.add_mutually_exclusive_group(required=True)
     chosen.add_argument("--sample", action="append", help="sample name (repeatable)")
     chosen.add_argument(
-        "--pick", type=_positive, metavar="N",
+        "--pick", type=positive_int, metavar="N",
         help="choose N samples: per subject in table order, its first sample of each class",
     )
     written = parser.add_mutually_exclusive_group(required=True)
     written.add_argument("--out", help="output folder for one PNG per image")
     written.add_argument("--sheet", help="one PNG of every chosen sample: a captioned row per sample, a panel per image")
     parser.add_argument(
-        "--max-items", type=_positive, metavar="K",
+        "--max-items", type=positive_int, metavar="K",
         help="at most K images per sample, evenly spread (frames of a video, fNIRS channels)",
     )
-    parser.add_argument("--num-frames", type=_positive, default=4, help="frames per video (video modalities)")
+    parser.add_argument("--num-frames", type=positive_int, default=4, help="frames per video (video modalities)")
     parser.add_argument("--crop", default="center", choices=["center", "face"], help="frame crop (RGB)")
     parser.add_argument("--stages", type=int, nargs="+", default=[3, 4], choices=[3, 4])
     parser.add_argument("--reduce", default="mean", choices=["mean", "max"], help="how heads are combined")
     parser.add_argument("--rollout", action="store_true", help="attention rollout within each stage")
     parser.add_argument("--overlay-only", action="store_true", help="write the overlay alone, not the image | overlay panel")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    parser.add_argument("--threads", type=_positive, help="torch CPU threads")
+    parser.add_argument("--threads", type=positive_int, help="torch CPU threads")
     parser.set_defaults(func=run_attention)
 
 

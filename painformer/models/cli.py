@@ -7,13 +7,7 @@ import json
 from dataclasses import asdict
 
 from painformer.models.flops import ModelCost, table_i_costs
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
+from painformer.cli_types import positive_int
 
 
 def add_commands(subparsers: "argparse._SubParsersAction") -> None:
@@ -32,7 +26,7 @@ def add_commands(subparsers: "argparse._SubParsersAction") -> None:
     )
     summary.add_argument(
         "--input-length",
-        type=_positive,
+        type=positive_int,
         default=22_080,
         help="embedding length for the Embedding-Mixer and Video-Encoder (Table I: 22080; also 160, 200)",
     )

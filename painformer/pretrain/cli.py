@@ -7,15 +7,9 @@ import json
 import logging
 
 from painformer.errors import InputError
+from painformer.cli_types import positive_int
 
 log = logging.getLogger(__name__)
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
 
 
 def add_commands(subparsers) -> None:
@@ -28,11 +22,11 @@ def add_commands(subparsers) -> None:
     )
     parser.add_argument("--tasks", help="tasks.yaml: tasks (name, dataset, num_classes) and training settings")
     parser.add_argument("--out", help="run folder")
-    parser.add_argument("--epochs", type=_positive, help="override training.epochs")
+    parser.add_argument("--epochs", type=positive_int, help="override training.epochs")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
-    parser.add_argument("--stop-after-epoch", type=_positive, help="stop after this epoch (continue later with --resume)")
-    parser.add_argument("--threads", type=_positive, help="torch CPU threads")
+    parser.add_argument("--stop-after-epoch", type=positive_int, help="stop after this epoch (continue later with --resume)")
+    parser.add_argument("--threads", type=positive_int, help="torch CPU threads")
     parser.add_argument("--loader-workers", type=int, default=0, help="processes decoding and augmenting batches (0: in the main process)")
     parser.set_defaults(func=run_pretrain)
     commands = parser.add_subparsers(dest="pretrain_command", metavar="SUBCOMMAND")
@@ -45,7 +39,7 @@ def add_commands(subparsers) -> None:
     )
     demo.add_argument("--samples", required=True, help="sample table (samples.tsv)")
     demo.add_argument("--out", required=True, help="output folder")
-    demo.add_argument("--frames-per-video", type=_positive, default=4)
+    demo.add_argument("--frames-per-video", type=positive_int, default=4)
     demo.add_argument("--signal", default="gsr", choices=["ecg", "emg", "gsr"])
     demo.add_argument("--representation", default="spec_psd", choices=["waveform", "spec_angle", "spec_phase", "spec_psd"])
     demo.add_argument("--probe-subjects", type=int, default=3, help="subjects held out of every task, for the probe")

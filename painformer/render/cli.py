@@ -6,13 +6,7 @@ import argparse
 
 # Only the light parameter module here: building the parser must not import scipy/OpenCV.
 from painformer.render.params import REPRESENTATIONS, SIGNALS
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
+from painformer.cli_types import positive_int
 
 
 def add_commands(subparsers) -> None:
@@ -29,8 +23,8 @@ def add_commands(subparsers) -> None:
     render.add_argument("--representation", required=True, choices=REPRESENTATIONS)
     render.add_argument("--out", required=True, help="output store, e.g. results/demo/images/gsr/waveform.zarr")
     render.add_argument("--complete-marker", help="JSON file written only once every sample is rendered")
-    render.add_argument("--batch-size", type=_positive, default=64, help="signals rendered per call")
-    render.add_argument("--loader-threads", type=_positive, default=2, help="threads reading signal files")
+    render.add_argument("--batch-size", type=positive_int, default=64, help="signals rendered per call")
+    render.add_argument("--loader-threads", type=positive_int, default=2, help="threads reading signal files")
     render.add_argument("--force", action="store_true", help="delete an existing store made differently and start over")
     render.add_argument("--replace-stale", action="store_true",
         help="resume a store made the same way, replace one made differently (for workflows)")

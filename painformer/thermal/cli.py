@@ -5,13 +5,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
+from painformer.cli_types import positive_int
 
 
 def add_commands(subparsers) -> None:
@@ -29,20 +23,20 @@ def add_commands(subparsers) -> None:
     )
     train.add_argument("--pairs", required=True, help="folder of paired images")
     train.add_argument("--out", required=True, help="final generator checkpoint, e.g. results/demo/models/thermal_generator.pt")
-    train.add_argument("--epochs", type=_positive, default=4)
-    train.add_argument("--image-size", type=_positive, default=64, help="training resolution (multiple of 2**depth)")
-    train.add_argument("--batch-size", type=_positive, default=16)
+    train.add_argument("--epochs", type=positive_int, default=4)
+    train.add_argument("--image-size", type=positive_int, default=64, help="training resolution (multiple of 2**depth)")
+    train.add_argument("--batch-size", type=positive_int, default=16)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--lambda-l1", type=float, default=100.0, help="weight of the L1 term")
     train.add_argument("--lr", type=float, default=2e-4)
     train.add_argument("--holdout", type=float, default=0.1, help="fraction of pairs held out (seeded, never trained on)")
-    train.add_argument("--depth", type=_positive, default=4, help="U-Net down/up steps")
-    train.add_argument("--base-width", type=_positive, default=16, help="generator channels at the first level")
-    train.add_argument("--max-width", type=_positive, default=128, help="generator channel cap")
-    train.add_argument("--disc-width", type=_positive, default=32, help="discriminator channels at the first layer")
-    train.add_argument("--disc-layers", type=_positive, default=3, help="PatchGAN strided layers (3: 70x70 patches)")
+    train.add_argument("--depth", type=positive_int, default=4, help="U-Net down/up steps")
+    train.add_argument("--base-width", type=positive_int, default=16, help="generator channels at the first level")
+    train.add_argument("--max-width", type=positive_int, default=128, help="generator channel cap")
+    train.add_argument("--disc-width", type=positive_int, default=32, help="discriminator channels at the first layer")
+    train.add_argument("--disc-layers", type=positive_int, default=3, help="PatchGAN strided layers (3: 70x70 patches)")
     train.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    train.add_argument("--threads", type=_positive, help="torch CPU threads")
+    train.add_argument("--threads", type=positive_int, help="torch CPU threads")
     train.set_defaults(func=run_train)
 
     evaluate = commands.add_parser(
@@ -60,13 +54,13 @@ def add_commands(subparsers) -> None:
     )
     apply.add_argument("--samples", required=True, help="sample table (samples.tsv)")
     apply.add_argument("--checkpoint", required=True, help="generator checkpoint from 'painformer thermal train'")
-    apply.add_argument("--num-frames", type=_positive, required=True)
+    apply.add_argument("--num-frames", type=positive_int, required=True)
     apply.add_argument("--crop", default="center", choices=["center", "face"])
     apply.add_argument("--out", required=True, help="output store, e.g. results/demo/frames/thermal.zarr")
     apply.add_argument("--complete-marker", help="JSON file written only once every sample is done")
-    apply.add_argument("--batch-size", type=_positive, default=32, help="frames per generator batch")
+    apply.add_argument("--batch-size", type=positive_int, default=32, help="frames per generator batch")
     apply.add_argument("--device", default="auto")
-    apply.add_argument("--threads", type=_positive, help="torch CPU threads")
+    apply.add_argument("--threads", type=positive_int, help="torch CPU threads")
     apply.add_argument("--force", action="store_true", help="delete an existing store made differently and start over")
     apply.add_argument("--replace-stale", action="store_true",
         help="resume a store made the same way, replace one made differently (for workflows)")

@@ -7,15 +7,9 @@ import logging
 from pathlib import Path
 
 from painformer.errors import InputError
+from painformer.cli_types import positive_int
 
 LOG = logging.getLogger(__name__)
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
 
 
 def add_commands(subparsers) -> None:
@@ -32,7 +26,7 @@ def add_commands(subparsers) -> None:
     train.add_argument("--samples", required=True, help="sample table (samples.tsv)")
     train.add_argument("--embeddings", required=True, help="folder of <modality>/<representation>.zarr stores")
     train.add_argument("--out", required=True, help="fold folder to write")
-    train.add_argument("--threads", type=_positive, default=1, help="torch CPU threads")
+    train.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
     train.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     train.set_defaults(func=run_train)
 
