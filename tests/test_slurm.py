@@ -217,6 +217,12 @@ def slurm_cluster():
     """A running single-node cluster; stopped afterwards unless it was already up."""
     was_running = daemon_alive(Path("/run/slurmctld.pid"))
     subprocess.run(["bash", str(CLUSTER_DIR / "start_slurm.sh")], check=True, timeout=600)
+    # The test times its cancellation against its own jobs: jobs of anyone
+    # else holding the node would leave them pending.
+    queued = subprocess.run(
+        ["squeue", "--noheader", "--format=%i %j %T"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert not queued, f"the test cluster is busy with other jobs; cancel them first:\n{queued}"
     yield
     if not was_running:
         subprocess.run(["bash", str(CLUSTER_DIR / "stop_slurm.sh")], check=False, timeout=60)
@@ -282,7 +288,11 @@ def scenario(slurm_cluster, tmp_path_factory) -> ClusterScenario:
         finally:
             if process.poll() is None:
                 process.terminate()
-                process.wait(timeout=60)
+                try:
+                    process.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
     killed = SnakemakeRun(returncode=process.returncode, log=killed_log.read_text())
     after_kill = snapshot_outputs(slurm_dir / "results")
 

@@ -4,7 +4,9 @@
 #
 # Idempotent: packages are installed only when missing, the configuration is
 # rewritten only when it changed, and daemons that already answer are left
-# running. Tear down with tests/cluster/stop_slurm.sh.
+# running. A controller this script starts begins with an empty queue: jobs
+# that an earlier, interrupted test cluster saved in its state directory are
+# discarded rather than run again. Tear down with tests/cluster/stop_slurm.sh.
 #
 # Job records: no slurmdbd here, so `sacct` has no accounting database; every
 # finished job is appended by the `jobcomp/filetxt` plugin to
@@ -129,8 +131,8 @@ start_daemons() {
         "$(dirname "$0")/stop_slurm.sh" --keep-munge >/dev/null 2>&1 || true
     fi
     if ! daemon_alive /run/slurmctld.pid; then
-        log "starting slurmctld"
-        /usr/sbin/slurmctld
+        log "starting slurmctld (state cleared)"
+        /usr/sbin/slurmctld -c
     fi
     if ! daemon_alive /run/slurmd.pid; then
         log "starting slurmd"
