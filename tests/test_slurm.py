@@ -76,7 +76,9 @@ DEMO_WORKFLOW = WorkflowUnderTest(
     tables=("results/demo/tables/*.tsv", "results/demo/summary.tsv"),
 )
 
-WORKFLOW = MINI_WORKFLOW
+# The real workflow by default; PAINFORMER_SLURM_TEST_WORKFLOW=mini checks the
+# profile in about half the time while editing it.
+WORKFLOW = MINI_WORKFLOW if os.environ.get("PAINFORMER_SLURM_TEST_WORKFLOW") == "mini" else DEMO_WORKFLOW
 
 pytestmark = [
     pytest.mark.slow,
@@ -113,6 +115,21 @@ class SnakemakeRun:
                 part for part in reversed(Path(log_path).parts) if part.startswith(("rule_", "group_"))
             )
         return submitted
+
+    def files_of_failed_jobs(self, *, rule: str) -> set[str]:
+        """Outputs, logs and benchmark files of the `rule` jobs this run reported as failed.
+
+        A cancelled group fails as a whole: Snakemake reruns all its jobs, also
+        one that had finished inside it before the cancellation."""
+        failed = set(re.findall(rf"Error in rule {re.escape(rule)}:\n(?:.*\n)*?\s*jobid: (\d+)", self.log))
+        files: set[str] = set()
+        for job in re.split(r"\n(?=\s*(?:local)?rule \w+:)", self.log):
+            header = re.match(r"\s*(?:local)?rule (\w+):", job)
+            jobid = re.search(r"^\s*jobid: (\d+)$", job, flags=re.MULTILINE)
+            if header and header.group(1) == rule and jobid and jobid.group(1) in failed:
+                for line in re.findall(r"^\s*(?:output|log|benchmark): (.+)$", job, flags=re.MULTILINE):
+                    files.update(path.split(" (")[0].strip() for path in line.split(","))
+        return files
 
     def planned_outputs(self, *, rule: str) -> set[str]:
         """Outputs of the jobs of `rule` this run scheduled, from the job blocks of the log."""
@@ -320,9 +337,11 @@ def test_cancelled_job_is_reported_failed(scenario: ClusterScenario) -> None:
 
 def test_rerun_completes_without_recomputing_finished_outputs(scenario: ClusterScenario) -> None:
     assert scenario.resumed.returncode == 0, scenario.resumed.log[-3000:]
-    finished_train = {
-        path for path in scenario.after_kill if path.endswith(WORKFLOW.train_output_suffix)
-    }
+    # Everything of the cancelled group is redone; everything else must stay as it was.
+    cancelled = scenario.killed.files_of_failed_jobs(rule="train")
+    assert any(path.endswith(WORKFLOW.train_output_suffix) for path in cancelled)
+    kept = {path: state for path, state in scenario.after_kill.items() if path not in cancelled}
+    finished_train = {path for path in kept if path.endswith(WORKFLOW.train_output_suffix)}
     # Work from both sides of the kill survived it: the per-sample stage and
     # at least one completed group of `train` jobs.
     assert "results/demo/samples.tsv" in scenario.after_kill
@@ -330,7 +349,7 @@ def test_rerun_completes_without_recomputing_finished_outputs(scenario: ClusterS
     assert len(finished_train) < WORKFLOW.n_train_jobs
 
     now = snapshot_outputs(scenario.slurm_dir / "results")
-    for path, before in scenario.after_kill.items():
+    for path, before in kept.items():
         assert now[path] == before, f"{path} was rewritten by the rerun"
     rerun_train = {
         path
