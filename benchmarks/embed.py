@@ -1,20 +1,32 @@
 """Embedding extraction throughput and memory.
 
-Prints, for CPU float32 at batch 8 and 32:
-- infer-only images/s (model.embed on ready tensors),
-- a plain reference loop (preprocess then forward, one batch after another, no overlap,
-  no channels-last) end to end from an image store,
-- the streaming pipeline (background loading, cross-sample batching, per-sample Zarr writes)
-  end to end from the same store, and its speed-up over the reference;
-then the peak RSS of the pipeline for a store of N and of 10 x N samples (each in a fresh
-process), which shows that memory does not grow with the number of samples.
+Prints, at two batch sizes (8 and 32 on CPU, 32 and 128 on CUDA):
+- infer-only images/s (the backbone on ready tensors, in the pipeline's precision:
+  float32 on CPU, bf16 autocast + channels_last on CUDA);
+- load-only images/s (what the background loader threads deliver: store reads and
+  the loader-side preprocessing, no inference);
+- a plain reference loop end to end from an image store (read, preprocess, forward,
+  one batch after another, no overlap, no channels_last; same precision);
+- the streaming pipeline end to end from the same store (background loading,
+  cross-sample batching, per-sample Zarr writes) and its speed-up over the reference.
 
-    python benchmarks/embed.py [--samples 48] [--items 2] [--threads 2]
+On CUDA it also prints the fraction of the backbone's FLOP-bound limit that the
+infer-only and pipeline figures reach (the bf16 matrix-product rate is measured in
+the same run). Then the tolerance between thread counts, devices and precisions:
+relative error, largest difference and lowest cosine similarity of CPU float32 on
+one thread, CPU bf16 autocast and (on CUDA) CUDA float32 and CUDA bf16 embeddings
+against CPU float32 on the same images.
+
+Last, on CPU, the peak RSS of the pipeline for a store of N and of 10 x N samples
+(each in a fresh process): memory does not grow with the number of samples.
+
+    python benchmarks/embed.py [--device cpu|cuda] [--samples 48] [--items 2] [--threads 2] [--loader-threads 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import resource
 import subprocess
 import sys
@@ -27,8 +39,10 @@ import pandas as pd
 import torch
 
 from painformer.embed import EmbedSettings, extract_embeddings
+from painformer.embed.extract import prefetch
 from painformer.embed.sources import StoreSource
 from painformer.models import load_painformer, preprocess
+from painformer.models.flops import count_macs
 from painformer.stores import SampleMeta, SampleStore
 
 
@@ -47,69 +61,184 @@ def make_store(path: Path, samples: int, items: int) -> pd.DataFrame:
     return table
 
 
-def reference(model, store: SampleStore, batch: int) -> float:
-    images = store.array
-    n = len(store) * images.shape[1]
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def precision_context(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def reference(model, store: SampleStore, batch: int, device: torch.device) -> float:
+    """Read, preprocess and embed one batch after another; nothing overlaps."""
+    n = len(store) * store.array.shape[1]
     out = np.empty((n, 160), np.float32)
+    synchronize(device)
     start = time.perf_counter()
     flat = []
-    with torch.inference_mode():
+    written = 0
+    with torch.inference_mode(), precision_context(device):
         for i in range(len(store)):
             flat.extend(store.read(i))
             while len(flat) >= batch or (i == len(store) - 1 and flat):
                 chunk, flat = flat[:batch], flat[batch:]
-                out[:len(chunk)] = model.embed(preprocess(np.stack(chunk))).numpy()
+                embeddings = model.embed(preprocess(np.stack(chunk)).to(device)).float().cpu().numpy()
+                out[written:written + len(chunk)] = embeddings
+                written += len(chunk)
     return n / (time.perf_counter() - start)
 
 
-def infer_only(model, batch: int, repeats: int = 3) -> float:
-    x = torch.randn(batch, 3, 224, 224)
-    with torch.inference_mode():
-        model.embed(x)
-        start = time.perf_counter()
-        for _ in range(repeats):
+def infer_only(model, batch: int, device: torch.device, seconds: float) -> float:
+    x = torch.randn(batch, 3, 224, 224, generator=torch.Generator().manual_seed(0)).to(device)
+    if device.type == "cuda":
+        x = x.contiguous(memory_format=torch.channels_last)
+        model = model.to(memory_format=torch.channels_last)
+    with torch.inference_mode(), precision_context(device):
+        for _ in range(2):
             model.embed(x)
-    return batch * repeats / (time.perf_counter() - start)
+        synchronize(device)
+        iterations, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            model.embed(x)
+            iterations += 1
+            synchronize(device)
+    model.to(memory_format=torch.contiguous_format)
+    return iterations * batch / (time.perf_counter() - start)
 
 
-def pipeline(model, store_path: Path, table: pd.DataFrame, out: Path, batch: int) -> float:
+def load_only(store_path: Path, table: pd.DataFrame, device: torch.device, loader_threads: int) -> float:
+    """Images/s the loader threads deliver (CPU: read + preprocess; CUDA: read + uint8 tensor)."""
     source = StoreSource(path=store_path, table=table)
+
+    def load(index: int) -> torch.Tensor:
+        images = source.load(index)
+        return torch.from_numpy(np.ascontiguousarray(images)) if device.type == "cuda" else preprocess(images)
+
+    start = time.perf_counter()
+    for _ in prefetch(load, range(len(table)), threads=loader_threads, lookahead=4 * loader_threads):
+        pass
+    return len(table) * source.num_items / (time.perf_counter() - start)
+
+
+def pipeline(model, store_path: Path, table: pd.DataFrame, out: Path, batch: int, device: torch.device,
+             loader_threads: int) -> float:
+    source = StoreSource(path=store_path, table=table)
+    synchronize(device)
     start = time.perf_counter()
     extract_embeddings(source=source, out=out, model=model, modality="gsr", representation="waveform",
-                       settings=EmbedSettings(batch_size=batch, device="cpu", loader_threads=2), progress=False)
+                       settings=EmbedSettings(batch_size=batch, device=str(device), loader_threads=loader_threads,
+                                              lookahead=max(4, 2 * batch // source.num_items)),
+                       progress=False)
     return len(table) * source.num_items / (time.perf_counter() - start)
+
+
+def bf16_matmul_tflops(device: torch.device, size: int = 8192) -> float:
+    """Measured bf16 matrix-product rate on random data: the FLOP ceiling of this GPU."""
+    a = torch.randn(size, size, device=device, dtype=torch.bfloat16)
+    b = torch.randn(size, size, device=device, dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    synchronize(device)
+    repeats = 10
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    synchronize(device)
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e12
+
+
+def tolerance_table(model, device: torch.device, images: int = 32) -> None:
+    """Embeddings of other thread counts, devices and precisions against CPU float32 (all threads)."""
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 256, (images, 28, 28, 3), dtype=np.uint8).repeat(8, 1).repeat(8, 2)
+    x = preprocess(pixels)
+    threads = torch.get_num_threads()
+    model.to("cpu")
+    variants = {}
+    with torch.inference_mode():
+        reference_cpu = model.embed(x).double()
+        torch.set_num_threads(1)
+        variants["CPU float32, 1 thread"] = model.embed(x).double()
+        torch.set_num_threads(threads)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            variants["CPU bf16 autocast"] = model.embed(x).double()
+        if device.type == "cuda":
+            model.to(device)
+            variants["CUDA float32"] = model.embed(x.to(device)).double().cpu()
+            last = model.to(memory_format=torch.channels_last)
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                variants["CUDA bf16 channels_last"] = last.embed(
+                    x.to(device).contiguous(memory_format=torch.channels_last)).double().cpu()
+            model.to(memory_format=torch.contiguous_format)
+    model.to(device)
+    print(f"\ntolerance against CPU float32 with {threads} threads ({images} images):")
+    print(f"{'variant':>24} {'|a-b|/|b|':>10} {'max |a-b|':>10} {'min cosine':>11}")
+    for name, values in variants.items():
+        relative = (values - reference_cpu).norm() / reference_cpu.norm()
+        cosine = torch.nn.functional.cosine_similarity(values, reference_cpu, dim=1).min()
+        max_abs = (values - reference_cpu).abs().max()
+        print(f"{name:>24} {relative:>10.2e} {max_abs:>10.2e} {cosine:>11.6f}")
 
 
 def rss_child(samples: int, items: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         table = make_store(Path(tmp) / "images.zarr", samples, items)
         model = load_painformer(None)
-        pipeline(model, Path(tmp) / "images.zarr", table, Path(tmp) / "emb.zarr", 16)
+        pipeline(model, Path(tmp) / "images.zarr", table, Path(tmp) / "emb.zarr", 16, torch.device("cpu"), 2)
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     parser.add_argument("--samples", type=int, default=48)
     parser.add_argument("--items", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--loader-threads", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=3.0, help="minimum timed seconds of infer-only")
     parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.rss_child:
         rss_child(args.rss_child, args.items)
         return
-    model = load_painformer(None)
-    print(f"CPU, float32, torch {torch.__version__}, {args.threads} threads, {args.samples} samples x {args.items} images")
-    print(f"{'batch':>5} {'infer-only img/s':>17} {'reference e2e img/s':>20} {'pipeline e2e img/s':>19} {'speed-up':>9}")
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    batches = (32, 128) if cuda else (8, 32)
+    model = load_painformer(None).to(device)
+    precision = "bf16 autocast, channels_last" if cuda else "float32"
+    name = torch.cuda.get_device_name(device) if cuda else "CPU"
+    print(f"{name}, {precision}, torch {torch.__version__}, {args.threads} threads, "
+          f"{args.loader_threads} loader threads, {args.samples} samples x {args.items} images")
+    if cuda:
+        peak = bf16_matmul_tflops(device)
+        flop_per_image = 2 * count_macs(model.to("cpu"), torch.zeros(1, 3, 224, 224))
+        model.to(device)
+        print(f"bf16 matrix-product rate {peak:.0f} TFLOP/s; backbone {flop_per_image / 1e9:.2f} GFLOP per image "
+              f"-> FLOP-bound limit {peak * 1e12 / flop_per_image:,.0f} images/s")
+    print(f"{'batch':>5} {'infer-only':>11} {'load-only':>10} {'reference':>10} {'pipeline':>9} {'speed-up':>9}"
+          + ("  infer/limit  pipeline/limit" if cuda else ""))
     with tempfile.TemporaryDirectory() as tmp:
         table = make_store(Path(tmp) / "images.zarr", args.samples, args.items)
         store = SampleStore.open(Path(tmp) / "images.zarr", mode="r")
-        for batch in (8, 32):
-            infer = infer_only(model, batch)
-            ref = reference(model, store, batch)
-            pipe = pipeline(model, Path(tmp) / "images.zarr", table, Path(tmp) / f"emb{batch}.zarr", batch)
-            print(f"{batch:>5} {infer:>17.2f} {ref:>20.2f} {pipe:>19.2f} {pipe / ref:>8.2f}x")
+        for batch in batches:
+            infer = infer_only(model, batch, device, args.seconds)
+            loaded = load_only(Path(tmp) / "images.zarr", table, device, args.loader_threads)
+            ref = reference(model, store, batch, device)
+            pipe = pipeline(model, Path(tmp) / "images.zarr", table, Path(tmp) / f"emb{batch}.zarr", batch, device,
+                            args.loader_threads)
+            line = f"{batch:>5} {infer:>11.1f} {loaded:>10.1f} {ref:>10.1f} {pipe:>9.1f} {pipe / ref:>8.2f}x"
+            if cuda:
+                limit = peak * 1e12 / flop_per_image
+                line += f"  {infer / limit:>11.1%}  {pipe / limit:>14.1%}"
+            print(line)
+        print("(images/s)")
+    tolerance_table(model, device)
+    if cuda:
+        return
     print("\npeak RSS of the streaming pipeline (fresh process each):")
     for samples in (args.samples, 10 * args.samples):
         out = subprocess.run([sys.executable, __file__, "--rss-child", str(samples), "--items", str(args.items),

@@ -33,6 +33,6 @@ def preprocess(images: np.ndarray | torch.Tensor, *, size: int = PAINFORMER_INPU
     x = tensor.permute(0, 3, 1, 2).float().div_(255.0)  # (B, 3, H, W)
     if x.shape[-2:] != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    mean = torch.tensor(PAINFORMER_MEAN, dtype=x.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(PAINFORMER_STD, dtype=x.dtype).view(1, 3, 1, 1)
+    mean = torch.tensor(PAINFORMER_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(PAINFORMER_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std

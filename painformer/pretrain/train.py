@@ -269,9 +269,13 @@ def pretrain(
             update = (epoch - 1) * steps + step
             scheduler.step_update(num_updates=update)
             torch.manual_seed(step_seed(settings.seed, update, 1))  # drop-path draws
-            logits = model(images.to(torch_device), counts)
+            # bf16 autocast on CUDA (the backbone's matrix products); the losses stay float32.
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=torch_device.type == "cuda"):
+                logits = model(images.to(torch_device, non_blocking=True), counts)
             losses, hits = task_losses_and_hits(
-                logits, [lb.to(torch_device) for lb in labels], label_smoothing=settings.label_smoothing
+                [task_logits.float() for task_logits in logits],
+                [lb.to(torch_device) for lb in labels],
+                label_smoothing=settings.label_smoothing,
             )
             total = weighted_total_loss(losses, model.task_weights, weighting=settings.loss_weighting)
             if not torch.isfinite(total):
