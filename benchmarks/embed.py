@@ -1,10 +1,13 @@
 """Embedding extraction throughput and memory.
 
-Prints, at two batch sizes (8 and 32 on CPU, 32 and 128 on CUDA):
+Reads images from an image store (default; biosignal images, thermal and depth frames
+come from such stores) or, with ``--video WxH``, decodes RGB frames from synthetic
+H.264 videos of that size (decode, centre crop and resize are then part of every
+figure). Prints, at two batch sizes (8 and 32 on CPU, 32 and 128 on CUDA):
 - infer-only images/s (the backbone on ready tensors, in the pipeline's precision:
   float32 on CPU, bf16 autocast + channels_last on CUDA);
-- load-only images/s (what the background loader threads deliver: store reads and
-  the loader-side preprocessing, no inference);
+- load-only images/s (what the background loader threads deliver: uint8 images read
+  from the store or decoded and cropped, no inference);
 - a plain reference loop end to end from an image store (read, preprocess, forward,
   one batch after another, no overlap, no channels_last; same precision);
 - the streaming pipeline end to end from the same store (background loading,
@@ -21,6 +24,7 @@ Last, on CPU, the peak RSS of the pipeline for a store of N and of 10 x N sample
 (each in a fresh process): memory does not grow with the number of samples.
 
     python benchmarks/embed.py [--device cpu|cuda] [--samples 48] [--items 2] [--threads 2] [--loader-threads 2]
+                               [--video 1388x1038 --frames 8] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -40,18 +44,22 @@ import torch
 
 from painformer.embed import EmbedSettings, extract_embeddings
 from painformer.embed.extract import prefetch
-from painformer.embed.sources import StoreSource
+from painformer.embed.sources import StoreSource, VideoSource
 from painformer.models import load_painformer, preprocess
 from painformer.models.flops import count_macs
 from painformer.stores import SampleMeta, SampleStore
 
 
-def make_store(path: Path, samples: int, items: int) -> pd.DataFrame:
-    table = pd.DataFrame({
+def table_of(samples: int) -> pd.DataFrame:
+    return pd.DataFrame({
         "sample": [f"s{i:05d}" for i in range(samples)],
         "subject": [f"p{i % 8}" for i in range(samples)],
         "class_name": ["BL1" if i % 2 else "PA4" for i in range(samples)],
     })
+
+
+def make_store(path: Path, samples: int, items: int) -> pd.DataFrame:
+    table = table_of(samples)
     store = SampleStore.create_or_resume(path, kind="biosignal_images", array_name="images",
                                          meta=SampleMeta.from_table(table), item_shape=(items, 224, 224, 3),
                                          dtype="uint8", fingerprint={"bench": True})
@@ -72,18 +80,19 @@ def precision_context(device: torch.device):
     return contextlib.nullcontext()
 
 
-def reference(model, store: SampleStore, batch: int, device: torch.device) -> float:
-    """Read, preprocess and embed one batch after another; nothing overlaps."""
-    n = len(store) * store.array.shape[1]
+def reference(model, source, batch: int, device: torch.device) -> float:
+    """Load, preprocess and embed one batch after another; nothing overlaps."""
+    n = len(source.meta.samples) * source.num_items
     out = np.empty((n, 160), np.float32)
     synchronize(device)
     start = time.perf_counter()
     flat = []
     written = 0
     with torch.inference_mode(), precision_context(device):
-        for i in range(len(store)):
-            flat.extend(store.read(i))
-            while len(flat) >= batch or (i == len(store) - 1 and flat):
+        for i in range(len(source.meta.samples)):
+            flat.extend(source.load(i))
+            last = i == len(source.meta.samples) - 1
+            while len(flat) >= batch or (last and flat):
                 chunk, flat = flat[:batch], flat[batch:]
                 embeddings = model.embed(preprocess(np.stack(chunk)).to(device)).float().cpu().numpy()
                 out[written:written + len(chunk)] = embeddings
@@ -109,30 +118,55 @@ def infer_only(model, batch: int, device: torch.device, seconds: float) -> float
     return iterations * batch / (time.perf_counter() - start)
 
 
-def load_only(store_path: Path, table: pd.DataFrame, device: torch.device, loader_threads: int) -> float:
-    """Images/s the loader threads deliver (CPU: read + preprocess; CUDA: read + uint8 tensor)."""
-    source = StoreSource(path=store_path, table=table)
+def load_only(source, loader_threads: int) -> float:
+    """Images/s the loader threads deliver: uint8 images read or decoded, no preprocessing, no inference."""
 
     def load(index: int) -> torch.Tensor:
-        images = source.load(index)
-        return torch.from_numpy(np.ascontiguousarray(images)) if device.type == "cuda" else preprocess(images)
+        return torch.from_numpy(np.ascontiguousarray(source.load(index)))
 
+    samples = len(source.meta.samples)
     start = time.perf_counter()
-    for _ in prefetch(load, range(len(table)), threads=loader_threads, lookahead=4 * loader_threads):
+    for _ in prefetch(load, range(samples), threads=loader_threads, lookahead=4 * loader_threads):
         pass
-    return len(table) * source.num_items / (time.perf_counter() - start)
+    return samples * source.num_items / (time.perf_counter() - start)
 
 
-def pipeline(model, store_path: Path, table: pd.DataFrame, out: Path, batch: int, device: torch.device,
-             loader_threads: int) -> float:
-    source = StoreSource(path=store_path, table=table)
+def pipeline(model, source, out: Path, batch: int, device: torch.device, loader_threads: int) -> float:
     synchronize(device)
     start = time.perf_counter()
     extract_embeddings(source=source, out=out, model=model, modality="gsr", representation="waveform",
                        settings=EmbedSettings(batch_size=batch, device=str(device), loader_threads=loader_threads,
                                               lookahead=max(4, 2 * batch // source.num_items)),
-                       progress=False)
-    return len(table) * source.num_items / (time.perf_counter() - start)
+                       progress=False, force=True)
+    return len(source.meta.samples) * source.num_items / (time.perf_counter() - start)
+
+
+def make_videos(folder: Path, samples: int, width: int, height: int, frames: int = 138) -> pd.DataFrame:
+    """Synthetic H.264 videos (moving gradients and a moving disc) and their sample table."""
+    import av
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    table = table_of(samples)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    paths = []
+    for i, sample in enumerate(table["sample"]):
+        path = folder / f"{sample}.mp4"
+        with av.open(str(path), mode="w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=25, options={"crf": "20", "preset": "veryfast"})
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            for t in range(frames):
+                base = (np.sin(xx / 97 + t / 9 + i) + np.cos(yy / 71 - t / 13)) * 60 + 128
+                frame = np.repeat(base[..., None], 3, axis=2).astype(np.uint8)
+                centre = (int(width / 2 + width / 4 * np.sin(t / 11)), int(height / 2))
+                cv2.circle(frame, centre, height // 6, (200, 120, 90), thickness=-1)
+                yuv = cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420)
+                for packet in stream.encode(av.VideoFrame.from_ndarray(yuv, format="yuv420p")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        paths.append(str(path))
+    return table.assign(video=paths)
 
 
 def bf16_matmul_tflops(device: torch.device, size: int = 8192) -> float:
@@ -187,7 +221,8 @@ def rss_child(samples: int, items: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         table = make_store(Path(tmp) / "images.zarr", samples, items)
         model = load_painformer(None)
-        pipeline(model, Path(tmp) / "images.zarr", table, Path(tmp) / "emb.zarr", 16, torch.device("cpu"), 2)
+        source = StoreSource(path=Path(tmp) / "images.zarr", table=table)
+        pipeline(model, source, Path(tmp) / "emb.zarr", 16, torch.device("cpu"), 2)
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
@@ -195,9 +230,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     parser.add_argument("--samples", type=int, default=48)
-    parser.add_argument("--items", type=int, default=2)
+    parser.add_argument("--items", type=int, default=2, help="images per sample (store source)")
+    parser.add_argument("--video", metavar="WxH", help="read RGB frames from synthetic H.264 videos of this size "
+                        "(BioVid: 1388x1038, 138 frames) instead of an image store")
+    parser.add_argument("--frames", type=int, default=8, help="frames sampled per video (with --video)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--loader-threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3, help="reference and pipeline runs, interleaved; medians")
     parser.add_argument("--seconds", type=float, default=3.0, help="minimum timed seconds of infer-only")
     parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -211,33 +250,42 @@ def main() -> None:
     model = load_painformer(None).to(device)
     precision = "bf16 autocast, channels_last" if cuda else "float32"
     name = torch.cuda.get_device_name(device) if cuda else "CPU"
-    print(f"{name}, {precision}, torch {torch.__version__}, {args.threads} threads, "
-          f"{args.loader_threads} loader threads, {args.samples} samples x {args.items} images")
-    if cuda:
-        peak = bf16_matmul_tflops(device)
-        flop_per_image = 2 * count_macs(model.to("cpu"), torch.zeros(1, 3, 224, 224))
-        model.to(device)
-        print(f"bf16 matrix-product rate {peak:.0f} TFLOP/s; backbone {flop_per_image / 1e9:.2f} GFLOP per image "
-              f"-> FLOP-bound limit {peak * 1e12 / flop_per_image:,.0f} images/s")
-    print(f"{'batch':>5} {'infer-only':>11} {'load-only':>10} {'reference':>10} {'pipeline':>9} {'speed-up':>9}"
-          + ("  infer/limit  pipeline/limit" if cuda else ""))
     with tempfile.TemporaryDirectory() as tmp:
-        table = make_store(Path(tmp) / "images.zarr", args.samples, args.items)
-        store = SampleStore.open(Path(tmp) / "images.zarr", mode="r")
+        if args.video:
+            width, height = (int(v) for v in args.video.lower().split("x"))
+            source = VideoSource(table=make_videos(Path(tmp) / "videos", args.samples, width, height),
+                                 num_frames=args.frames)
+            what = f"{args.samples} videos {width}x{height} x {args.frames} frames"
+        else:
+            table = make_store(Path(tmp) / "images.zarr", args.samples, args.items)
+            source = StoreSource(path=Path(tmp) / "images.zarr", table=table)
+            what = f"image store, {args.samples} samples x {args.items} images"
+        print(f"{name}, {precision}, torch {torch.__version__}, {args.threads} threads, "
+              f"{args.loader_threads} loader threads, {what}; medians of {args.repeats} interleaved runs")
+        if cuda:
+            peak = bf16_matmul_tflops(device)
+            flop_per_image = 2 * count_macs(model.to("cpu"), torch.zeros(1, 3, 224, 224))
+            model.to(device)
+            limit = peak * 1e12 / flop_per_image
+            print(f"bf16 matrix-product rate {peak:.0f} TFLOP/s; backbone {flop_per_image / 1e9:.2f} GFLOP per image "
+                  f"-> FLOP-bound limit {limit:,.0f} images/s")
+        print(f"{'batch':>5} {'infer-only':>11} {'load-only':>10} {'reference':>10} {'pipeline':>9} {'speed-up':>9}"
+              + ("  infer/limit  pipeline/limit" if cuda else ""))
         for batch in batches:
             infer = infer_only(model, batch, device, args.seconds)
-            loaded = load_only(Path(tmp) / "images.zarr", table, device, args.loader_threads)
-            ref = reference(model, store, batch, device)
-            pipe = pipeline(model, Path(tmp) / "images.zarr", table, Path(tmp) / f"emb{batch}.zarr", batch, device,
-                            args.loader_threads)
-            line = f"{batch:>5} {infer:>11.1f} {loaded:>10.1f} {ref:>10.1f} {pipe:>9.1f} {pipe / ref:>8.2f}x"
+            loaded = load_only(source, args.loader_threads)
+            runs = [(reference(model, source, batch, device),
+                     pipeline(model, source, Path(tmp) / f"emb{batch}.zarr", batch, device, args.loader_threads))
+                    for _ in range(args.repeats)]
+            ref = float(np.median([r for r, _ in runs]))
+            pipe = float(np.median([p for _, p in runs]))
+            line = f"{batch:>5} {infer:>11.2f} {loaded:>10.1f} {ref:>10.2f} {pipe:>9.2f} {pipe / ref:>8.2f}x"
             if cuda:
-                limit = peak * 1e12 / flop_per_image
                 line += f"  {infer / limit:>11.1%}  {pipe / limit:>14.1%}"
-            print(line)
-        print("(images/s)")
+            print(line, flush=True)
+        print("(images/s; speed-up = pipeline / reference)")
     tolerance_table(model, device)
-    if cuda:
+    if cuda or args.video:
         return
     print("\npeak RSS of the streaming pipeline (fresh process each):")
     for samples in (args.samples, 10 * args.samples):

@@ -228,12 +228,30 @@ class SampleStore:
 
     def write(self, index: int, value: np.ndarray) -> None:
         """Write one sample's array, then flag it done (in that order)."""
-        value = np.asarray(value)
-        expected = tuple(self.array.shape[1:])
-        if value.shape != expected:
-            raise StoreError(f"{self.path}: sample {index} has shape {value.shape}, expected {expected}")
-        self.array[index] = value
-        self.group[DONE][index] = True
+        self.write_many([index], np.asarray(value)[None])
+
+    def write_many(self, indices: list[int], values: np.ndarray) -> None:
+        """Write several samples' arrays (``values[k]`` for ``indices[k]``), then flag them all done.
+
+        Runs of consecutive indices go to the store as one slice each, and the
+        done flags as one update per run, after every array is written: a
+        sample is never flagged before its data is in the store.
+        """
+        values = np.asarray(values)
+        array = self.array
+        expected = (len(indices), *array.shape[1:])
+        if values.shape != expected:
+            raise StoreError(f"{self.path}: samples {list(indices)} have shape {values.shape}, expected {expected}")
+        order = np.argsort(indices, kind="stable")
+        sorted_indices = np.asarray(indices, dtype=np.int64)[order]
+        breaks = np.flatnonzero(np.diff(sorted_indices) != 1) + 1
+        runs = [(int(run[0]), int(run[-1]) + 1, positions)
+                for run, positions in zip(np.split(sorted_indices, breaks), np.split(order, breaks))]
+        for start, stop, positions in runs:
+            array[start:stop] = values[positions]
+        done = self.group[DONE]
+        for start, stop, _ in runs:
+            done[start:stop] = True
 
     def read(self, index: int | slice | None = None) -> np.ndarray:
         return np.asarray(self.array[slice(None) if index is None else index])

@@ -153,3 +153,24 @@ def test_timm_registration_and_preprocess():
     assert torch.allclose(grey[0, :, 0, 0], (128 / 255 - torch.tensor([0.6068, 0.4517, 0.3800])) / torch.tensor([0.2492, 0.2173, 0.2082]))
     with pytest.raises(TypeError):
         preprocess(torch.zeros(224, 224, 3))
+
+
+def test_channels_last_and_bf16_compute_the_golden_embedding(golden_model):
+    """The GPU recipe (channels_last memory, bf16 autocast) run on the CPU: same function, within bf16 rounding."""
+    golden = json.loads((REFERENCE / "painformer_golden.json").read_text())
+    expected = torch.tensor(golden["embedding_float64"], dtype=torch.float64)
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1234))
+    model = PainFormer().eval()
+    model.load_state_dict(golden_model.state_dict())
+    model = model.to(memory_format=torch.channels_last)
+    inputs = x.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        fp32 = model.embed(inputs).double()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            bf16 = model.embed(inputs).double()
+
+    def relative(values: torch.Tensor) -> float:
+        return ((values - expected).norm() / expected.norm()).item()
+
+    assert relative(fp32) < 1e-4
+    assert 1e-4 < relative(bf16) < 3e-2, relative(bf16)

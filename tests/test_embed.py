@@ -199,3 +199,21 @@ def test_stale_store_is_replaced_only_when_asked(tmp_path):
         SampleStore.create_or_resume(tmp_path / "x.zarr", fingerprint={"v": 2}, **common)
     replaced = SampleStore.create_or_resume(tmp_path / "x.zarr", fingerprint={"v": 2}, force="stale", **common)
     assert replaced.pending() == [0, 1] and replaced.attrs["fingerprint"] == {"v": 2}
+
+
+def test_write_many_stores_unordered_runs_and_flags_only_written_samples(tmp_path):
+    table = make_table(9)
+    store = SampleStore.create_or_resume(
+        tmp_path / "e.zarr", kind="embeddings", array_name="embeddings", meta=SampleMeta.from_table(table),
+        item_shape=(2, 160), dtype="float32", fingerprint={"test": 1},
+    )
+    values = np.random.default_rng(0).normal(size=(5, 2, 160)).astype(np.float32)
+    indices = [7, 2, 3, 8, 5]  # runs 2-3, 5, 7-8, given out of order
+    store.write_many(indices, values)
+    reopened = SampleStore.open(tmp_path / "e.zarr", mode="r")
+    for index, value in zip(indices, values):
+        assert np.array_equal(reopened.read(index), value)
+    assert reopened.pending() == [0, 1, 4, 6]
+    with pytest.raises(StoreError, match=r"samples \[0, 1\] have shape"):
+        store.write_many([0, 1], values[:3])
+    assert SampleStore.open(tmp_path / "e.zarr", mode="r").pending() == [0, 1, 4, 6]

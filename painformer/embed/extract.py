@@ -66,9 +66,12 @@ def prefetch(load: Callable[[int], Any], indices: Iterable[int], *, threads: int
 class _BatchRunner:
     """Runs the backbone on a device with the fastest settings that keep results defined.
 
-    On CUDA the loader hands over uint8 images (a quarter of float32's bytes over
-    PCIe) and normalisation runs on the GPU; ``launch`` returns without waiting
-    for the GPU, so the caller prepares the next batch while this one runs.
+    The loader threads hand over uint8 images and normalisation runs per batch
+    in ``launch``, on the model's device: on CUDA a quarter of float32's bytes
+    cross PCIe, and on the CPU the loader threads run no torch kernels, whose
+    thread teams would oversubscribe the cores the backbone's kernels use.
+    On CUDA ``launch`` returns without waiting for the GPU, so the caller
+    prepares the next batch while this one runs.
     """
 
     def __init__(self, model: PainFormer, settings: EmbedSettings):
@@ -80,17 +83,11 @@ class _BatchRunner:
         self.model = model
         self.forward = torch.compile(model.embed) if settings.compile else model.embed
 
-    def prepare(self, images: np.ndarray) -> torch.Tensor:
-        """Loader-side work for one sample: (n, H, W, 3) uint8 -> what ``launch`` takes."""
-        if self.cuda:
-            return torch.from_numpy(np.ascontiguousarray(images))  # (n, H, W, 3) uint8
-        return preprocess(images)  # (n, 3, 224, 224) float32
-
     @torch.inference_mode()
     def launch(self, batch: torch.Tensor) -> torch.Tensor:
-        """Start the forward pass of a prepared batch; the result may still be in flight."""
+        """Start the forward pass of a (B, H, W, 3) uint8 batch; the result may still be in flight."""
         if not self.cuda:
-            return self.forward(batch)
+            return self.forward(preprocess(batch))
         images = batch.pin_memory().to(self.device, non_blocking=True)
         inputs = preprocess(images).contiguous(memory_format=torch.channels_last)
         with torch.autocast("cuda", dtype=torch.bfloat16):
@@ -161,13 +158,16 @@ def extract_embeddings(
     in_flight: list[tuple[list[tuple[int, int]], torch.Tensor]] = []  # at most one launched batch
 
     def finish_batch(owners: list[tuple[int, int]], launched: torch.Tensor) -> None:
+        finished = []
         for (sample, item), vector in zip(owners, runner.collect(launched)):
             buffers[sample][item] = vector
             filled[sample] += 1
             if filled[sample] == source.num_items:
-                store.write(sample, buffers.pop(sample))
+                finished.append(sample)
                 del filled[sample]
-                bar.update(1)
+        if finished:
+            store.write_many(finished, np.stack([buffers.pop(sample) for sample in finished]))
+            bar.update(len(finished))
 
     def run_batch(count: int) -> None:
         batch = torch.cat(queue_images[:count]) if count > 1 else queue_images[0]
@@ -183,7 +183,7 @@ def extract_embeddings(
         images = source.load(index)
         if images.shape[0] != source.num_items:
             raise ValueError(f"sample {source.meta.samples[index]}: {images.shape[0]} items, expected {source.num_items}")
-        return runner.prepare(images)
+        return torch.from_numpy(np.ascontiguousarray(images))  # (n_items, H, W, 3) uint8
 
     with tqdm(total=len(pending), desc=f"embed {modality}/{representation}", unit="sample", disable=not progress, mininterval=2.0) as bar:
         for index, tensor in prefetch(load, pending, threads=settings.loader_threads, lookahead=settings.lookahead):

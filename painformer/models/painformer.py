@@ -97,7 +97,9 @@ class SpectralGating(nn.Module):
         # restricted to power-of-two sizes and lose the filter's precision.
         x = x.view(batch, height, width, channels).to(torch.float32)  # (B, H, W, C)
         spectrum = torch.fft.rfft2(x, dim=(1, 2), norm="ortho")  # (B, H, W//2+1, C)
-        spectrum = spectrum * torch.view_as_complex(self.complex_weight.float())
+        # contiguous(): a model moved to channels_last memory stores this 4-D
+        # parameter permuted, which view_as_complex cannot read.
+        spectrum = spectrum * torch.view_as_complex(self.complex_weight.float().contiguous())
         x = torch.fft.irfft2(spectrum, s=(height, width), dim=(1, 2), norm="ortho")
         return x.reshape(batch, tokens, channels).to(dtype)  # (B, N, C)
 
