@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from painformer.cli import main
-from painformer.interpret import attention_maps, overlay
+from painformer.interpret import attention_maps, overlay, token_importance
 from painformer.models import load_painformer
 from painformer.stores import SampleMeta, SampleStore, write_completion_marker
 
@@ -46,6 +46,20 @@ def test_maps_have_image_shape_unit_range_and_follow_a_bright_square(model, opti
         assert inside > 1.25 * map_.mean()  # the distinct region draws attention
     (top_left_row, top_left_col), (bottom_right_row, bottom_right_col) = (_centre_of_mass(h) for h in heat)
     assert bottom_right_row > top_left_row + 5 and bottom_right_col > top_left_col + 5
+
+
+@pytest.mark.parametrize("options", [{}, {"rollout": True}, {"reduce": "max"}])
+def test_token_grids_sum_to_one_before_upsampling_and_peak_at_the_square(model, options):
+    images = np.stack([_square_image(16, 16), _square_image(160, 160)])
+    grids = token_importance(model, images, **options)
+    assert sorted(grids) == [3, 4]
+    assert grids[3].shape == (2, 14, 14) and grids[4].shape == (2, 7, 7)
+    for stage, grid in grids.items():
+        assert (grid >= 0).all()
+        np.testing.assert_allclose(grid.sum(axis=(1, 2)), 1.0, rtol=1e-5, err_msg=f"stage {stage}")
+    # the bright square's tokens (stage 3: 16 px per token) receive more than an even share
+    even_share = 1.0 / 196
+    assert grids[3][0, 1:4, 1:4].mean() > even_share and grids[3][1, 10:13, 10:13].mean() > even_share
 
 
 def test_maps_reject_bad_arguments(model):

@@ -17,9 +17,10 @@ Method, per image:
    column mean of R. Rollout stays within a stage: the strided convolution
    between stages 3 and 4 mixes tokens in a way attention weights do not
    describe;
-3. each block's (or stage's, for rollout) token grid is upsampled
-   bilinearly to 224x224 and the selected stages are averaged, each stage
-   weighing the same whatever its number of blocks;
+3. a stage's importance (the mean over its blocks, or the rollout's) sums
+   to one over its tokens (:func:`token_importance` returns these grids); it
+   is upsampled bilinearly to 224x224 and the selected stages are averaged,
+   each stage weighing the same whatever its number of blocks;
 4. the result is scaled to [0, 1] per image (min-max; a flat map gives 0).
 
 The paper interpolates the stage-4 heads onto the input; ``stages=(4,)``
@@ -78,6 +79,75 @@ def _normalise(maps: torch.Tensor) -> torch.Tensor:
     return torch.where(span > 0, (maps - low) / span.clamp_min(1e-12), torch.zeros_like(maps))
 
 
+def _check_options(stages: Sequence[int], reduce: str) -> tuple[int, ...]:
+    wanted = tuple(sorted(set(int(s) for s in stages)))
+    if not wanted or any(s not in (3, 4) for s in wanted):
+        raise ValueError(f"stages must be a non-empty subset of (3, 4) (the self-attention stages), got {stages}")
+    if reduce not in REDUCTIONS:
+        raise ValueError(f"unknown head reduction {reduce!r}; expected one of {REDUCTIONS}")
+    return wanted
+
+
+def _check_images(images: np.ndarray) -> np.ndarray:
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"expected uint8 images (N, H, W, 3), got {images.dtype} {images.shape}")
+    return images
+
+
+def _stage_importance(
+    model: PainFormer, batch: torch.Tensor, *, stages: tuple[int, ...], reduce: str, rollout: bool
+) -> dict[int, torch.Tensor]:
+    """Normalised input batch -> per stage, (B, N) token importance; each row sums to one.
+
+    Column means of a row-stochastic matrix sum to one, and so does their
+    mean over a stage's blocks; rollout keeps the rows stochastic.
+    """
+    _, blocks = model.embed_with_attention(batch)
+    per_stage: dict[int, list[torch.Tensor]] = {s: [] for s in stages}
+    for attention in blocks:
+        stage = STAGE_OF_GRID.get(attention.shape[-1])
+        if stage in per_stage:
+            per_stage[stage].append(_reduce_heads(attention.float(), reduce))
+    importance = {}
+    for stage, matrices in per_stage.items():
+        if rollout:
+            importance[stage] = _rollout(matrices).mean(dim=1)
+        else:
+            importance[stage] = torch.stack([a.mean(dim=1) for a in matrices]).mean(dim=0)
+    return importance
+
+
+@torch.no_grad()
+def token_importance(
+    model: PainFormer,
+    images: np.ndarray,
+    *,
+    stages: Sequence[int] = (3, 4),
+    reduce: str = "mean",
+    rollout: bool = False,
+) -> dict[int, np.ndarray]:
+    """uint8 RGB images (N, H, W, 3) -> per stage, the token grids before upsampling.
+
+    Stage 3 gives (N, 14, 14), stage 4 (N, 7, 7); every grid sums to one (the
+    attention each token receives, as a share of all attention in the stage).
+    """
+    images = _check_images(images)
+    wanted = _check_options(stages, reduce)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        importance = _stage_importance(model, preprocess(images).to(device), stages=wanted, reduce=reduce, rollout=rollout)
+    finally:
+        model.train(was_training)
+    grids = {}
+    for stage, values in importance.items():
+        side = int(round(values.shape[1] ** 0.5))
+        grids[stage] = values.reshape(len(images), side, side).cpu().numpy()  # (B, side, side)
+    return grids
+
+
 @torch.no_grad()
 def attention_maps(
     model: PainFormer,
@@ -93,14 +163,8 @@ def attention_maps(
     Images of another size are resized for the backbone and the maps are
     returned at the images' own size.
     """
-    images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"expected uint8 images (N, H, W, 3), got {images.dtype} {images.shape}")
-    wanted = tuple(sorted(set(int(s) for s in stages)))
-    if not wanted or any(s not in (3, 4) for s in wanted):
-        raise ValueError(f"stages must be a non-empty subset of (3, 4) (the self-attention stages), got {stages}")
-    if reduce not in REDUCTIONS:
-        raise ValueError(f"unknown head reduction {reduce!r}; expected one of {REDUCTIONS}")
+    images = _check_images(images)
+    wanted = _check_options(stages, reduce)
     size = (int(images.shape[1]), int(images.shape[2]))  # maps come back at the images' own size
     device = next(model.parameters()).device
     was_training = model.training
@@ -109,19 +173,8 @@ def attention_maps(
     try:
         for start in range(0, len(images), batch_size):
             batch = preprocess(images[start : start + batch_size]).to(device)
-            _, blocks = model.embed_with_attention(batch)
-            per_stage: dict[int, list[torch.Tensor]] = {s: [] for s in wanted}
-            for attention in blocks:
-                stage = STAGE_OF_GRID.get(attention.shape[-1])
-                if stage in per_stage:
-                    per_stage[stage].append(_reduce_heads(attention.float(), reduce))
-            stage_maps = []
-            for stage in wanted:
-                matrices = per_stage[stage]
-                if rollout:
-                    stage_maps.append(_grid_to_image(_rollout(matrices).mean(dim=1), size))
-                else:
-                    stage_maps.append(torch.stack([_grid_to_image(a.mean(dim=1), size) for a in matrices]).mean(dim=0))
+            importance = _stage_importance(model, batch, stages=wanted, reduce=reduce, rollout=rollout)
+            stage_maps = [_grid_to_image(importance[stage], size) for stage in wanted]
             out.append(_normalise(torch.stack(stage_maps).mean(dim=0)).cpu())
     finally:
         model.train(was_training)
