@@ -174,3 +174,39 @@ def test_bad_tasks_files_name_the_file_and_the_problem(task_files, tmp_path, cap
     no_file = tmp_path / "nowhere.yaml"
     with pytest.raises(InputError, match="nowhere.yaml: tasks file not found"):
         load_pretrain_config(no_file)
+
+
+def test_make_demo_tasks_holds_out_probe_subjects_and_takes_frames_from_the_window(tmp_path):
+    from painformer.data import index_biovid, write_sample_table
+    from painformer.video import read_frames
+
+    root, samples, out = tmp_path / "demo", tmp_path / "samples.tsv", tmp_path / "tasks"
+    assert main(["demo-data", str(root), "--subjects", "4", "--samples-per-class", "1", "--seed", "5",
+                 "--thermal-pairs", "0", "--workers", "2"]) == 0
+    table, problems = index_biovid(root)
+    assert problems == []
+    write_sample_table(table, samples)
+    argv = ["pretrain", "make-demo-tasks", "--samples", str(samples), "--out", str(out), "--frames-per-video", "2",
+            "--probe-subjects", "2", "--frame-window", "0.3", "0.6"]
+    assert main(argv) == 0
+
+    subjects = list(dict.fromkeys(table["subject"]))
+    pretraining, held_out = subjects[:2], subjects[2:]
+    with h5py.File(out / "identity_frames.h5", "r") as handle:
+        assert handle["images"].shape == (2 * 5 * 2, 224, 224, 3)  # 2 subjects x 5 classes x 2 frames
+        assert {s.decode() for s in handle["subjects"][:]} == set(pretraining)
+        assert sorted(set(handle["labels"][:].tolist())) == [0, 1]
+    with h5py.File(out / "pain_frames.h5", "r") as handle:
+        assert Counter(handle["labels"][:].tolist()) == {0: 4, 1: 4}  # BL1 / PA4, 2 subjects x 2 frames
+        first_pain_sample = table[(table["subject"] == pretraining[0]) & (table["class_name"] == "BL1")].iloc[0]
+        expected = read_frames(first_pain_sample["video"], num_frames=2, crop="center", window=(0.3, 0.6))
+        np.testing.assert_array_equal(handle["images"][:2], expected)
+        assert not np.array_equal(expected, read_frames(first_pain_sample["video"], num_frames=2, crop="center"))
+    with h5py.File(out / "probe_frames.h5", "r") as handle:
+        assert {s.decode() for s in handle["subjects"][:]} == set(held_out)
+    with h5py.File(out / "pain_gsr_spec_psd.h5", "r") as handle:
+        assert handle["images"].shape == (4, 224, 224, 3)
+    listed = yaml.safe_load((out / "tasks.yaml").read_text())["tasks"]
+    assert [task["num_classes"] for task in listed] == [2, 2, 2]
+
+    assert main(argv[:-2] + ["0.7", "0.2"]) == 1  # an empty window is refused

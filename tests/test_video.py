@@ -68,6 +68,10 @@ def test_frame_indices_rule():
     assert FrameSampling(1).indices(10).tolist() == [0]
     # shorter than requested: frames repeat, first and last kept
     assert FrameSampling(5).indices(3).tolist() == [0, 0, 1, 2, 2]
+    assert FrameSampling(4, window=(0.25, 0.75)).indices(101).tolist() == [25, 42, 58, 75]
+    assert FrameSampling(None, window=(0.5, 1.0)).indices(5).tolist() == [2, 3, 4]
+    with pytest.raises(ValueError, match="window"):
+        FrameSampling(4, window=(0.6, 0.4))
     with pytest.raises(ValueError):
         FrameSampling(0)
 

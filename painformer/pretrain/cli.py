@@ -43,6 +43,10 @@ def add_commands(subparsers) -> None:
     demo.add_argument("--signal", default="gsr", choices=["ecg", "emg", "gsr"])
     demo.add_argument("--representation", default="spec_psd", choices=["waveform", "spec_angle", "spec_phase", "spec_psd"])
     demo.add_argument("--probe-subjects", type=int, default=3, help="subjects held out of every task, for the probe")
+    demo.add_argument(
+        "--frame-window", type=float, nargs=2, default=(0.0, 1.0), metavar=("START", "END"),
+        help="take the frames from this part of each clip, as fractions of its length (default: 0 1, the whole clip)",
+    )
     demo.set_defaults(func=run_make_demo_tasks)
 
     probe = commands.add_parser(
@@ -77,9 +81,13 @@ def run_pretrain(args: argparse.Namespace) -> int:
 def run_make_demo_tasks(args: argparse.Namespace) -> int:
     from painformer.pretrain.demo import make_demo_tasks
 
+    start, end = args.frame_window
+    if not 0.0 <= start < end <= 1.0:
+        raise InputError(f"--frame-window: expected two fractions 0 <= START < END <= 1, got {start} {end}")
     written = make_demo_tasks(
         samples=args.samples, out=args.out, frames_per_video=args.frames_per_video,
         signal=args.signal, representation=args.representation, probe_subjects=args.probe_subjects,
+        frame_window=(start, end),
     )
     for path in written:
         print(path)

@@ -32,11 +32,11 @@ log = logging.getLogger(__name__)
 PAIN_CLASSES = ("BL1", "PA4")
 
 
-def _read_video_frames(path: str, num_frames: int) -> np.ndarray:
-    """Evenly spaced 224x224 centre-cropped RGB frames of a video."""
+def _read_video_frames(path: str, num_frames: int, window: tuple[float, float]) -> np.ndarray:
+    """Evenly spaced 224x224 centre-cropped RGB frames of a video (within ``window``, fractions of the clip)."""
     from painformer.video import read_frames
 
-    return read_frames(path, num_frames=num_frames, crop="center")
+    return read_frames(path, num_frames=num_frames, crop="center", window=window)
 
 
 def _write_task(path: Path, images: Sequence[np.ndarray], labels: Sequence[int], subjects: Sequence[str], classes: Sequence[str]) -> None:
@@ -62,8 +62,14 @@ def make_demo_tasks(
     signal: str = "gsr",
     representation: str = "spec_psd",
     probe_subjects: int = 3,
+    frame_window: tuple[float, float] = (0.0, 1.0),
 ) -> list[Path]:
-    """Write the demo task files and ``tasks.yaml`` to ``out``; return the written paths."""
+    """Write the demo task files and ``tasks.yaml`` to ``out``; return the written paths.
+
+    ``frame_window`` limits the frames to a part of each clip (fractions of its
+    length), e.g. where the expression of a pain stimulus is, so that the face
+    pain task's frame labels are not diluted by the calm start and end.
+    """
     from painformer.data import load_signal, read_sample_table
     from painformer.render import render_batch
 
@@ -86,7 +92,7 @@ def make_demo_tasks(
     signal_images: dict[str, np.ndarray] = {}
     pain_rows = table[table["class_name"].isin(PAIN_CLASSES)]
     for row in table.itertuples(index=False):
-        frames[row.sample] = _read_video_frames(str(row.video), frames_per_video)
+        frames[row.sample] = _read_video_frames(str(row.video), frames_per_video, frame_window)
     for row in pain_rows.itertuples(index=False):
         values, fs = load_signal(str(row.biosignals), signal)
         signal_images[row.sample] = render_batch(np.asarray(values, dtype=np.float64)[None], fs, representation)[0]

@@ -61,21 +61,32 @@ def center_square(height: int, width: int) -> SquareBox:
 
 @dataclass(frozen=True)
 class FrameSampling:
-    """Which frames of a video to keep: ``None`` = all, else ``num_frames`` evenly spaced."""
+    """Which frames of a video to keep: ``None`` = all, else ``num_frames`` evenly spaced.
+
+    ``window`` narrows the span to a part of the clip, as fractions of its
+    length (``(0.3, 0.6)``: from 30 % to 60 % of the frames); the default is
+    the whole clip.
+    """
 
     num_frames: int | None
+    window: tuple[float, float] = (0.0, 1.0)
 
     def __post_init__(self) -> None:
         if self.num_frames is not None and int(self.num_frames) < 1:
             raise ValueError(f"num_frames must be a positive integer or None, got {self.num_frames}")
+        start, end = self.window
+        if not 0.0 <= start < end <= 1.0:
+            raise ValueError(f"window must be two fractions 0 <= start < end <= 1, got {self.window}")
 
     def indices(self, total_frames: int) -> np.ndarray:
         """Frame indices for a video of ``total_frames`` frames (see module doc for the rule)."""
         if total_frames < 1:
             raise ValueError("a video needs at least one frame")
+        first = int(round(self.window[0] * (total_frames - 1)))
+        last = int(round(self.window[1] * (total_frames - 1)))
         if self.num_frames is None:
-            return np.arange(total_frames, dtype=np.int64)
-        return np.rint(np.linspace(0, total_frames - 1, int(self.num_frames))).astype(np.int64)
+            return np.arange(first, last + 1, dtype=np.int64)
+        return np.rint(np.linspace(first, last, int(self.num_frames))).astype(np.int64)
 
 
 def import_decord():
@@ -142,10 +153,13 @@ def crop_and_resize(frames: np.ndarray, box: SquareBox, *, size: int) -> np.ndar
     return out
 
 
-def read_frames(path: str | Path, *, num_frames: int | None, crop: str = "center", size: int = 224) -> np.ndarray:
+def read_frames(
+    path: str | Path, *, num_frames: int | None, crop: str = "center", size: int = 224, window: tuple[float, float] = (0.0, 1.0)
+) -> np.ndarray:
     """Decode ``path`` into uint8 RGB frames of shape (N, size, size, 3).
 
-    ``num_frames``: ``None`` for every frame, else that many evenly spaced frames.
+    ``num_frames``: ``None`` for every frame, else that many evenly spaced frames
+    (within ``window``, fractions of the clip; see :class:`FrameSampling`).
     ``crop``: ``center`` or ``face`` (one stable face box per video; the centre
     square, with a warning naming the file, when no face is found).
     """
@@ -153,7 +167,7 @@ def read_frames(path: str | Path, *, num_frames: int | None, crop: str = "center
         raise InputError(f"{path}: unknown crop {crop!r}; expected one of {', '.join(CROPS)}")
     if size < 1:
         raise InputError(f"{path}: frame size must be positive, got {size}")
-    frames = decode_frames(path, sampling=FrameSampling(num_frames))
+    frames = decode_frames(path, sampling=FrameSampling(num_frames, window=window))
     box, _ = choose_box(frames, crop=crop, path=path)
     return crop_and_resize(frames, box, size=size)
 
