@@ -638,8 +638,9 @@ def generate_demo_dataset(root: str | os.PathLike, *, subjects: int = 6, samples
     if n_workers == 1:
         cpu = sum(map(_run_sample, jobs)) + sum(map(_run_thermal_pairs, pair_jobs))
     else:
-        # fork: workers inherit the imported modules instead of re-importing the package.
-        context = multiprocessing.get_context("spawn" if os.name == "nt" else "fork")
+        # spawn, not fork: a forked child inherits locks held by the parent's other threads
+        # (OpenCV's pool, zarr's I/O loop, tqdm's monitor) and can hang on its first OpenCV call.
+        context = multiprocessing.get_context("spawn")
         with context.Pool(n_workers, initializer=_single_threaded_worker) as pool:
             sample_cpu = pool.imap_unordered(_run_sample, jobs)
             pair_cpu = pool.imap_unordered(_run_thermal_pairs, pair_jobs)  # queued now, not after the samples
