@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -174,3 +176,37 @@ def test_channels_last_and_bf16_compute_the_golden_embedding(golden_model):
 
     assert relative(fp32) < 1e-4
     assert 1e-4 < relative(bf16) < 3e-2, relative(bf16)
+
+
+def test_backbone_trains_every_parameter_gets_a_gradient():
+    torch.manual_seed(0)
+    model = PainFormer().train()
+    x = torch.randn(2, 3, 224, 224)
+    embedding = model.embed(x)
+    assert embedding.shape == (2, 160)
+    embedding.pow(2).sum().backward()
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None, name
+        assert torch.isfinite(parameter.grad).all(), name
+        assert parameter.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("imports", ["import painformer, timm", "import timm, painformer"])
+def test_importing_the_package_registers_the_models_with_timm(imports: str):
+    # A fresh interpreter: this test module has imported painformer.models already.
+    code = (
+        f"{imports}\n"
+        "for name in ('painformer', 'embedding_mixer', 'video_encoder'):\n"
+        "    print(name, type(timm.create_model(name)).__name__)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["painformer", "PainFormer", "embedding_mixer", "EmbeddingMixer",
+                                     "video_encoder", "VideoEncoder"]
+
+
+def test_importing_the_package_alone_loads_no_torch():
+    code = "import sys, painformer; print(sorted(m for m in ('torch', 'timm') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

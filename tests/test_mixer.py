@@ -73,10 +73,11 @@ def test_classifier_can_be_left_out() -> None:
     assert model(x).shape == (2, 32)
 
 
-def test_two_inits_with_the_same_seed_are_identical() -> None:
-    def build(seed: int) -> EmbeddingMixer:
+@pytest.mark.parametrize(("build_model", "length"), [(lambda: EmbeddingMixer(num_classes=3), 160), (VideoEncoder, 600)])
+def test_two_inits_with_the_same_seed_are_identical(build_model, length: int) -> None:
+    def build(seed: int) -> nn.Module:
         torch.manual_seed(seed)
-        return EmbeddingMixer(num_classes=3)
+        return build_model()
 
     first, second, other = build(7), build(7), build(8)
     for (name, a), (_, b), (_, c) in zip(
@@ -84,7 +85,7 @@ def test_two_inits_with_the_same_seed_are_identical() -> None:
     ):
         assert torch.equal(a, b), name
     assert any(not torch.equal(a, c) for a, c in zip(first.parameters(), other.parameters()))
-    x = torch.randn(2, 160)
+    x = torch.randn(2, length)
     first.eval(), second.eval()
     assert torch.equal(first(x), second(x))
 
