@@ -25,6 +25,16 @@ def select_device(requested: str = "auto") -> "torch.device":  # noqa: F821
     return device
 
 
+# The NVIDIA driver's control device: present wherever the driver runs.
+NVIDIA_CONTROL_DEVICE = Path("/dev/nvidiactl")
+
+
+def nvidia_gpu_present() -> bool:
+    """Whether this machine has an NVIDIA GPU, answered without importing torch (the workflow
+    asks while it builds its DAG, in every Snakemake start)."""
+    return NVIDIA_CONTROL_DEVICE.exists()
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA) generators."""
     import torch

@@ -80,10 +80,12 @@ DEMO_WORKFLOW = WorkflowUnderTest(
 # profile in about half the time while editing it.
 WORKFLOW = MINI_WORKFLOW if os.environ.get("PAINFORMER_SLURM_TEST_WORKFLOW") == "mini" else DEMO_WORKFLOW
 
+# Skipped on a developer's machine without root; under CI (CI set) it always runs, so a CI
+# machine that cannot start the cluster fails here instead of passing without the test.
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        sys.platform != "linux" or os.geteuid() != 0,
+        (sys.platform != "linux" or os.geteuid() != 0) and not os.environ.get("CI"),
         reason="starting a SLURM cluster needs root on Linux",
     ),
 ]

@@ -9,13 +9,26 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from painformer.stores import SampleStore
 from workflow_helpers import (
-    BIN, REPO, dry_run_counts, environment, load_yaml, snakemake, tiny_demo_config, write_yaml,
+    BIN,
+    REPO,
+    dry_run_counts,
+    environment,
+    full_biovid_grid,
+    load_yaml,
+    snakemake,
+    tiny_demo_config,
+    write_yaml,
 )
 
+from painformer.stores import SampleStore
+
 pytestmark = pytest.mark.slow
+
+
+def assert_png(path: Path) -> None:
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+    assert path.stat().st_size > 2_000, path
 
 
 @pytest.fixture(scope="module")
@@ -43,15 +56,23 @@ def test_complete_run_produces_every_result(finished_run):
             fold = results / "runs" / experiment / f"fold-{subject}"
             for name in ("model.pt", "predictions.tsv", "metrics.json", "history.tsv", "config.json"):
                 assert (fold / name).is_file(), fold / name
-        assert (results / "tables" / f"{experiment}.tsv").is_file()
-        assert (results / "plots" / f"{experiment}_confusion.png").stat().st_size > 0
+        table = pd.read_csv(results / "tables" / f"{experiment}.tsv", sep="\t")
+        assert set(samples["subject"]) <= set(table["fold"].astype(str)), table
+        assert json.loads((results / "tables" / f"{experiment}.json").read_text())["experiment"] == experiment
+        for plot in ("confusion", "subjects", "curves"):
+            assert_png(results / "plots" / f"{experiment}_{plot}.png")
     summary = pd.read_csv(results / "summary.tsv", sep="\t")
     assert len(summary) == len(config["experiments"])
     assert (results / "summary.md").read_text().strip()
+    assert (results / "summary_compare.tsv").is_file()
+    assert_png(results / "plots" / "summary.png")
+    for name in needed:
+        assert_png(results / "attention" / f"{name}.png")
     resolved = load_yaml(results / "config.resolved.yaml")
     assert resolved["experiments"].keys() == config["experiments"].keys()
     # Nothing is left to do: a second invocation schedules no job.
-    assert dry_run_counts(workdir, configfile) == {}
+    again = snakemake(workdir, "--cores", "2", "--configfile", str(configfile), "--dry-run")
+    assert "Nothing to be done" in again.stdout + again.stderr, again.stdout[-3000:]
     report = workdir / "report.html"
     snakemake(workdir, "--cores", "1", "--configfile", str(configfile), "--report", str(report))
     assert report.stat().st_size > 10_000
@@ -98,35 +119,12 @@ def test_lint_and_format_are_clean():
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
-def full_biovid_grid(tmp_path: Path) -> tuple[Path, dict]:
-    """config/biovid.yaml on a generated 87-subject index (no videos: enough for a dry run)."""
-    from painformer.data import write_sample_table
-
-    rows = []
-    for s in range(87):
-        subject = f"{71309 + s:06d}_{'wm'[s % 2]}_{20 + s % 45}"
-        for class_id, class_name in ((0, "BL1"), (4, "PA4")):
-            for k in range(20):
-                sample = f"{subject}-{class_name}-{k + 1:03d}"
-                rows.append(["biovid", sample, subject, s, class_id, class_name,
-                             f"/data/video/{subject}/{sample}.mp4", f"/data/bio/{subject}/{sample}_bio.csv", ""])
-    table = pd.DataFrame(rows, columns=["dataset", "sample", "subject", "subject_id", "class_id", "class_name", "video", "biosignals", "split"])
-    write_sample_table(table, tmp_path / "index.tsv")
-    config = load_yaml(REPO / "config" / "biovid.yaml")
-    config["dataset"]["samples"] = str(tmp_path / "index.tsv")
-    for key, name in (("backbone", "painformer.pth"), ("thermal", "thermal.pt")):
-        (tmp_path / name).write_bytes(b"placeholder for a dry run")
-        config[key]["checkpoint"] = str(tmp_path / name)
-    (tmp_path / "depth").mkdir()
-    config["depth"]["model_dir"] = str(tmp_path / "depth")
-    return write_yaml(config, tmp_path / "biovid.yaml"), config
-
-
-def test_dry_run_of_the_full_biovid_grid(tmp_path):
+@pytest.mark.parametrize("profile", ["workflow/profiles/default", "workflow/profiles/slurm"])
+def test_dry_run_of_the_full_biovid_grid(tmp_path, profile):
     configfile, config = full_biovid_grid(tmp_path)
     # Targets go before --configfile, which would take them for more config files.
     snakemake(tmp_path, "results/biovid/samples.tsv", "--cores", "1", "--configfile", str(configfile))
-    counts = dry_run_counts(tmp_path, configfile)
+    counts = dry_run_counts(tmp_path, configfile, "--workflow-profile", str(REPO / profile))
     assert counts["train"] == 87 * len(config["experiments"])
     assert counts["report_experiment"] == len(config["experiments"])
     inputs = {name for e in config["experiments"].values() for name in e["inputs"]}

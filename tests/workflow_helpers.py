@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,9 +49,11 @@ def job_counts(output: str) -> dict[str, int]:
     return counts
 
 
-def dry_run_counts(workdir: Path, configfile: Path) -> dict[str, int]:
-    result = snakemake(workdir, "--cores", "2", "--configfile", str(configfile), "--dry-run")
-    return job_counts(result.stdout + result.stderr)
+def dry_run_counts(workdir: Path, configfile: Path, *args: str) -> dict[str, int]:
+    result = snakemake(workdir, *args, "--cores", "2", "--configfile", str(configfile), "--dry-run")
+    counts = job_counts(result.stdout + result.stderr)
+    assert counts, f"no job stats in the dry run's output:\n{result.stdout[-3000:]}"
+    return counts
 
 
 def load_yaml(path: Path) -> dict:
@@ -92,3 +95,27 @@ def tiny_demo_config(workdir: Path) -> dict:
     config["experiments"] = experiments
     config["report"] = {"compare": [["gsr_waveform", "gsr_video_eq12"]]}
     return config
+
+
+def full_biovid_grid(tmp_path: Path) -> tuple[Path, dict]:
+    """config/biovid.yaml on a generated 87-subject index (no videos: enough for a dry run)."""
+    from painformer.data import write_sample_table
+
+    rows = []
+    for s in range(87):
+        subject = f"{71309 + s:06d}_{'wm'[s % 2]}_{20 + s % 45}"
+        for class_id, class_name in ((0, "BL1"), (4, "PA4")):
+            for k in range(20):
+                sample = f"{subject}-{class_name}-{k + 1:03d}"
+                rows.append(["biovid", sample, subject, s, class_id, class_name,
+                             f"/data/video/{subject}/{sample}.mp4", f"/data/bio/{subject}/{sample}_bio.csv", ""])
+    table = pd.DataFrame(rows, columns=["dataset", "sample", "subject", "subject_id", "class_id", "class_name", "video", "biosignals", "split"])
+    write_sample_table(table, tmp_path / "index.tsv")
+    config = load_yaml(REPO / "config" / "biovid.yaml")
+    config["dataset"]["samples"] = str(tmp_path / "index.tsv")
+    for key, name in (("backbone", "painformer.pth"), ("thermal", "thermal.pt")):
+        (tmp_path / name).write_bytes(b"placeholder for a dry run")
+        config[key]["checkpoint"] = str(tmp_path / name)
+    (tmp_path / "depth").mkdir()
+    config["depth"]["model_dir"] = str(tmp_path / "depth")
+    return write_yaml(config, tmp_path / "biovid.yaml"), config

@@ -11,6 +11,7 @@ import yaml
 from snakemake.utils import validate
 
 from painformer.train.config import list_folds, load_experiments
+from painformer.utils import nvidia_gpu_present
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -50,17 +51,17 @@ def get_output_store(wildcards, output):
     return store_path(output[0])
 
 
+def get_first_output_dir(wildcards, output):
+    """The folder of a job's first output (a command's --out folder)."""
+    return os.path.dirname(output[0])
+
+
 # -- dataset ---------------------------------------------------------------------
 def get_dataset_samples_csv(wildcards):
     """BioVid's own sample list (the demo's completion marker); AI4Pain has none."""
     if DATASET["format"] != "biovid":
         return []
     return os.path.join(DATASET["root"], "samples.csv")
-
-
-def get_demo_root(wildcards, output):
-    """The demo tree's root: the folder of its samples.csv."""
-    return os.path.dirname(output[0])
 
 
 def get_ai4pain_layout_arg(wildcards=None):
@@ -148,6 +149,16 @@ def get_backbone_checkpoint_input(wildcards):
 
 
 # -- training and reports -----------------------------------------------------------
+TRAIN_DEVICE = (config.get("training") or {}).get("device", "auto")
+
+
+def get_train_gpus(wildcards=None):
+    """1 where a train job will run on CUDA (it then waits for the `gpu` resource), else 0."""
+    if TRAIN_DEVICE == "cpu":
+        return 0
+    return int(TRAIN_DEVICE != "auto" or nvidia_gpu_present())
+
+
 def get_experiment_definition(wildcards):
     """The raw definition of one experiment plus its preset: a change to either reruns its folds only."""
     raw = config["experiments"][wildcards.experiment]

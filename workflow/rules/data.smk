@@ -17,7 +17,7 @@ if DATASET.get("demo"):
             mem_mb=2000,
             runtime=30,
         params:
-            root=get_demo_root,
+            root=get_first_output_dir,
             subjects=DATASET["demo"].get("subjects", 6),
             samples_per_class=DATASET["demo"].get("samples_per_class", 4),
             seed=DATASET["demo"].get("seed", 0),

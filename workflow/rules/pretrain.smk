@@ -37,7 +37,7 @@ rule pretrain_tasks:
         mem_mb=4000,
         runtime=60,
     params:
-        out=lambda wildcards, output: os.path.dirname(output.tasks),
+        out=get_first_output_dir,
         frames_per_video=PRETRAIN.get("frames_per_video", 4),
         signal=PRETRAIN.get("signal", "gsr"),
         representation=PRETRAIN.get("representation", "spec_psd"),
@@ -92,7 +92,7 @@ rule pretrain_backbone:
         runtime=1440,
         gpu=1,
     params:
-        out=lambda wildcards, output: os.path.dirname(output.backbone),
+        out=get_first_output_dir,
         epochs=f"--epochs {PRETRAIN['epochs']}" if PRETRAIN.get("epochs") else "",
         device=config["backbone"].get("device", "auto"),
         loader_workers=PRETRAIN.get("loader_workers", 0),

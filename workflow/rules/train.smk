@@ -41,10 +41,12 @@ rule train:
     resources:
         mem_mb=3000,
         runtime=120,
+        gpu=get_train_gpus,
     params:
         embeddings=f"{RESULTS}/embeddings",
+        device=TRAIN_DEVICE,
         out_dir=f"{RESULTS}/runs/{{experiment}}/fold-{{fold}}",
     shell:
         "painformer train --config {input.experiment} --experiment {wildcards.experiment} "
         "--fold {wildcards.fold} --samples {input.samples} --embeddings {params.embeddings} "
-        "--out {params.out_dir} --threads {threads} > {log} 2>&1"
+        "--out {params.out_dir} --threads {threads} --device {params.device} > {log} 2>&1"
