@@ -10,6 +10,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
+    "FlatSignalError": "painformer.render.images",
     "REPRESENTATIONS": "painformer.render.params",
     "SPECTROGRAM_REPRESENTATIONS": "painformer.render.params",
     "SIGNALS": "painformer.render.params",
@@ -26,6 +27,7 @@ __all__ = [
     "REPRESENTATIONS",
     "SIGNALS",
     "SPECTROGRAM_REPRESENTATIONS",
+    "FlatSignalError",
     "RenderParams",
     "colour_lut",
     "render_batch",

@@ -69,6 +69,31 @@ def _as_batch(signals: np.ndarray) -> np.ndarray:
     return array
 
 
+def _check_fs(fs: float) -> float:
+    """The sampling rate as a float, refused unless finite and positive (for every representation)."""
+    try:
+        rate = float(fs)
+    except (TypeError, ValueError) as error:
+        raise InputError(f"sampling rate must be a number, got {fs!r}") from error
+    if not (math.isfinite(rate) and rate > 0):
+        raise InputError(f"sampling rate must be finite and positive, got {fs!r}")
+    return rate
+
+
+class FlatSignalError(InputError):
+    """Signals whose spectrogram would be one flat colour; ``rows`` are their indices in the batch."""
+
+    def __init__(self, message: str, rows: list[int]):
+        super().__init__(message)
+        self.rows = rows
+
+
+# A segment counts as empty when, after detrending, nothing in it is larger than this
+# fraction of the signal's largest magnitude: about a hundred float32 rounding steps,
+# so what is left is rounding noise whose angles and powers are meaningless.
+FLAT_TOLERANCE = 1e-5
+
+
 def _normalise(values: np.ndarray, value_range: tuple[float, float] | None) -> np.ndarray:
     """Scale each sample (first axis) to [0, 1]: own min-max, or a fixed range (clipped)."""
     flat = values.reshape(values.shape[0], -1)
@@ -81,7 +106,8 @@ def _normalise(values: np.ndarray, value_range: tuple[float, float] | None) -> n
     span = high - low
     flat_span = span <= 0
     scaled = (flat - low[:, None]) / np.where(flat_span, 1.0, span)[:, None]
-    # A constant sample has no range: put it in the middle rather than divide by zero.
+    # A constant waveform has no range: it is drawn as a line across the middle.
+    # (Spectrograms never get here with a constant map: _stft_frames refuses those signals.)
     scaled[flat_span] = 0.5
     if value_range is not None:
         np.clip(scaled, 0.0, 1.0, out=scaled)
@@ -187,12 +213,13 @@ def render_waveform(signals: np.ndarray, params: RenderParams) -> np.ndarray:
 
 
 # -- spectrograms -------------------------------------------------------------------
-def _segment(params: RenderParams, length: int) -> tuple[int, int, int]:
-    """nperseg, noverlap, nfft fitted to a signal shorter than one segment."""
-    nperseg = min(params.nperseg, length)
-    noverlap = min(params.noverlap * nperseg // params.nperseg, nperseg - 1)
-    nfft = max(params.nfft or params.nperseg, nperseg)
-    return nperseg, noverlap, nfft
+def _check_length(length: int, params: RenderParams) -> None:
+    """A spectrogram needs one full STFT segment: a shortened one would change the frequency bins."""
+    if length < params.nperseg:
+        raise InputError(
+            f"a spectrogram needs signals of at least nperseg = {params.nperseg} samples (one STFT "
+            f"segment), got {length}; render shorter signals with a smaller RenderParams(nperseg=...)"
+        )
 
 
 @functools.lru_cache(maxsize=16)
@@ -209,16 +236,35 @@ def _stft_frames(x: np.ndarray, params: RenderParams) -> tuple[np.ndarray, np.nd
     in float32 with a single ``scipy.fft.rfft`` over all segments of all samples.
     Returns (spectrum, window, nfft).
     """
-    nperseg, noverlap, nfft = _segment(params, x.shape[1])
-    hop = nperseg - noverlap
+    _check_length(x.shape[1], params)
+    nperseg, nfft = params.nperseg, params.nfft or params.nperseg
+    hop = nperseg - params.noverlap
     frames = np.lib.stride_tricks.sliding_window_view(x.astype(np.float32), nperseg, axis=1)[:, ::hop, :]
     if params.detrend == "constant":
         frames = frames - frames.mean(axis=2, keepdims=True)
+        variation = np.maximum(frames.max(axis=(1, 2)), -frames.min(axis=(1, 2)))
     elif params.detrend == "linear":
         frames = sps.detrend(frames, type="linear", axis=2).astype(np.float32)
+        variation = np.abs(frames).max(axis=(1, 2))
+    else:
+        # Undetrended, a constant segment has only a DC bin: every other angle is rounding noise.
+        variation = frames.max(axis=(1, 2)) - frames.min(axis=(1, 2))
+    _refuse_flat(variation, np.abs(x).max(axis=1), params.detrend)
     window = _window(params.window, nperseg)
     spectrum = scipy.fft.rfft(frames * window, n=nfft, axis=2)
     return spectrum, window, nfft
+
+
+def _refuse_flat(variation: np.ndarray, magnitude: np.ndarray, detrend: str) -> None:
+    flat = variation <= FLAT_TOLERANCE * magnitude
+    if flat.any():
+        rows = np.flatnonzero(flat).tolist()
+        how = "constant" if detrend == "none" else f"constant after {detrend!r} detrending"
+        raise FlatSignalError(
+            f"signal rows {rows[:10]}{' ...' if len(rows) > 10 else ''} are {how} in every STFT segment: "
+            "their spectrogram would be a blank image",
+            rows,
+        )
 
 
 def _spectrogram_map_sf(x: np.ndarray, fs: float, representation: str, params: RenderParams) -> np.ndarray:
@@ -283,9 +329,8 @@ def spectrogram_map(signals: np.ndarray, fs: float, representation: str, params:
     """
     if representation not in SPECTROGRAM_REPRESENTATIONS:
         raise InputError(f"{representation!r} is not a spectrogram representation")
-    if not fs > 0:
-        raise InputError(f"sampling rate must be positive, got {fs}")
-    return _spectrogram_map_sf(_as_batch(signals), float(fs), representation, params).transpose(0, 2, 1)
+    rate = _check_fs(fs)
+    return _spectrogram_map_sf(_as_batch(signals), rate, representation, params).transpose(0, 2, 1)
 
 
 def _resize_maps(maps_sf: np.ndarray, size: int, interpolation: str) -> np.ndarray:
@@ -334,9 +379,7 @@ def render_spectrogram(signals: np.ndarray, fs: float, representation: str, para
     """(N, size, size, 3) uint8 colour-mapped spectrogram images."""
     if representation not in SPECTROGRAM_REPRESENTATIONS:
         raise InputError(f"{representation!r} is not a spectrogram representation")
-    if not fs > 0:
-        raise InputError(f"sampling rate must be positive, got {fs}")
-    maps = _spectrogram_map_sf(_as_batch(signals), float(fs), representation, params)
+    maps = _spectrogram_map_sf(_as_batch(signals), _check_fs(fs), representation, params)
     # Bilinear resampling stays within each map's range, so normalising first is exact and cheaper.
     scaled = _normalise(maps, params.value_range).astype(np.float32, copy=False)
     resized = _resize_maps(scaled, params.size, params.interpolation)
@@ -355,8 +398,13 @@ def render_batch(
 
     ``representation`` is one of waveform | spec_angle | spec_phase | spec_psd; the
     result depends only on the signals, ``fs`` and ``params`` (deterministic).
+    Refused with ``InputError``: NaN or infinite values, ``fs`` not finite and
+    positive, and for spectrograms signals shorter than ``params.nperseg`` or
+    constant (after detrending) in every segment (``FlatSignalError``, naming the rows).
+    A constant waveform is drawn as a horizontal line across the middle.
     """
     check_representation(representation)
+    _check_fs(fs)
     params = params or RenderParams()
     if representation == "waveform":
         return render_waveform(signals, params)
@@ -381,6 +429,7 @@ def render_sample(
 
 __all__ = [
     "REPRESENTATIONS",
+    "FlatSignalError",
     "RenderParams",
     "colour_lut",
     "colourise",
