@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from painformer.cli_types import positive_int
+
 # Only the light parameter module here: building the parser must not import scipy/OpenCV.
 from painformer.render.params import REPRESENTATIONS, SIGNALS
-from painformer.cli_types import positive_int
 
 
 def add_commands(subparsers) -> None:
@@ -25,6 +26,7 @@ def add_commands(subparsers) -> None:
     render.add_argument("--complete-marker", help="JSON file written only once every sample is rendered")
     render.add_argument("--batch-size", type=positive_int, default=64, help="signals rendered per call")
     render.add_argument("--loader-threads", type=positive_int, default=2, help="threads reading signal files")
+    render.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     render.add_argument("--force", action="store_true", help="delete an existing store made differently and start over")
     render.add_argument("--replace-stale", action="store_true",
         help="resume a store made the same way, replace one made differently (for workflows)")
@@ -48,6 +50,7 @@ def run_render(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         loader_threads=args.loader_threads,
         force="stale" if args.replace_stale else args.force,
+        progress=not args.no_progress,
     )
     if args.complete_marker:
         write_completion_marker(store, args.complete_marker)

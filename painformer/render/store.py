@@ -10,6 +10,7 @@ chunk per sample, so an interrupted job resumes from the store's done mask.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from painformer.errors import InputError, PainformerError
-from painformer.render.images import render_batch
+from painformer.render.images import FlatSignalError, render_batch
 from painformer.render.params import SIGNALS, RenderParams, check_representation
 from painformer.stores import SampleMeta, SampleStore
 
@@ -42,6 +44,7 @@ class LoadedSignal:
     path: str
     values: np.ndarray
     fs: float
+    sample: str = ""
 
 
 def _default_loader() -> SignalLoader:
@@ -74,7 +77,7 @@ def load_checked(*, index: int, path: str, signal: str, loader: SignalLoader, sa
         )
     if not (np.isfinite(fs) and fs > 0):
         raise InputError(f"{path}: invalid sampling rate {fs!r}")
-    return LoadedSignal(index=index, path=path, values=values, fs=float(fs))
+    return LoadedSignal(index=index, path=path, values=values, fs=float(fs), sample=sample)
 
 
 def render_loaded(batch: list[LoadedSignal], representation: str, params: RenderParams) -> dict[int, np.ndarray]:
@@ -85,11 +88,31 @@ def render_loaded(batch: list[LoadedSignal], representation: str, params: Render
     images: dict[int, np.ndarray] = {}
     for (shape, fs), items in groups.items():
         stacked = np.stack([item.values for item in items]).reshape(-1, shape[-1])
-        rendered = render_batch(stacked, fs, representation, params=params)
+        try:
+            rendered = render_batch(stacked, fs, representation, params=params)
+        except FlatSignalError as error:
+            raise _name_flat_sample(error, items, shape, representation) from error
         per_sample = rendered.reshape(len(items), *shape[:-1], *rendered.shape[1:])
         for item, image in zip(items, per_sample):
             images[item.index] = image
     return images
+
+
+def _name_flat_sample(
+    error: FlatSignalError, items: list[LoadedSignal], shape: tuple[int, ...], representation: str
+) -> InputError:
+    """The batch renderer knows rows only; name the first such sample, its file and, for fNIRS, the channel."""
+    channels = shape[0] if len(shape) == 2 else 1
+    row = error.rows[0]
+    item = items[row // channels]
+    where = f", channel {row % channels}" if channels > 1 else ""
+    others = len({r // channels for r in error.rows}) - 1
+    also = f" ({others} more such sample(s) in this batch)" if others else ""
+    return InputError(
+        f"sample {item.sample or item.index} ({item.path}{where}): the signal is constant in every STFT "
+        f"segment, so its {representation} image would be blank; render it as a waveform or leave the "
+        f"sample out{also}"
+    )
 
 
 def _batches(indices: list[int], size: int) -> Iterator[list[int]]:
@@ -108,10 +131,12 @@ def render_signal_store(
     loader_threads: int = 2,
     force: bool | str = False,
     loader: SignalLoader | None = None,
+    progress: bool = True,
 ) -> SampleStore:
     """Fill (or resume) the image store ``out`` with every sample of ``table``.
 
     ``loader(path, signal) -> (values, fs)`` defaults to ``painformer.data.load_signal``.
+    ``progress`` shows a progress bar over the pending samples on stderr.
     Returns the store; every sample is done when this returns.
     """
     if signal not in SIGNALS:
@@ -163,8 +188,9 @@ def render_signal_store(
             )
         return item
 
-    done = 0
-    with ThreadPoolExecutor(max_workers=max(1, loader_threads)) as pool:
+    bar = tqdm(total=len(pending), desc=f"render {signal}/{representation}", unit="sample",
+               disable=not progress, mininterval=2.0, file=sys.stderr)
+    with bar, ThreadPoolExecutor(max_workers=max(1, loader_threads)) as pool:
         batches = list(_batches(pending, batch_size))
         # Load the next batch while the current one is rendered and written.
         upcoming = pool.map(load, batches[0]) if batches else None
@@ -175,6 +201,5 @@ def render_signal_store(
             images = render_loaded(loaded, representation, params)
             for index in batch:
                 store.write(index, images[index])
-            done += len(batch)
-            log.info("%s: %d/%d rendered", out, done, len(pending))
+            bar.update(len(batch))
     return store
