@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,8 @@ from scipy import signal as sps
 from painformer.errors import InputError
 from painformer.render import (
     REPRESENTATIONS,
+    SPECTROGRAM_REPRESENTATIONS,
+    FlatSignalError,
     RenderParams,
     render_batch,
     render_sample,
@@ -116,13 +119,15 @@ def test_waveform_agrees_with_matplotlib(seed):
     assert abs(rows_ours[0] - rows_reference[0]) <= 2 and abs(rows_ours[-1] - rows_reference[-1]) <= 2
 
 
-def test_waveform_is_antialiased_and_flat_signal_is_a_centred_line():
-    image = render_batch(np.zeros((1, LENGTH)), FS, "waveform")[0]
+@pytest.mark.parametrize("level", [0.0, 3.7, -2e6])
+def test_waveform_is_antialiased_and_flat_signal_is_a_centred_line(level):
+    image = render_batch(np.full((1, LENGTH), level), FS, "waveform")[0]
     ink = _ink(image)
     row_ink = ink.sum(axis=1)
     centre = (row_ink * np.arange(224)).sum() / row_ink.sum()
     assert abs(centre - 112) < 1.0
     assert 1.5 < row_ink.sum() / ink.max() / 224 < 2.5  # 2 px thick
+    assert (ink.sum(axis=0) > 0).all()  # a line across the whole width, not a blank canvas
     sloped = render_batch(np.linspace(0, 1, LENGTH)[None] ** 3, FS, "waveform")[0]
     levels = np.unique(_ink(sloped))
     assert len(levels) > 10  # partial coverage at the edges, not a binary raster
@@ -183,6 +188,101 @@ def test_phase_is_unwrapped_angle(unwrap_axis):
         tone[None], FS, "spec_phase", params=params
     )
     assert not np.array_equal(*images)
+
+
+def test_psd_image_follows_a_linear_chirp():
+    t = np.arange(LENGTH) / FS
+    chirp = sps.chirp(t, f0=20.0, t1=t[-1], f1=200.0, method="linear")
+    image = _luminance(render_batch(chirp[None], FS, "spec_psd")[0])
+    brightest = np.argmax(image, axis=0)  # per column
+    # The column centres map onto the STFT segments' centres (bilinear resampling of 81 steps).
+    params = RenderParams()
+    hop = params.nperseg - params.noverlap
+    steps = (LENGTH - params.nperseg) // hop + 1
+    step = np.clip((np.arange(224) + 0.5) * steps / 224 - 0.5, 0, steps - 1)
+    frequency = 20.0 + 180.0 * ((params.nperseg / 2 + hop * step) / FS) / t[-1]
+    expected = (1 - frequency / (FS / 2)) * 224
+    assert np.abs(brightest - expected).max() < 4, np.abs(brightest - expected).max()
+    assert np.diff(brightest).max() <= 1  # never moves down (a pixel of jitter at most)
+    assert brightest[0] - brightest[-1] > 130  # rises from ~20 Hz to ~190 Hz
+
+
+def test_default_phase_unwrapping_removes_the_angle_jumps():
+    """spec_phase unwraps along frequency by default: no step of more than pi is left where spec_angle has thousands."""
+    assert RenderParams().unwrap_axis == "frequency"
+    signals = _signals(3, seed=8)
+    angle = spectrogram_map(signals, FS, "spec_angle", RenderParams())
+    phase = spectrogram_map(signals, FS, "spec_phase", RenderParams())
+    jumps_angle = (np.abs(np.diff(angle, axis=1)) > np.pi).sum(axis=(1, 2))
+    jumps_phase = (np.abs(np.diff(phase, axis=1)) > np.pi + 1e-4).sum(axis=(1, 2))
+    assert (jumps_angle > 1000).all() and (jumps_phase == 0).all(), (jumps_angle, jumps_phase)
+    # Only whole turns were added, and the images differ accordingly.
+    assert np.abs(np.angle(np.exp(1j * (phase - angle)))).max() < 1e-3
+    assert not np.array_equal(render_batch(signals, FS, "spec_angle"), render_batch(signals, FS, "spec_phase"))
+
+
+def test_time_unwrapping_is_dominated_by_the_hop():
+    """Why time is not the default: bin k advances k * 2 pi * hop / nfft per step, more than pi above
+    8 Hz, so unwrapping along time adds the same ramps to every signal, even to white noise."""
+    signals = np.concatenate([_signals(3, seed=9), np.random.default_rng(10).normal(size=(2, LENGTH))])
+    upper = np.triu_indices(len(signals), 1)
+    correlation = {}
+    for axis in ("frequency", "time"):
+        maps = spectrogram_map(signals, FS, "spec_phase", RenderParams(unwrap_axis=axis))
+        correlation[axis] = np.corrcoef(maps.reshape(len(signals), -1))[upper]
+    assert correlation["time"].min() > 0.85, correlation["time"]
+    assert np.abs(correlation["frequency"]).max() < 0.5, correlation["frequency"]
+
+
+@pytest.mark.parametrize("representation", SPECTROGRAM_REPRESENTATIONS)
+def test_constant_signals_are_refused_by_spectrograms(representation):
+    signals = _signals(4, seed=12)
+    signals[1] = 0.0
+    signals[3] = 3.7
+    with pytest.raises(FlatSignalError, match=re.escape("rows [1, 3]")) as caught:
+        render_batch(signals, FS, representation)
+    assert caught.value.rows == [1, 3] and isinstance(caught.value, InputError)
+    assert "blank" in str(caught.value)
+    with pytest.raises(FlatSignalError):
+        spectrogram_map(signals[3:], FS, representation, RenderParams())
+    # Constant in every segment after detrending: a ramp under linear detrending; a step
+    # between segments that do not overlap.
+    ramp = np.linspace(-1.0, 5.0, LENGTH)[None]
+    with pytest.raises(FlatSignalError, match="linear"):
+        render_batch(ramp, FS, representation, params=RenderParams(detrend="linear"))
+    steps = np.repeat(np.arange(LENGTH // 256, dtype=np.float64), 256)[None]
+    with pytest.raises(FlatSignalError, match="constant"):
+        render_batch(steps, FS, representation, params=RenderParams(noverlap=0))
+    with pytest.raises(FlatSignalError):
+        render_batch(signals[3:], FS, representation, params=RenderParams(detrend="none"))
+    # Not refused: the same ramp with the default (mean) detrending, and a small swing on a
+    # large offset, which float32 still resolves.
+    small_swing = 1000.0 + 0.05 * np.sin(2 * np.pi * 7.0 * np.arange(LENGTH) / FS)
+    for signal in (ramp[0], small_swing):
+        image = render_batch(signal[None], FS, representation)[0]
+        assert int(image.max()) - int(image.min()) > 50
+
+
+@pytest.mark.parametrize("representation", REPRESENTATIONS)
+@pytest.mark.parametrize("fs", [0.0, -512.0, float("nan"), float("inf"), "fast"])
+def test_sampling_rate_must_be_finite_and_positive(representation, fs):
+    with pytest.raises(InputError, match="sampling rate"):
+        render_batch(_signals(1, seed=13), fs, representation)
+
+
+@pytest.mark.parametrize("representation", SPECTROGRAM_REPRESENTATIONS)
+def test_spectrograms_need_one_full_segment(representation):
+    signals = _signals(2, seed=14)
+    with pytest.raises(InputError, match="at least nperseg = 256 samples"):
+        render_batch(signals[:, :255], FS, representation)
+    with pytest.raises(InputError, match="at least nperseg = 64 samples"):
+        spectrogram_map(signals[:, :63], FS, representation, RenderParams(nperseg=64, noverlap=48))
+    one_segment = render_batch(signals[:, :256], FS, representation)
+    assert one_segment.shape == (2, 224, 224, 3) and int(one_segment.max()) - int(one_segment.min()) > 50
+    short = render_batch(signals[:, :100], FS, representation, params=RenderParams(nperseg=64, noverlap=48))
+    assert short.shape == (2, 224, 224, 3)
+    # The waveform has no segments: two samples are enough to draw a line.
+    assert render_batch(signals[:, :2], FS, "waveform").shape == (2, 224, 224, 3)
 
 
 def test_bad_inputs_are_refused():
@@ -248,7 +348,7 @@ def _chunk_mtimes(store_path: Path) -> dict[str, int]:
     return {str(p): p.stat().st_mtime_ns for p in chunks.rglob("*") if p.is_file() and "zarr.json" not in p.name}
 
 
-def test_cli_writes_complete_store_and_rerun_recomputes_nothing(biovid_fixture):
+def test_cli_writes_complete_store_and_rerun_recomputes_nothing(biovid_fixture, capsys):
     from painformer.cli import main
     from painformer.data import load_signal
 
@@ -258,6 +358,9 @@ def test_cli_writes_complete_store_and_rerun_recomputes_nothing(biovid_fixture):
             "--out", str(out), "--complete-marker", str(marker), "--batch-size", "4"]
     assert main(argv) == 0
     assert marker.is_file()
+    captured = capsys.readouterr()
+    assert "render ecg/spec_psd" in captured.err and "6/6" in captured.err  # the progress bar
+    assert "render ecg/spec_psd" not in captured.out
     store = SampleStore.open_complete(out)
     assert store.read().shape == (6, 224, 224, 3)
     assert store.attrs["fingerprint"]["representation"] == "spec_psd"
@@ -276,7 +379,9 @@ def test_cli_writes_complete_store_and_rerun_recomputes_nothing(biovid_fixture):
     writable.array[4] = np.zeros_like(expected)
     marker.unlink()
     before = _chunk_mtimes(out)
+    capsys.readouterr()
     assert main(argv) == 0 and marker.is_file()
+    assert "1/1" in capsys.readouterr().err  # the bar counts the pending samples only
     after = _chunk_mtimes(out)
     changed = [p for p in after if after[p] != before.get(p)]
     assert len(changed) == 1
@@ -322,3 +427,85 @@ def test_store_of_channels_has_one_image_per_channel(tmp_path):
     with pytest.raises(InputError, match=os.path.basename(paths[2])):
         render_signal_store(table=table, signal="fnirs", representation="waveform", out=tmp_path / "g.zarr",
                             loader=load_npy)
+
+
+def _npy_table(tmp_path: Path, arrays: list[np.ndarray]) -> pd.DataFrame:
+    """Samples in .npy files (one per sample) and the sample table that lists them."""
+    paths = []
+    for number, values in enumerate(arrays):
+        path = tmp_path / "signals" / f"sample{number}.npy"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, values)
+        paths.append(str(path))
+    return pd.DataFrame(
+        {"sample": [f"p{n // 3}-s{n}" for n in range(len(arrays))], "subject": [f"p{n // 3}" for n in range(len(arrays))],
+         "class_name": ["BL1", "PA4"] * (len(arrays) // 2) + ["BL1"] * (len(arrays) % 2), "biosignals": paths}
+    )
+
+
+def _load_npy(path: str, signal: str) -> tuple[np.ndarray, float]:
+    return np.load(path), FS
+
+
+def test_store_names_the_constant_sample_and_draws_its_waveform(tmp_path):
+    arrays = list(_signals(4, seed=15))
+    arrays[2] = np.full(LENGTH, 1.25)  # e.g. a disconnected electrode
+    table = _npy_table(tmp_path, arrays)
+    flat_path = table["biosignals"][2]
+    with pytest.raises(InputError, match=re.escape(f"sample p0-s2 ({flat_path})")) as caught:
+        render_signal_store(table=table, signal="gsr", representation="spec_psd", out=tmp_path / "psd.zarr",
+                            batch_size=2, loader=_load_npy, progress=False)
+    assert "constant" in str(caught.value) and "blank" in str(caught.value)
+    # The batch before it was written; the flat sample was not.
+    assert SampleStore.open(tmp_path / "psd.zarr").done_mask().tolist() == [True, True, False, False]
+
+    store = render_signal_store(table=table, signal="gsr", representation="waveform", out=tmp_path / "wave.zarr",
+                                batch_size=2, loader=_load_npy, progress=False)
+    ink = _ink(store.read(2))
+    row_ink = ink.sum(axis=1)
+    assert abs((row_ink * np.arange(224)).sum() / row_ink.sum() - 112) < 1.0
+
+
+def test_store_names_the_constant_fnirs_channel(tmp_path):
+    channels = [np.cumsum(np.random.default_rng(16 + n).normal(size=(4, 600)), axis=1) for n in range(3)]
+    channels[1][2] = -0.4
+    table = _npy_table(tmp_path, channels)
+    with pytest.raises(InputError, match=re.escape(f"sample p0-s1 ({table['biosignals'][1]}, channel 2)")):
+        render_signal_store(table=table, signal="fnirs", representation="spec_angle", out=tmp_path / "f.zarr",
+                            loader=_load_npy, progress=False)
+
+
+def test_interrupted_store_resumes_with_the_remaining_samples(tmp_path):
+    table = _npy_table(tmp_path, list(_signals(6, seed=17)))
+    paths = table["biosignals"].tolist()
+    failing = paths[3]
+
+    def crashing_loader(path: str, signal: str) -> tuple[np.ndarray, float]:
+        if path == failing:
+            raise RuntimeError("the file server went away")
+        return _load_npy(path, signal)
+
+    out = tmp_path / "resumed.zarr"
+    options = {"table": table, "signal": "ecg", "representation": "spec_phase", "batch_size": 2, "progress": False}
+    with pytest.raises(RuntimeError, match="went away"):
+        render_signal_store(out=out, loader=crashing_loader, **options)
+    # Batches of two: the first was written, the one holding sample 3 was not.
+    assert SampleStore.open(out).done_mask().tolist() == [True, True, False, False, False, False]
+    assert not SampleStore.open(out).is_complete()
+    before = _chunk_mtimes(out)
+    assert len(before) == 2
+
+    loaded = []
+
+    def recording_loader(path: str, signal: str) -> tuple[np.ndarray, float]:
+        loaded.append(path)
+        return _load_npy(path, signal)
+
+    resumed = render_signal_store(out=out, loader=recording_loader, **options)
+    assert sorted(loaded) == sorted(paths[2:])  # only the samples not done
+    after = _chunk_mtimes(out)
+    assert len(after) == 6 and all(after[p] == before[p] for p in before)  # finished chunks untouched
+
+    straight = render_signal_store(out=tmp_path / "straight.zarr", loader=_load_npy, **options)
+    assert resumed.is_complete() and np.array_equal(resumed.read(), straight.read())
+    assert SampleStore.open_complete(out).samples == table["sample"].tolist()
