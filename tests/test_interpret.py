@@ -115,3 +115,29 @@ def test_cli_writes_overlays_of_biosignal_images(tmp_path: Path):
     assert panel.shape == (224, 448, 3)
     assert np.array_equal(panel[:, :224], _square_image(20, 30))  # left half: the image itself
     assert main(argv[:-4] + ["--sample", "no-such-sample"]) == 1
+
+
+def test_cli_maps_image_files_centre_cropped_to_the_input_size(tmp_path: Path):
+    import cv2
+
+    picture = np.full((300, 400, 3), 30, dtype=np.uint8)
+    picture[120:180, 200:260] = 250
+    picture[:, :50] = 255  # outside the centre square: must not reach the backbone
+    path = tmp_path / "face.png"
+    Image.fromarray(picture).save(path)
+    out = tmp_path / "maps"
+    argv = ["attention", "--image", str(path), "--checkpoint", "none", "--device", "cpu", "--out", str(out)]
+    assert main(argv) == 0
+    panel = np.asarray(Image.open(out / "face-00.png"))
+    assert panel.shape == (224, 448, 3)
+    expected = cv2.resize(picture[:, 50:350], (224, 224), interpolation=cv2.INTER_AREA)
+    assert np.array_equal(panel[:, :224], expected)
+    assert not np.array_equal(panel[:, 224:], expected)  # the overlay half carries the map
+    sheet = tmp_path / "sheet.png"
+    assert main(["attention", "--image", str(path), "--image", str(path), "--checkpoint", "none",
+                 "--device", "cpu", "--sheet", str(sheet)]) == 0
+    assert np.asarray(Image.open(sheet)).shape[0] > 2 * 224  # a row per image
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    assert main(["attention", "--image", str(tmp_path / "missing.png"), "--out", str(out)]) == 1
+    assert main(["attention", "--image", str(tmp_path / "broken.png"), "--out", str(out)]) == 1
+    assert main(["attention", "--samples", str(tmp_path / "s.tsv"), "--out", str(out)]) == 1

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from painformer.errors import InputError
 from painformer.cli_types import positive_int
+from painformer.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -21,14 +22,17 @@ def add_commands(subparsers) -> None:
         description="Compute PainFormer's stage-3/4 self-attention maps for the images of chosen samples "
         "(video frames, or the biosignal image of a representation) and write PNG panels "
         "(image | overlay) to --out, one per image, or with --sheet one picture of every chosen sample (a row per "
-        "sample). Without a checkpoint the maps come from an untrained backbone.",
+        "sample). Without a checkpoint the maps come from an untrained backbone. --image takes image files "
+        "instead (PNG, JPEG; centre-cropped and resized to 224x224).",
     )
-    parser.add_argument("--samples", required=True, help="sample table (samples.tsv)")
-    parser.add_argument("--modality", required=True, choices=["rgb", "thermal", "depth", "ecg", "emg", "gsr", "fnirs"])
+    given = parser.add_mutually_exclusive_group(required=True)
+    given.add_argument("--samples", help="sample table (samples.tsv); with --modality and --sample or --pick")
+    given.add_argument("--image", action="append", help="an image file (repeatable), instead of samples")
+    parser.add_argument("--modality", choices=["rgb", "thermal", "depth", "ecg", "emg", "gsr", "fnirs"])
     parser.add_argument("--representation", default="frames", choices=["frames", "waveform", "spec_angle", "spec_phase", "spec_psd"])
     parser.add_argument("--images", help="upstream image store (biosignal images, thermal or depth frames)")
     parser.add_argument("--checkpoint", default="none", help="PainFormer checkpoint, or 'none' for an untrained backbone")
-    chosen = parser.add_mutually_exclusive_group(required=True)
+    chosen = parser.add_mutually_exclusive_group()
     chosen.add_argument("--sample", action="append", help="sample name (repeatable)")
     chosen.add_argument(
         "--pick", type=positive_int, metavar="N",
@@ -52,17 +56,34 @@ def add_commands(subparsers) -> None:
     parser.set_defaults(func=run_attention)
 
 
-def run_attention(args: argparse.Namespace) -> int:
-    import torch
-    from PIL import Image
+def image_file_items(paths: list[str]) -> Iterator[tuple[str, str, np.ndarray, list[int]]]:
+    """(output name, caption, (1, 224, 224, 3) uint8, [0]) per image file: centre crop, resize."""
+    from PIL import Image, UnidentifiedImageError
 
+    from painformer.models.preprocess import PAINFORMER_INPUT_SIZE
+    from painformer.video.frames import center_square, crop_and_resize
+
+    for name in paths:
+        path = Path(name)
+        if not path.is_file():
+            raise InputError(f"{path}: image file not found")
+        try:
+            with Image.open(path) as opened:
+                image = np.asarray(opened.convert("RGB"))[None]  # (1, H, W, 3)
+        except (UnidentifiedImageError, OSError) as error:
+            raise InputError(f"{path}: not a readable image ({error})") from error
+        box = center_square(image.shape[1], image.shape[2])
+        yield path.stem, path.name, crop_and_resize(image, box, size=PAINFORMER_INPUT_SIZE), [0]
+
+
+def sample_items(args: argparse.Namespace) -> Iterator[tuple[str, str, np.ndarray, list[int]]]:
+    """(output name, caption, (n_items, 224, 224, 3) uint8, item indices) per chosen sample."""
     from painformer.data import read_sample_table
     from painformer.embed.sources import open_source
-    from painformer.interpret.maps import attention_maps, overlay
-    from painformer.interpret.sheet import contact_sheet, pick_samples, spread_items
-    from painformer.models import load_painformer
-    from painformer.utils import atomic_path
+    from painformer.interpret.sheet import pick_samples, spread_items
 
+    if args.modality is None or not (args.sample or args.pick):
+        raise InputError("--samples needs --modality and --sample or --pick")
     table = read_sample_table(args.samples)
     names = pick_samples(table, args.pick) if args.pick else list(args.sample)
     known = set(table["sample"].astype(str))
@@ -75,6 +96,24 @@ def run_attention(args: argparse.Namespace) -> int:
         table=chosen, modality=args.modality, representation=args.representation,
         images=args.images, num_frames=num_frames, crop=args.crop,
     )
+    class_of = dict(zip(chosen["sample"].astype(str), chosen["class_name"].astype(str)))
+    for index, sample in enumerate(source.meta.samples):
+        loaded = np.asarray(source.load(index))  # (n_items, 224, 224, 3)
+        items = spread_items(len(loaded), args.max_items)
+        caption = f"{sample} ({class_of[sample]}), {args.modality}/{args.representation}, items {items}"
+        yield f"{sample}-{args.modality}-{args.representation}", caption, loaded[items], items
+
+
+def run_attention(args: argparse.Namespace) -> int:
+    import torch
+    from PIL import Image
+
+    from painformer.interpret.maps import attention_maps, overlay
+    from painformer.interpret.sheet import contact_sheet
+    from painformer.models import load_painformer
+    from painformer.utils import atomic_path
+
+    inputs = image_file_items(args.image) if args.image else sample_items(args)
     checkpoint = None if args.checkpoint.lower() in ("none", "") else args.checkpoint
     if checkpoint is None:
         log.warning("attention maps from an UNTRAINED backbone: they show the architecture's bias, not learned focus")
@@ -85,21 +124,17 @@ def run_attention(args: argparse.Namespace) -> int:
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     rows, labels = [], []
-    class_of = dict(zip(chosen["sample"].astype(str), chosen["class_name"].astype(str)))
-    for index, sample in enumerate(source.meta.samples):
-        loaded = np.asarray(source.load(index))  # (n_items, 224, 224, 3)
-        items = spread_items(len(loaded), args.max_items)
-        images = loaded[items]
+    for name, caption, images, items in inputs:
         heat = attention_maps(model, images, stages=tuple(args.stages), reduce=args.reduce, rollout=args.rollout)
         blended = overlay(images, heat)
         pictures = [mixed if args.overlay_only else np.concatenate([image, mixed], axis=1)
                     for image, mixed in zip(images, blended)]
         if out is None:
             rows.append(pictures)
-            labels.append(f"{sample} ({class_of[sample]}), {args.modality}/{args.representation}, items {items}")
+            labels.append(caption)
             continue
         for item, picture in zip(items, pictures):
-            path = out / f"{sample}-{args.modality}-{args.representation}-{item:02d}.png"
+            path = out / f"{name}-{item:02d}.png"
             Image.fromarray(picture).save(path)
             print(path)
     if out is None:
