@@ -177,7 +177,8 @@ def test_bad_tasks_files_name_the_file_and_the_problem(task_files, tmp_path, cap
 
 
 def test_make_demo_tasks_holds_out_probe_subjects_and_takes_frames_from_the_window(tmp_path):
-    from painformer.data import index_biovid, write_sample_table
+    from painformer.data import index_biovid, load_signal, write_sample_table
+    from painformer.render import render_batch
     from painformer.video import read_frames
 
     root, samples, out = tmp_path / "demo", tmp_path / "samples.tsv", tmp_path / "tasks"
@@ -210,3 +211,20 @@ def test_make_demo_tasks_holds_out_probe_subjects_and_takes_frames_from_the_wind
     assert [task["num_classes"] for task in listed] == [2, 2, 2]
 
     assert main(argv[:-2] + ["0.7", "0.2"]) == 1  # an empty window is refused
+
+    # 'spectrograms': the biosignal images go round the three spectrogram types, sample by sample.
+    split = tmp_path / "split"
+    assert main(argv[:5] + [str(split)] + argv[6:] + ["--representation", "spectrograms"]) == 0
+    pain_rows = table[table["class_name"].isin(["BL1", "PA4"])].reset_index(drop=True)
+    drawn = []
+    for position, row in pain_rows.iterrows():
+        values, fs = load_signal(row["biosignals"], "gsr")
+        kind = ("spec_angle", "spec_phase", "spec_psd")[position % 3]
+        if row["subject"] in pretraining:
+            drawn.append((kind, render_batch(np.asarray(values, dtype=np.float64)[None], fs, kind)[0]))
+    with h5py.File(split / "pain_gsr_spectrograms.h5", "r") as handle:
+        images = handle["images"][:]
+    assert len(images) == len(drawn) == 4
+    for image, (_, expected) in zip(images, drawn):
+        np.testing.assert_array_equal(image, expected)
+    assert {kind for kind, _ in drawn} == {"spec_angle", "spec_phase", "spec_psd"}

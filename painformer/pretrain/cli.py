@@ -41,7 +41,10 @@ def add_commands(subparsers) -> None:
     demo.add_argument("--out", required=True, help="output folder")
     demo.add_argument("--frames-per-video", type=positive_int, default=4)
     demo.add_argument("--signal", default="gsr", choices=["ecg", "emg", "gsr"])
-    demo.add_argument("--representation", default="spec_psd", choices=["waveform", "spec_angle", "spec_phase", "spec_psd"])
+    demo.add_argument(
+        "--representation", default="spec_psd", choices=["waveform", "spec_angle", "spec_phase", "spec_psd", "spectrograms"],
+        help="biosignal image of the signal task; 'spectrograms': the three spectrogram types in equal shares",
+    )
     demo.add_argument("--probe-subjects", type=int, default=3, help="subjects held out of every task, for the probe")
     demo.add_argument(
         "--frame-window", type=float, nargs=2, default=(0.0, 1.0), metavar=("START", "END"),

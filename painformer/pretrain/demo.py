@@ -9,6 +9,10 @@ Written as HDF5 task files (``images`` uint8 (N, 224, 224, 3), ``labels``,
 - ``pain_<signal>_<representation>.h5``: the biosignal image, BL1 vs PA4
   (the spectrogram tasks of Table III in miniature).
 
+With ``representation="spectrograms"`` the biosignal images are split equally among the three
+spectrogram types (spec_angle, spec_phase, spec_psd, in turn over the samples), as Table III's
+note says of the paper's biosignal tasks.
+
 The last ``probe_subjects`` subjects are kept out of every pretraining task
 and written to ``probe_frames.h5`` and ``probe_<signal>_<representation>.h5``
 (BL1 vs PA4), so that a leave-one-subject-out probe on them measures what
@@ -30,6 +34,9 @@ from painformer.errors import InputError
 log = logging.getLogger(__name__)
 
 PAIN_CLASSES = ("BL1", "PA4")
+SPECTROGRAMS = ("spec_angle", "spec_phase", "spec_psd")
+# The `representation` that splits the biosignal images equally among SPECTROGRAMS.
+ALL_SPECTROGRAMS = "spectrograms"
 
 
 def _read_video_frames(path: str, num_frames: int, window: tuple[float, float]) -> np.ndarray:
@@ -93,9 +100,10 @@ def make_demo_tasks(
     pain_rows = table[table["class_name"].isin(PAIN_CLASSES)]
     for row in table.itertuples(index=False):
         frames[row.sample] = _read_video_frames(str(row.video), frames_per_video, frame_window)
-    for row in pain_rows.itertuples(index=False):
+    for position, row in enumerate(pain_rows.itertuples(index=False)):
         values, fs = load_signal(str(row.biosignals), signal)
-        signal_images[row.sample] = render_batch(np.asarray(values, dtype=np.float64)[None], fs, representation)[0]
+        drawn = SPECTROGRAMS[position % len(SPECTROGRAMS)] if representation == ALL_SPECTROGRAMS else representation
+        signal_images[row.sample] = render_batch(np.asarray(values, dtype=np.float64)[None], fs, drawn)[0]
 
     identity = {"images": [], "labels": [], "subjects": []}
     pain_frames = {"images": [], "labels": [], "subjects": []}
