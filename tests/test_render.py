@@ -330,9 +330,6 @@ def _write_table(root: Path, names: list[str], biosignals: list[Path]) -> Path:
 
 @pytest.fixture
 def biovid_fixture(tmp_path):
-    data = pytest.importorskip("painformer.data", reason="the sample table reader lives in painformer.data")
-    if not all(hasattr(data, name) for name in ("read_sample_table", "load_signal")):
-        pytest.skip("painformer.data has no read_sample_table/load_signal")
     names = [f"{subject}-{cls}-{n:03d}" for subject in ("071309_w_21", "071614_m_20") for cls, n in
              (("BL1", 1), ("BL1", 2), ("PA4", 1))]
     paths = []
