@@ -9,6 +9,7 @@ does on real faces.
 from __future__ import annotations
 
 import logging
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -23,12 +24,13 @@ from painformer.video import (
     count_frames,
     crop_and_resize,
     decode_frames,
+    decode_planned,
     read_frames,
 )
 from painformer.video.face import detect_face_box
 
 
-def write_video(path: Path, frames: list[np.ndarray], *, fps: int = 25, crf: int = 0) -> Path:
+def write_video(path: Path, frames: list[np.ndarray], *, fps: int | Fraction = 25, crf: int = 0) -> Path:
     """Encode uint8 RGB frames as H.264 (crf 0: lossless in YUV, so pixel values survive)."""
     height, width = frames[0].shape[:2]
     with av.open(str(path), "w") as container:
@@ -43,9 +45,26 @@ def write_video(path: Path, frames: list[np.ndarray], *, fps: int = 25, crf: int
     return path
 
 
-def index_video(path: Path, n: int, *, height: int = 120, width: int = 160) -> Path:
+def index_video(path: Path, n: int, *, height: int = 120, width: int = 160, fps: int | Fraction = 25) -> Path:
     """Frame i is a flat grey of brightness 4*i, so a decoded frame tells its index."""
-    return write_video(path, [np.full((height, width, 3), 4 * i, np.uint8) for i in range(n)])
+    return write_video(path, [np.full((height, width, 3), 4 * i, np.uint8) for i in range(n)], fps=fps)
+
+
+def coded_video(path: Path, n: int, *, fps: int | Fraction, height: int = 48, width: int = 64) -> Path:
+    """Frame i is flat, red 16*(i // 16) and green 16*(i % 16): up to 256 frames that tell their index
+    (steps of 16 survive the RGB/YUV round trip, which moves values by 1 or 2)."""
+    colours = [(16 * (i // 16), 16 * (i % 16), 0) for i in range(n)]
+    return write_video(path, [np.full((height, width, 3), c, np.uint8) for c in colours], fps=fps)
+
+
+def decoded_indices(frames: np.ndarray) -> list[int]:
+    """Indices of frames of a ``coded_video``."""
+    mean = frames.reshape(len(frames), -1, 3).mean(axis=1)
+    return (16 * np.rint(mean[:, 0] / 16) + np.rint(mean[:, 1] / 16)).astype(int).tolist()
+
+
+def warnings_about(caplog, path: Path) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and str(path) in r.getMessage()]
 
 
 def draw_face(height: int, width: int, centre_x: int, centre_y: int, scale: int) -> np.ndarray:
@@ -93,11 +112,67 @@ def test_all_frames_and_evenly_spaced_frames(tmp_path):
     assert decoded_index.tolist() == [0, 16, 33, 49]
 
 
-def test_short_video_repeats_frames(tmp_path):
+def test_short_video_repeats_frames_and_warns(tmp_path, caplog):
     path = index_video(tmp_path / "short.mp4", 3)
-    frames = read_frames(path, num_frames=5, size=32)
+    with caplog.at_level(logging.WARNING, logger="painformer.video.frames"):
+        frames = read_frames(path, num_frames=5, size=32)
     assert frames.shape == (5, 32, 32, 3)
     assert np.rint(frames[:, 0, 0, 0] / 4).astype(int).tolist() == [0, 0, 1, 2, 2]
+    assert any("3 frames" in m and "fewer than the 5 requested" in m for m in warnings_about(caplog, path))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="painformer.video.frames"):
+        read_frames(path, num_frames=3, size=32)
+    assert warnings_about(caplog, path) == []
+
+
+@pytest.mark.parametrize("rate", [15, 50])
+def test_other_frame_rate_is_resampled_by_timestamp(tmp_path, caplog, rate):
+    """2 s at 15 or 50 fps: the frames chosen are those shown at the moments a 25 fps video of 2 s gives."""
+    reference = coded_video(tmp_path / "at25.mp4", 50, fps=25)
+    path = coded_video(tmp_path / f"at{rate}.mp4", 2 * rate, fps=rate)
+    for num_frames in (5, 16):
+        sampling = FrameSampling(num_frames)
+        wanted, _ = decode_planned(reference, sampling=sampling, fps=25)
+        assert not wanted.resampled
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="painformer.video.frames"):
+            plan, frames = decode_planned(path, sampling=sampling, fps=25)
+        assert plan.resampled and plan.video_fps == pytest.approx(rate)
+        # the frame on screen at each 25 fps moment: its timestamp is within half a frame of it
+        np.testing.assert_array_equal(plan.indices, np.rint(wanted.times * rate).astype(int))
+        assert np.abs(plan.times - wanted.times).max() <= 0.5 / rate + 1e-6
+        assert decoded_indices(frames) == plan.indices.tolist()
+        messages = warnings_about(caplog, path)
+        assert any(f"{rate} fps" in m and "expected 25 fps" in m for m in messages), messages
+    # without a sampling: as many frames as 2 s at 25 fps, not as the file has
+    plan, frames = decode_planned(path, sampling=FrameSampling(None), fps=25)
+    assert len(frames) == 50
+    np.testing.assert_array_equal(plan.indices, np.rint(np.arange(50) * rate / 25).astype(int))
+    # without an expected rate the file's own frames are taken, by index
+    plan, _ = decode_planned(path, sampling=FrameSampling(5), fps=None)
+    assert not plan.resampled and plan.indices.tolist() == np.rint(np.linspace(0, 2 * rate - 1, 5)).astype(int).tolist()
+
+
+def test_matching_frame_rate_keeps_the_index_rule_without_warning(tmp_path, caplog):
+    ntsc = coded_video(tmp_path / "ntsc.mp4", 40, fps=Fraction(30000, 1001))
+    with caplog.at_level(logging.WARNING, logger="painformer.video.frames"):
+        plan, frames = decode_planned(ntsc, sampling=FrameSampling(4), fps=30)
+        read_frames(ntsc, num_frames=4, size=64, fps=30)
+    assert not plan.resampled and plan.indices.tolist() == FrameSampling(4).indices(40).tolist()
+    assert decoded_indices(frames) == [0, 13, 26, 39]
+    assert warnings_about(caplog, ntsc) == []
+
+
+def test_low_resolution_warns_only_when_the_crop_is_much_enlarged(tmp_path, caplog):
+    tiny = index_video(tmp_path / "tiny.mp4", 3, height=40, width=60)
+    usual = index_video(tmp_path / "usual.mp4", 3, height=120, width=160)
+    with caplog.at_level(logging.WARNING, logger="painformer.video.frames"):
+        assert read_frames(tiny, num_frames=3).shape == (3, 224, 224, 3)
+        read_frames(usual, num_frames=3)  # 120 -> 224 is less than 2x
+        read_frames(tiny, num_frames=3, size=64)
+    messages = warnings_about(caplog, tiny)
+    assert len(messages) == 1 and "40 px" in messages[0] and "60x40" in messages[0] and "5.6x" in messages[0]
+    assert warnings_about(caplog, usual) == []
 
 
 @pytest.mark.parametrize("height,width", [(120, 200), (200, 120)])
@@ -181,7 +256,16 @@ def test_inspect_command_prints_indices_and_boxes(tmp_path, capsys):
     face = write_video(tmp_path / "face.mp4", [draw_face(240, 320, 110, 125, 55)] * 4, crf=10)
     assert main(["video", "inspect", str(plain), str(face), "--num-frames", "4", "--crop", "face"]) == 0
     lines = [line.split("\t") for line in capsys.readouterr().out.strip().splitlines()]
-    assert lines[0][:6] == ["video", "frames", "height", "width", "indices", "crop"]
-    assert lines[1][1:6] == ["20", "120", "160", "0,6,13,19", "center (no face)"]
-    assert lines[1][6:] == ["20", "0", "120"]
-    assert lines[2][5] == "face" and int(lines[2][8]) < 240
+    assert lines[0][:7] == ["video", "frames", "height", "width", "fps", "indices", "crop"]
+    assert lines[1][1:7] == ["20", "120", "160", "25", "0,6,13,19", "center (no face)"]
+    assert lines[1][7:] == ["20", "0", "120"]
+    assert lines[2][6] == "face" and int(lines[2][9]) < 240
+
+    fast = coded_video(tmp_path / "fast.mp4", 40, fps=50)
+    assert main(["video", "inspect", str(fast), "--num-frames", "4", "--fps", "25"]) == 0
+    row = capsys.readouterr().out.strip().splitlines()[1].split("\t")
+    # 0.8 s is 20 frames at 25 fps; frames 0, 6, 13, 19 of those are shown at 50 fps frames 0, 12, 26, 38
+    assert row[1:6] == ["40", "48", "64", "50", "0,12,26,38"]
+    with pytest.raises(SystemExit):
+        main(["video", "inspect", str(fast), "--fps", "0"])
+    assert "expected a positive frame rate, got 0" in capsys.readouterr().err

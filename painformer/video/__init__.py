@@ -2,6 +2,8 @@
 
 from painformer.video.frames import (
     CROPS,
+    DATASET_FPS,
+    FramePlan,
     FrameSampling,
     SquareBox,
     center_square,
@@ -9,11 +11,14 @@ from painformer.video.frames import (
     count_frames,
     crop_and_resize,
     decode_frames,
+    decode_planned,
     read_frames,
 )
 
 __all__ = [
     "CROPS",
+    "DATASET_FPS",
+    "FramePlan",
     "FrameSampling",
     "SquareBox",
     "center_square",
@@ -21,5 +26,6 @@ __all__ = [
     "count_frames",
     "crop_and_resize",
     "decode_frames",
+    "decode_planned",
     "read_frames",
 ]

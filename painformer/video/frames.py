@@ -8,14 +8,25 @@ stage sees the same frames of a video:
   ``N`` indices evenly spaced over the whole video,
   ``round(linspace(0, len - 1, N))`` (first and last frame included; a video
   shorter than ``N`` frames repeats frames rather than failing, so that every
-  sample of a store has the same shape);
+  sample of a store has the same shape, and a warning names the file);
+* **which rate**: with an expected frame rate (``fps``, e.g. 25 for BioVid,
+  30 for AI4Pain) a video at another rate is resampled: the rule above is
+  applied to the frames a video of the same duration would have at the
+  expected rate, and each of those moments takes the decoded frame whose
+  timestamp is nearest. The frames then cover the same time span, and
+  ``num_frames=None`` gives as many frames as at the expected rate. A warning
+  names the file and both rates. Without ``fps`` a video's own rate is taken
+  as it is;
 * **which square**: ``crop="center"`` takes the centred square of side
   ``min(height, width)``; ``crop="face"`` takes one square around the face,
   the same for every frame of the video (see ``painformer.video.face``);
 * **which size**: the square is resized to ``size x size`` (area averaging
   when shrinking, bilinear when enlarging). Cropping the square first and
   resizing it afterwards covers the same region as "resize the short side to
-  ``size``, then centre crop", with less work.
+  ``size``, then centre crop", with less work. Any resolution is accepted;
+  only a square more than ``MAX_UPSCALE`` times smaller than ``size`` (a low
+  resolution video, or a small face) gets a warning, because enlarging it
+  that much gives the backbone blurred frames.
 
 Frames are returned as uint8 arrays and never written as image files.
 """
@@ -33,6 +44,12 @@ from painformer.errors import InputError
 log = logging.getLogger(__name__)
 
 CROPS = ("center", "face")
+# Frame rates of the supported datasets' videos, for callers that know the dataset.
+DATASET_FPS = {"biovid": 25.0, "ai4pain": 30.0}
+# Rates within 1 % count as equal (29.97 fps NTSC video is "30 fps").
+FPS_TOLERANCE = 0.01
+# Enlarging the crop square by more than this visibly blurs the frames.
+MAX_UPSCALE = 2.0
 
 
 @dataclass(frozen=True)
@@ -78,15 +95,79 @@ class FrameSampling:
         if not 0.0 <= start < end <= 1.0:
             raise ValueError(f"window must be two fractions 0 <= start < end <= 1, got {self.window}")
 
-    def indices(self, total_frames: int) -> np.ndarray:
-        """Frame indices for a video of ``total_frames`` frames (see module doc for the rule)."""
+    def span(self, total_frames: int) -> tuple[int, int]:
+        """First and last frame index (inclusive) of the window in a video of ``total_frames`` frames."""
         if total_frames < 1:
             raise ValueError("a video needs at least one frame")
-        first = int(round(self.window[0] * (total_frames - 1)))
-        last = int(round(self.window[1] * (total_frames - 1)))
+        first = round(self.window[0] * (total_frames - 1))
+        last = round(self.window[1] * (total_frames - 1))
+        return first, last
+
+    def indices(self, total_frames: int) -> np.ndarray:
+        """Frame indices for a video of ``total_frames`` frames (see module doc for the rule)."""
+        first, last = self.span(total_frames)
         if self.num_frames is None:
             return np.arange(first, last + 1, dtype=np.int64)
         return np.rint(np.linspace(first, last, int(self.num_frames))).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    """The frames chosen from one video: indices to decode and their timestamps (seconds)."""
+
+    indices: np.ndarray
+    times: np.ndarray
+    total_frames: int
+    video_fps: float
+    resampled: bool
+
+
+def _rate_differs(video_fps: float, expected_fps: float) -> bool:
+    return abs(video_fps - expected_fps) > FPS_TOLERANCE * expected_fps
+
+
+def _nearest_frames(starts: np.ndarray, moments: np.ndarray) -> np.ndarray:
+    """For each moment, the frame whose start time is nearest (the earlier one on a tie)."""
+    after = np.clip(np.searchsorted(starts, moments, side="left"), 1, len(starts) - 1)
+    before = after - 1
+    take_after = np.abs(starts[after] - moments) < np.abs(moments - starts[before])
+    return np.where(take_after, after, before).astype(np.int64)
+
+
+def plan_frames(reader, *, sampling: FrameSampling, path: str | Path, fps: float | None = None) -> FramePlan:
+    """Which frames of an open decord reader to decode (rules in the module doc); warnings name ``path``."""
+    total = len(reader)
+    video_fps = float(reader.get_avg_fps() or 0.0)
+    if fps is not None and fps <= 0:
+        raise InputError(f"{path}: expected frame rate must be positive, got {fps}")
+    resampled = False
+    if fps is not None and total > 1:
+        stamps = np.asarray(reader.get_frame_timestamp(list(range(total))), dtype=np.float64).reshape(total, 2)
+        starts = stamps[:, 0]
+        duration = float(stamps[-1, 1] - starts[0])
+        if not np.isfinite(video_fps) or video_fps <= 0:
+            video_fps = total / duration if duration > 0 else 0.0
+        if video_fps <= 0 or not np.all(np.diff(starts) > 0):
+            log.warning("%s: the frame rate cannot be read from the timestamps; frames are chosen by index", path)
+        elif _rate_differs(video_fps, fps):
+            resampled = True
+            expected_total = max(1, round(duration * fps))
+            first, last = sampling.span(expected_total)
+            moments = starts[0] + sampling.indices(expected_total) / fps
+            indices = _nearest_frames(starts, moments)
+            repeats = len(np.unique(indices)) < len(indices)
+            log.warning("%s: %.3g fps, expected %.3g fps; frames chosen by timestamp as at %.3g fps%s",
+                        path, video_fps, fps, fps, " (some frames repeat)" if repeats else "")
+            span_frames = last - first + 1
+    if not resampled:
+        indices = sampling.indices(total)
+        first, last = sampling.span(total)
+        span_frames = last - first + 1
+    if sampling.num_frames is not None and span_frames < sampling.num_frames:
+        log.warning("%s: %d frames in the sampled span%s, fewer than the %d requested; frames repeat",
+                    path, span_frames, f" at the expected {fps:.3g} fps" if resampled else "", sampling.num_frames)
+    times = np.asarray(reader.get_frame_timestamp(indices.tolist()), dtype=np.float64).reshape(-1, 2)[:, 0]
+    return FramePlan(indices=indices, times=times, total_frames=total, video_fps=video_fps, resampled=resampled)
 
 
 def import_decord():
@@ -97,7 +178,6 @@ def import_decord():
     keeps both working.
     """
     import cv2  # noqa: F401
-
     import decord
 
     return decord
@@ -113,6 +193,9 @@ def _open_reader(path: Path):
         raise InputError(f"{path}: video file is empty")
     decord = import_decord()
     try:
+        # Always the CPU context: the PyPI decord wheels are built without CUDA (a GPU context
+        # fails with "CUDA not enabled"), decoding a clip costs milliseconds next to the models,
+        # and the frames are cropped on the CPU anyway (docs/video.md).
         reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
     except Exception as error:  # decord raises its own DECORDError or RuntimeError
         raise InputError(f"{path}: cannot decode video ({str(error).splitlines()[0] if str(error) else type(error).__name__})") from error
@@ -126,18 +209,27 @@ def count_frames(path: str | Path) -> int:
     return len(_open_reader(Path(path)))
 
 
-def decode_frames(path: str | Path, *, sampling: FrameSampling) -> np.ndarray:
-    """The selected frames at full resolution, uint8 (N, H, W, 3) RGB."""
+def decode_planned(path: str | Path, *, sampling: FrameSampling, fps: float | None = None) -> tuple[FramePlan, np.ndarray]:
+    """Which frames were chosen (:class:`FramePlan`) and those frames at full resolution, uint8 (N, H, W, 3) RGB.
+
+    ``fps``: the expected frame rate, if any (see the module doc).
+    """
     path = Path(path)
     reader = _open_reader(path)
-    indices = sampling.indices(len(reader))
+    plan = plan_frames(reader, sampling=sampling, path=path, fps=fps)
+    indices = plan.indices
     try:
         frames = reader.get_batch(indices.tolist()).asnumpy()
     except Exception as error:
         raise InputError(f"{path}: decoding frames {indices.min()}..{indices.max()} of {len(reader)} failed ({error})") from error
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] != len(indices):
         raise InputError(f"{path}: decoded an unexpected frame array of shape {frames.shape}")
-    return np.ascontiguousarray(frames, dtype=np.uint8)
+    return plan, np.ascontiguousarray(frames, dtype=np.uint8)
+
+
+def decode_frames(path: str | Path, *, sampling: FrameSampling, fps: float | None = None) -> np.ndarray:
+    """The selected frames at full resolution, uint8 (N, H, W, 3) RGB; ``fps``: the expected rate, if any."""
+    return decode_planned(path, sampling=sampling, fps=fps)[1]
 
 
 def crop_and_resize(frames: np.ndarray, box: SquareBox, *, size: int) -> np.ndarray:
@@ -154,7 +246,8 @@ def crop_and_resize(frames: np.ndarray, box: SquareBox, *, size: int) -> np.ndar
 
 
 def read_frames(
-    path: str | Path, *, num_frames: int | None, crop: str = "center", size: int = 224, window: tuple[float, float] = (0.0, 1.0)
+    path: str | Path, *, num_frames: int | None, crop: str = "center", size: int = 224,
+    window: tuple[float, float] = (0.0, 1.0), fps: float | None = None,
 ) -> np.ndarray:
     """Decode ``path`` into uint8 RGB frames of shape (N, size, size, 3).
 
@@ -162,13 +255,19 @@ def read_frames(
     (within ``window``, fractions of the clip; see :class:`FrameSampling`).
     ``crop``: ``center`` or ``face`` (one stable face box per video; the centre
     square, with a warning naming the file, when no face is found).
+    ``fps``: the dataset's frame rate; a video at another rate is resampled by
+    timestamp, with a warning (``None``: take every video's own rate).
     """
     if crop not in CROPS:
         raise InputError(f"{path}: unknown crop {crop!r}; expected one of {', '.join(CROPS)}")
     if size < 1:
         raise InputError(f"{path}: frame size must be positive, got {size}")
-    frames = decode_frames(path, sampling=FrameSampling(num_frames, window=window))
-    box, _ = choose_box(frames, crop=crop, path=path)
+    frames = decode_frames(path, sampling=FrameSampling(num_frames, window=window), fps=fps)
+    box, source = choose_box(frames, crop=crop, path=path)
+    side = box.clamp_to(frames.shape[1], frames.shape[2]).side
+    if side * MAX_UPSCALE < size:
+        log.warning("%s: the %s square is %d px (video %dx%d), enlarged %.1fx to %d px: frames will be blurred",
+                    path, source, side, frames.shape[2], frames.shape[1], size / side, size)
     return crop_and_resize(frames, box, size=size)
 
 
