@@ -190,6 +190,26 @@ def test_apply_command_end_to_end_and_resume(tiny_dir, tiny, tmp_path, caplog):
         apply_depth(table=read_sample_table(table), model_dir=tiny_dir, out=out, settings=DepthSettings(num_frames=5))
 
 
+def test_apply_resamples_videos_at_another_frame_rate(tiny_dir, tiny, tmp_path, caplog):
+    """--fps reaches the frame reader: 25 fps videos read as if 10 fps were expected, with a warning."""
+    from painformer.cli import main
+
+    videos = [face_video(tmp_path / f"r{i}-{c}.mp4", n=12, shift=8 * i) for i, c in enumerate(["BL1", "PA4"])]
+    table = write_table(tmp_path, videos)
+    out = tmp_path / "depth10.zarr"
+    with caplog.at_level("WARNING", logger="painformer.video.frames"):
+        assert main(["depth", "apply", "--samples", str(table), "--model-dir", str(tiny_dir), "--num-frames", "5",
+                     "--fps", "10", "--out", str(out), "--device", "cpu"]) == 0
+    for video in videos:
+        assert any(str(video) in r.getMessage() and "expected 10 fps" in r.getMessage() for r in caplog.records)
+    store = SampleStore.open(out)
+    assert store.attrs["fingerprint"]["fps"] == 10.0
+    model, processor = tiny
+    resampled = read_frames(videos[0], num_frames=5, fps=10)
+    assert not np.array_equal(resampled, read_frames(videos[0], num_frames=5))
+    np.testing.assert_array_equal(store.read(0), estimate_depth(resampled, model, processor, CPU, 16))
+
+
 def test_bad_model_dir_is_a_clear_error(tmp_path, capsys):
     from painformer.cli import main
 

@@ -30,13 +30,17 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DepthSettings:
-    """Which frames, how they are cropped, how depth is stretched to 8 bits, how inference runs."""
+    """Which frames, how they are cropped, how depth is stretched to 8 bits, how inference runs.
+
+    ``fps``: the dataset's frame rate; videos at another rate are resampled (``painformer.video``).
+    """
 
     num_frames: int
     crop: str = "center"
     normalization: str = "video"
     batch_size: int = 16
     device: str = "auto"
+    fps: float | None = None
 
     def __post_init__(self) -> None:
         if self.num_frames < 1:
@@ -77,6 +81,8 @@ def apply_depth(
             "num_frames": settings.num_frames,
             "crop": settings.crop,
             "normalization": settings.normalization,
+            # only when set, so that stores made before the rate check existed still resume
+            **({"fps": settings.fps} if settings.fps is not None else {}),
         },
         attrs={"modality": "depth", "depth_model": info.as_dict()},
         force=force,
@@ -97,7 +103,7 @@ def apply_depth(
         path = videos[index]
         if not Path(path).is_file():
             raise InputError(f"{path}: video of sample {samples[index]} is missing")
-        return read_frames(path, num_frames=settings.num_frames, crop=settings.crop)
+        return read_frames(path, num_frames=settings.num_frames, crop=settings.crop, fps=settings.fps)
 
     log.info("%d of %d samples to process with %s on %s%s", len(pending), len(store), info.name, device,
              " (UNTRAINED tiny model: depth NOT meaningful)" if info.untrained_tiny else "")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+
 from painformer.cli_types import positive_int
+from painformer.video.cli import frame_rate
 
 
 def add_commands(subparsers) -> None:
@@ -30,6 +32,8 @@ def add_commands(subparsers) -> None:
     apply.add_argument("--model-dir", required=True, help="local Depth Anything model directory")
     apply.add_argument("--num-frames", type=positive_int, required=True)
     apply.add_argument("--crop", default="center", choices=["center", "face"])
+    apply.add_argument("--fps", type=frame_rate,
+                       help="expected frame rate (BioVid 25, AI4Pain 30): other rates are resampled, with a warning")
     apply.add_argument("--normalization", default="video", choices=["video", "frame"],
                        help="8-bit stretch: one min/max per video (stable over time) or per frame")
     apply.add_argument("--out", required=True, help="output store, e.g. results/demo/frames/depth.zarr")
@@ -61,7 +65,7 @@ def run_apply(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     settings = DepthSettings(num_frames=args.num_frames, crop=args.crop, normalization=args.normalization,
-                             batch_size=args.batch_size, device=args.device)
+                             batch_size=args.batch_size, device=args.device, fps=args.fps)
     store = apply_depth(table=read_sample_table(args.samples), model_dir=args.model_dir, out=args.out,
                         settings=settings, complete_marker=args.complete_marker, force="stale" if args.replace_stale else args.force)
     summary = store.summary()

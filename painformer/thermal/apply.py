@@ -33,10 +33,13 @@ FrameReader = Callable[..., np.ndarray]
 
 @dataclass(frozen=True)
 class ApplySettings:
+    """``fps``: the dataset's frame rate; videos at another rate are resampled (``painformer.video``)."""
+
     num_frames: int
     crop: str = "center"
     batch_size: int = 32
     device: str = "auto"
+    fps: float | None = None
 
 
 def _default_reader() -> FrameReader:
@@ -92,6 +95,8 @@ def apply_generator(
             "num_frames": settings.num_frames,
             "crop": settings.crop,
             "image_size": image_size,
+            # only when set, so that stores made before the rate check existed still resume
+            **({"fps": settings.fps} if settings.fps is not None else {}),
         },
         attrs={
             "modality": "thermal",
@@ -108,7 +113,8 @@ def apply_generator(
         path = videos[index]
         if not Path(path).is_file():
             raise InputError(f"{path}: video of sample {samples[index]} is missing")
-        frames = reader(path, num_frames=settings.num_frames, crop=settings.crop)
+        rate = {"fps": settings.fps} if settings.fps is not None else {}
+        frames = reader(path, num_frames=settings.num_frames, crop=settings.crop, **rate)
         expected = (settings.num_frames, FRAME_SIZE, FRAME_SIZE, 3)
         if frames.shape != expected or frames.dtype != np.uint8:
             raise InputError(f"{path}: decoded frames {frames.shape} {frames.dtype}, expected {expected} uint8")

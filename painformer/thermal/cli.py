@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 
 import torch
+
 from painformer.cli_types import positive_int
+from painformer.video.cli import frame_rate
 
 
 def add_commands(subparsers) -> None:
@@ -56,6 +58,8 @@ def add_commands(subparsers) -> None:
     apply.add_argument("--checkpoint", required=True, help="generator checkpoint from 'painformer thermal train'")
     apply.add_argument("--num-frames", type=positive_int, required=True)
     apply.add_argument("--crop", default="center", choices=["center", "face"])
+    apply.add_argument("--fps", type=frame_rate,
+                       help="expected frame rate (BioVid 25, AI4Pain 30): other rates are resampled, with a warning")
     apply.add_argument("--out", required=True, help="output store, e.g. results/demo/frames/thermal.zarr")
     apply.add_argument("--complete-marker", help="JSON file written only once every sample is done")
     apply.add_argument("--batch-size", type=positive_int, default=32, help="frames per generator batch")
@@ -103,7 +107,8 @@ def run_apply(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     table = read_sample_table(args.samples)
-    settings = ApplySettings(num_frames=args.num_frames, crop=args.crop, batch_size=args.batch_size, device=args.device)
+    settings = ApplySettings(num_frames=args.num_frames, crop=args.crop, batch_size=args.batch_size, device=args.device,
+                             fps=args.fps)
     store = apply_generator(
         table=table, checkpoint=args.checkpoint, out=args.out, settings=settings,
         complete_marker=args.complete_marker, force="stale" if args.replace_stale else args.force,
