@@ -7,7 +7,9 @@ Prints one table:
 
 - **decode**: frames/s and ms per video of ``painformer.video.read_frames`` over
   every demo video, for all frames and for 4 evenly spaced frames, with the
-  centre crop and the face crop (Haar cascade, one box per video);
+  centre crop and the face crop (Haar cascade, one box per video), and for 4
+  frames with an expected frame rate (``fps=25``: the check only; ``fps=50``:
+  the 25 fps videos resampled by timestamp);
 - **thermal**: frames/s of ``translate_frames`` (224 -> 64 -> 224, the path of
   ``thermal apply``) at batch 16 over one video's frames, with a generator of the default architecture
   and random pix2pix initial weights (speed does not depend on the weights);
@@ -106,6 +108,18 @@ def decode_rows(videos: list[Path], *, repeats: int) -> list[Row]:
                 frames_per_s=f"{frames / seconds:.0f}", ms_per_video=f"{1e3 * seconds / len(videos):.1f}",
                 note=f"{len(videos)} videos, {frames // len(videos)} frames each -> 224x224",
             ))
+    # The frame-rate check reads every frame's timestamp; at another rate the frames are chosen by timestamp.
+    for fps, what in ((25.0, "rate checked, matches"), (50.0, "rate checked, resampled")):
+        def decode_checked(fps: float = fps) -> None:
+            for v in videos:
+                read_frames(v, num_frames=4, crop="center", fps=fps)
+
+        seconds = best_seconds(decode_checked, repeats=repeats, device=torch.device("cpu"))
+        rows.append(Row(
+            what="decode", case=f"4 sampled frames, center crop, fps={fps:g}",
+            frames_per_s=f"{4 * len(videos) / seconds:.0f}", ms_per_video=f"{1e3 * seconds / len(videos):.1f}",
+            note=f"{len(videos)} videos at 25 fps; {what}",
+        ))
     return rows
 
 
