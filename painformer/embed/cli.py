@@ -7,8 +7,9 @@ import json
 
 import torch
 
-from painformer.errors import InputError
 from painformer.cli_types import positive_int
+from painformer.embed.names import MODALITIES, REPRESENTATIONS
+from painformer.errors import InputError
 
 
 def add_commands(subparsers) -> None:
@@ -20,8 +21,8 @@ def add_commands(subparsers) -> None:
         "given with --images. Rerunning resumes from the store's done mask.",
     )
     embed.add_argument("--samples", required=True, help="sample table (samples.tsv)")
-    embed.add_argument("--modality", required=True, choices=["rgb", "thermal", "depth", "ecg", "emg", "gsr", "fnirs"])
-    embed.add_argument("--representation", required=True, choices=["frames", "waveform", "spec_angle", "spec_phase", "spec_psd"])
+    embed.add_argument("--modality", required=True, choices=MODALITIES)
+    embed.add_argument("--representation", required=True, choices=REPRESENTATIONS)
     embed.add_argument("--images", help="upstream image store (biosignal images, thermal or depth frames)")
     embed.add_argument("--num-frames", type=positive_int, help="frames sampled per video (RGB)")
     embed.add_argument("--crop", default="center", choices=["center", "face"], help="frame crop (RGB)")

@@ -15,12 +15,9 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from painformer.embed.names import input_problem
 from painformer.errors import InputError, StoreError
 from painformer.stores import SampleMeta, SampleStore
-
-VIDEO_MODALITIES = ("rgb", "thermal", "depth")
-SIGNAL_MODALITIES = ("ecg", "emg", "gsr", "fnirs")
-REPRESENTATIONS = ("frames", "waveform", "spec_angle", "spec_phase", "spec_psd")
 
 
 class ImageSource(Protocol):
@@ -72,7 +69,8 @@ class StoreSource:
         self.store = SampleStore.open_complete(self.path)
         self.meta = SampleMeta.from_table(self.table)
         stored = self.store.samples
-        missing = [s for s in self.meta.samples if s not in set(stored)]
+        known = set(stored)
+        missing = [s for s in self.meta.samples if s not in known]
         if missing:
             more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
             raise StoreError(
@@ -105,12 +103,9 @@ def open_source(
     crop: str = "center",
 ) -> ImageSource:
     """The image source for a modality/representation (RGB from videos, all else from a store)."""
-    if modality not in VIDEO_MODALITIES + SIGNAL_MODALITIES:
-        raise InputError(f"unknown modality {modality!r}; expected one of {VIDEO_MODALITIES + SIGNAL_MODALITIES}")
-    if representation not in REPRESENTATIONS:
-        raise InputError(f"unknown representation {representation!r}; expected one of {REPRESENTATIONS}")
-    if (modality in VIDEO_MODALITIES) != (representation == "frames"):
-        raise InputError(f"{modality}/{representation}: video modalities take 'frames', signals an image representation")
+    problem = input_problem(modality, representation)
+    if problem:
+        raise InputError(f"{modality}/{representation}: {problem}")
     if modality == "rgb" and images is None:
         return VideoSource(table=table, num_frames=num_frames, crop=crop)
     if images is None:

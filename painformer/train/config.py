@@ -7,7 +7,13 @@ torch and is quick: ``list_folds`` runs once per experiment in every dry run.
 Cross-references the config schema cannot check are validated here, each error
 naming the experiment (or preset) and the offending key:
 
+- every input names a known ``modality/representation`` (video modalities
+  take ``frames``, signals an image representation);
 - the preset exists and every ``overrides`` key is a preset field;
+- ``model`` and ``video_encoder`` keys are keywords of the EmbeddingMixer /
+  VideoEncoder constructors (read from their source, so that a dry run need
+  not import torch), except what the experiment fixes itself (``num_classes``
+  from the task, ``dropout`` from the preset);
 - ``fusion: none`` has exactly one input, the others at least two;
 - ``video_encoder_concat`` (Eq. 12) has exactly one non-video input and at
   least one video input;
@@ -18,20 +24,24 @@ naming the experiment (or preset) and the offending key:
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
+from painformer.embed.names import VIDEO_MODALITIES, input_problem
 from painformer.errors import InputError
 
 FUSIONS = ("none", "add", "concat", "decision", "video_encoder_concat")
 AGGREGATIONS = ("concat", "sum", "mean")
 PROTOCOLS = ("loso", "holdout")
 NORMALIZATIONS = ("none", "standard")
-# Modalities whose embedding store holds one item per video frame.
-VIDEO_MODALITIES = ("rgb", "thermal", "depth")
 HOLDOUT_FOLD = "holdout"
+# Constructor keywords an experiment may not set: the task fixes the classes, the preset the dropout.
+FIXED_MODEL_KEYWORDS = {"num_classes": "the task fixes it", "dropout": "the preset's 'dropout' sets it"}
 
 
 @dataclass(frozen=True)
@@ -205,10 +215,36 @@ def _choice(raw: Mapping[str, Any], key: str, choices: tuple[str, ...], default:
     return value
 
 
-def _keywords(raw: Mapping[str, Any], key: str, *, where: str) -> dict[str, Any]:
+@functools.cache
+def constructor_keywords(class_name: str) -> tuple[str, ...]:
+    """Keyword names of ``painformer.models.mixer.<class_name>.__init__``, from the module's source.
+
+    Parsing instead of importing keeps torch out of the processes that only
+    read the config (the workflow imports this module on every dry run).
+    """
+    source = resources.files("painformer").joinpath("models", "mixer.py").read_text(encoding="utf-8")
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.ClassDef) and node.name == class_name:
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+                    arguments = item.args
+                    return tuple(a.arg for a in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs][1:])
+    raise RuntimeError(f"painformer/models/mixer.py defines no {class_name}.__init__")
+
+
+def _keywords(raw: Mapping[str, Any], key: str, class_name: str, *, where: str) -> dict[str, Any]:
     value = raw.get(key) or {}
     if not isinstance(value, Mapping):
         raise InputError(f"{where}: key {key!r} must be a mapping of constructor keywords, got {value!r}")
+    accepted = constructor_keywords(class_name)
+    fixed = {name: why for name, why in FIXED_MODEL_KEYWORDS.items() if name in value and name in accepted}
+    if fixed:
+        reasons = "; ".join(f"{name}: {why}" for name, why in fixed.items())
+        raise InputError(f"{where}: key {key!r} must not set {sorted(fixed)} ({reasons})")
+    allowed = [name for name in accepted if name not in FIXED_MODEL_KEYWORDS]
+    unknown = sorted(str(name) for name in value if name not in allowed)
+    if unknown:
+        raise InputError(f"{where}: key {key!r} has unknown {class_name} keyword(s) {unknown}; valid: {allowed}")
     return dict(value)
 
 
@@ -227,6 +263,9 @@ def _experiment_from_raw(name: str, raw: Mapping[str, Any], presets: Mapping[str
     for item in inputs:
         if not isinstance(item, str) or item.count("/") != 1 or not all(item.split("/")):
             raise InputError(f"{where}: key 'inputs' holds {item!r}, not a modality/representation name")
+        problem = input_problem(*item.split("/"))
+        if problem:
+            raise InputError(f"{where}: key 'inputs' holds {item!r}: {problem}")
     if len(set(inputs)) != len(inputs):
         raise InputError(f"{where}: key 'inputs' lists an input twice: {list(inputs)}")
     inputs = tuple(inputs)
@@ -267,8 +306,8 @@ def _experiment_from_raw(name: str, raw: Mapping[str, Any], presets: Mapping[str
         protocol=protocol,
         preset=preset,
         preset_name=preset_name,
-        model=_keywords(raw, "model", where=where),
-        video_encoder=_keywords(raw, "video_encoder", where=where),
+        model=_keywords(raw, "model", "EmbeddingMixer", where=where),
+        video_encoder=_keywords(raw, "video_encoder", "VideoEncoder", where=where),
     )
     _check_fusion(experiment, where=where)
     return experiment
@@ -293,8 +332,6 @@ def _check_fusion(experiment: Experiment, *, where: str) -> None:
                 f"{where}: key 'fusion' is 'add' (Eq. 14) but the inputs' vectors differ in length: "
                 + ", ".join(f"{name} -> {kind}" for name, kind in lengths.items())
             )
-    if experiment.model.get("num_classes") is not None:
-        raise InputError(f"{where}: key 'model' must not set num_classes; the task fixes it")
 
 
 def _length_kind(experiment: Experiment, name: str) -> str:
