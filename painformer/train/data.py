@@ -124,6 +124,14 @@ def load_experiment_data(experiment: Experiment, table, embeddings_dir: str | Pa
     samples = [str(name) for name in rows["sample"]]
     classes = experiment.classes
     label_of = {name: i for i, name in enumerate(classes)}
+    labels = np.array([label_of[name] for name in rows["class_name"]], dtype=np.int64)
+    counts = class_counts(labels, classes)
+    if sum(1 for count in counts.values() if count) < 2:
+        # Checked before any store is read: no fold of such a table could be trained.
+        raise InputError(
+            f"experiment {experiment.name!r}: the sample table holds fewer than two of the task "
+            f"{experiment.task!r} classes (samples per class: {_describe_counts(counts)})"
+        )
 
     # Frame-concatenated videos that are summed must agree on the frame count: fit them to the first.
     video_items = None
@@ -138,7 +146,7 @@ def load_experiment_data(experiment: Experiment, table, embeddings_dir: str | Pa
     return ExperimentData(
         samples=np.asarray(samples, dtype=object).astype(str),
         subjects=rows["subject"].astype(str).to_numpy(),
-        labels=np.array([label_of[name] for name in rows["class_name"]], dtype=np.int64),
+        labels=labels,
         splits=rows["split"].fillna("").astype(str).to_numpy(),
         classes=classes,
         streams=fuse_inputs(experiment, vectors, embeddings_dir=embeddings_dir),
@@ -206,7 +214,26 @@ def split_fold(experiment: Experiment, fold: str, data: ExperimentData) -> tuple
             f"experiment {experiment.name!r}, fold {fold!r}: subjects {sorted(shared)[:5]} are in both the "
             "training and the test split"
         )
+    # A model trained on one class learns nothing; a test side of one class has no macro recall or F1
+    # to speak of (every other class scores 0). Both point at a wrong sample table or task.
+    for side, indices in (("training", train_idx), ("test", test_idx)):
+        counts = class_counts(data.labels[indices], data.classes)
+        if sum(1 for count in counts.values() if count) < 2:
+            raise InputError(
+                f"experiment {experiment.name!r}, fold {fold!r}: the {side} side holds fewer than two of the "
+                f"task {experiment.task!r} classes (samples per class: {_describe_counts(counts)})"
+            )
     return train_idx, test_idx
+
+
+def class_counts(labels: np.ndarray, classes: tuple[str, ...]) -> dict[str, int]:
+    """Samples per class name, in the task's class order."""
+    counts = np.bincount(labels, minlength=len(classes))
+    return {name: int(count) for name, count in zip(classes, counts)}
+
+
+def _describe_counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {count}" for name, count in counts.items())
 
 
 @dataclass(frozen=True)
