@@ -6,8 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from painformer.errors import InputError
 from painformer.cli_types import positive_int
+from painformer.errors import InputError
 
 LOG = logging.getLogger(__name__)
 

@@ -11,11 +11,18 @@ normalisation (a fixed affine input layer fitted on the training split).
 There is no model selection: the model after the last epoch is evaluated
 once on the test split, which is never looked at during training.
 
+Cost: a fold's task samples are read from the stores once, aggregated and
+moved to the device before the first epoch; a batch is an index gather from
+those tensors, with no data loader. On CUDA the forward passes run under bf16
+autocast (the Mixer's matrix products); losses, the optimiser and the
+probabilities stay float32. The CPU path is plain float32.
+
 Determinism: one fold seed (preset seed + a stable hash of experiment and
 fold) seeds the weights, dropout, the batch order and the augmentations (the
 latter two from their own CPU generators). On a CPU, with the same thread
 count, two runs give bit-identical predictions; on CUDA, kernels may sum in
-varying order, so results agree only to float rounding.
+varying order and bf16 rounds the products, so results agree only to that
+rounding.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import torch.nn.functional as F
 
 from painformer.errors import InputError
 from painformer.train.augment import augment_streams
-from painformer.train.config import Experiment
+from painformer.train.config import Experiment, Preset
 from painformer.train.data import (
     ExperimentData,
     Standardizer,
@@ -99,16 +106,73 @@ def make_scheduler(optimizer: torch.optim.Optimizer, *, epochs: int, lr: float, 
     )
 
 
+def autocast(device: torch.device):
+    """bf16 autocast on CUDA; disabled elsewhere, which leaves the CPU computation untouched."""
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
 @torch.no_grad()
 def predict_probabilities(model: FusionModel, streams: dict[str, torch.Tensor], *, batch_size: int = EVAL_BATCH) -> np.ndarray:
     """Class probabilities of every sample, in evaluation mode: (N, n_classes) float64."""
     model.eval()
     count = next(iter(streams.values())).shape[0]
+    device = next(iter(streams.values())).device
     parts = []
     for start in range(0, count, batch_size):
         batch = {name: values[start : start + batch_size] for name, values in streams.items()}
-        parts.append(model.predict_proba(batch).double().cpu())
+        with autocast(device):
+            logits = model(batch)
+        parts.append(FusionModel.probabilities([item.float() for item in logits]).double().cpu())
     return torch.cat(parts).numpy()
+
+
+def train_epoch(
+    model: FusionModel,
+    optimizer: torch.optim.Optimizer,
+    streams: dict[str, torch.Tensor],
+    labels: torch.Tensor,
+    *,
+    preset: Preset,
+    means: dict[str, torch.Tensor],
+    stds: dict[str, torch.Tensor],
+    order_generator: torch.Generator,
+    augment_generator: torch.Generator,
+) -> tuple[float, int]:
+    """One pass over the training samples in a seeded order: (loss summed over samples, correct predictions).
+
+    Each batch is augmented on the original embeddings, then normalised with the
+    training split's statistics, then trained on with label-smoothed
+    cross-entropy summed over the model's classifiers.
+    """
+    model.train()
+    device = labels.device
+    count = labels.shape[0]
+    total_loss, correct = 0.0, 0
+    order = torch.randperm(count, generator=order_generator).to(device)
+    for start in range(0, count, preset.batch_size):
+        batch_idx = order[start : start + preset.batch_size]
+        batch = {name: values[batch_idx] for name, values in streams.items()}
+        batch = augment_streams(
+            batch,
+            basic_p=preset.basic_p,
+            noise_std=preset.noise_std,
+            masking_p=preset.masking_p,
+            mask_range=preset.mask_range,
+            generator=augment_generator,
+        )
+        batch = {name: (values - means[name]) / stds[name] for name, values in batch.items()}
+        batch_labels = labels[batch_idx]
+        with autocast(device):
+            logits = model(batch)
+        logits = [item.float() for item in logits]  # the identity on the CPU, where they are float32 already
+        loss = sum(F.cross_entropy(item, batch_labels, label_smoothing=preset.label_smoothing) for item in logits)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total_loss += float(loss.detach()) * batch_labels.shape[0]
+        with torch.no_grad():
+            correct += int((FusionModel.probabilities(logits).argmax(dim=1) == batch_labels).sum())
+    return total_loss, correct
 
 
 def train_fold(experiment: Experiment, fold: str, data: ExperimentData, *, device: torch.device) -> FoldResult:
@@ -154,31 +218,18 @@ def train_fold(experiment: Experiment, fold: str, data: ExperimentData, *, devic
     history = []
     started = time.perf_counter()
     for epoch in range(preset.epochs):
-        model.train()
         lr = optimizer.param_groups[0]["lr"]
-        total_loss, correct = 0.0, 0
-        order = torch.randperm(n_train, generator=order_generator).to(device)
-        for start in range(0, n_train, preset.batch_size):
-            batch_idx = order[start : start + preset.batch_size]
-            batch = {name: values[batch_idx] for name, values in train_streams.items()}
-            batch = augment_streams(
-                batch,
-                basic_p=preset.basic_p,
-                noise_std=preset.noise_std,
-                masking_p=preset.masking_p,
-                mask_range=preset.mask_range,
-                generator=augment_generator,
-            )
-            batch = {name: (values - means[name]) / stds[name] for name, values in batch.items()}
-            labels = train_labels[batch_idx]
-            logits = model(batch)
-            loss = sum(F.cross_entropy(item, labels, label_smoothing=preset.label_smoothing) for item in logits)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total_loss += float(loss.detach()) * labels.shape[0]
-            with torch.no_grad():
-                correct += int((FusionModel.probabilities(logits).argmax(dim=1) == labels).sum())
+        total_loss, correct = train_epoch(
+            model,
+            optimizer,
+            train_streams,
+            train_labels,
+            preset=preset,
+            means=means,
+            stds=stds,
+            order_generator=order_generator,
+            augment_generator=augment_generator,
+        )
         scheduler.step(epoch + 1)
         history.append(
             {"epoch": epoch + 1, "lr": lr, "train_loss": total_loss / n_train, "train_accuracy": correct / n_train}
