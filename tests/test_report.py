@@ -13,9 +13,27 @@ from scipy import stats
 
 from painformer.cli import main
 from painformer.report.metrics import compute_metrics
+from painformer.train.config import load_experiments
 
 BINARY = ("BL1", "PA4")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Two of the paper's presets (Table V rows 1 and 3), in the form the pipeline config gives them.
+PRESETS = {
+    "p200": {"epochs": 200, "basic_p": 0.5, "masking_p": 0.5, "mask_range": [0.1, 0.2], "label_smoothing": 0.0,
+             "dropout": 0.0, "lr": 2e-5, "weight_decay": 0.1, "batch_size": 32, "warmup_epochs": 10,
+             "cooldown_epochs": 10, "noise_std": 0.1, "normalize": "none", "seed": 0},
+    "p600": {"epochs": 600, "basic_p": 0.5, "masking_p": 0.5, "mask_range": [0.15, 0.2], "label_smoothing": 0.1,
+             "dropout": 0.5, "lr": 2e-5, "weight_decay": 0.1, "batch_size": 32, "warmup_epochs": 10,
+             "cooldown_epochs": 10, "noise_std": 0.1, "normalize": "none", "seed": 0},
+}
+
+
+def experiment_config(name: str, *, inputs=("gsr/waveform",), fusion="none", preset="p200", overrides=None) -> dict:
+    """The resolved experiment as training records it: parsed by the training config, ``to_dict()``."""
+    raw = {"inputs": list(inputs), "fusion": fusion, "task": "NP_vs_P4", "preset": preset}
+    if overrides:
+        raw["overrides"] = overrides
+    return load_experiments({"presets": PRESETS, "experiments": {name: raw}})[name].to_dict()
 
 
 def write_fold(
@@ -54,7 +72,9 @@ def write_fold(
          "train_accuracy": np.clip(0.5 + 0.08 * epoch + rng.uniform(0, 0.05, epochs), 0, 1)}
     )
     history.to_csv(directory / "history.tsv", sep="\t", index=False)
-    (directory / "config.json").write_text(json.dumps(config or {}))
+    if config is not None:  # what write_fold adds to the resolved experiment
+        config = {**config, "fold": subject, "seed": seed, "classes": list(classes)}
+        (directory / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
     return record
 
 
@@ -73,7 +93,7 @@ def make_experiment(
         directory = root / "runs" / name / f"fold-{subject}"
         write_fold(directory, experiment=name, subject=subject, true=true, predicted=[str(p) for p in predicted],
                    classes=classes, seed=seed + offset,
-                   config=config if config is not None else {"inputs": ["gsr/waveform"], "fusion": "none", "task": "NP_vs_P4"})
+                   config=config if config is not None else experiment_config(name))
         directories.append(directory)
     return directories
 
@@ -94,9 +114,7 @@ SUBJECTS = [f"S{index:02d}" for index in range(1, 9)]
 
 
 def test_experiment_table_matches_numpy_and_pooled_metrics(tmp_path):
-    config = {"inputs": ["gsr/waveform"], "fusion": "none", "task": "NP_vs_P4",
-              "preset": {"name": "demo", "epochs": 5, "basic_p": 0.5, "masking_p": 0.5,
-                         "mask_range": [0.1, 0.2], "label_smoothing": 0.1, "dropout": 0.0}}
+    config = experiment_config("gsr", preset="p600", overrides={"dropout": 0.0})
     folds = make_experiment(tmp_path, name="gsr", subjects=SUBJECTS, accuracy=0.7, seed=1, config=config)
     assert run_experiment(tmp_path, "gsr", folds) == 0
 
@@ -115,7 +133,8 @@ def test_experiment_table_matches_numpy_and_pooled_metrics(tmp_path):
     assert summary["n_folds"] == len(SUBJECTS)
     assert summary["classes"] == list(BINARY)
     assert summary["inputs"] == ["gsr/waveform"] and summary["fusion"] == "none" and summary["task"] == "NP_vs_P4"
-    assert summary["preset"] == "demo" and summary["dropout"] == 0.0 and summary["mask_range"] == [0.1, 0.2]
+    assert summary["preset"] == "p600" and summary["epochs"] == 600 and summary["label_smoothing"] == 0.1
+    assert summary["dropout"] == 0.0 and summary["mask_range"] == [0.15, 0.2]
 
     table = pd.read_csv(tmp_path / "tables" / "gsr.tsv", sep="\t", dtype=str, keep_default_na=False)
     assert list(table.columns) == ["fold", "test_subjects", "n", "accuracy", "recall", "f1"]
@@ -155,7 +174,7 @@ def test_single_fold_has_no_std_and_multiclass_confusion(tmp_path):
 def test_summary_tables_wilcoxon_and_binomial(tmp_path):
     strong = make_experiment(tmp_path, name="strong", subjects=SUBJECTS, accuracy=0.85, seed=2)
     weak = make_experiment(tmp_path, name="weak", subjects=SUBJECTS, accuracy=0.5, seed=3,
-                           config={"inputs": ["ecg/spec_psd"], "fusion": "none", "task": "NP_vs_P4"})
+                           config=experiment_config("weak", inputs=["ecg/spec_psd"]))
     other = make_experiment(tmp_path, name="other", subjects=["X1"], accuracy=0.6, seed=4)
     for name, folds in (("strong", strong), ("weak", weak), ("other", other)):
         assert run_experiment(tmp_path, name, folds) == 0
@@ -267,9 +286,9 @@ def test_inconsistent_folds_are_errors(tmp_path, capsys):
 def test_fusion_rows_show_the_difference_to_the_best_single_input(tmp_path):
     gsr = make_experiment(tmp_path, name="gsr", subjects=SUBJECTS, accuracy=0.8, seed=5)
     ecg = make_experiment(tmp_path, name="ecg", subjects=SUBJECTS, accuracy=0.6, seed=6,
-                          config={"inputs": ["ecg/spec_psd"], "fusion": "none", "task": "NP_vs_P4"})
+                          config=experiment_config("ecg", inputs=["ecg/spec_psd"]))
     fused = make_experiment(tmp_path, name="fused", subjects=SUBJECTS, accuracy=0.9, seed=7,
-                            config={"inputs": ["gsr/waveform", "ecg/spec_psd"], "fusion": "concat", "task": "NP_vs_P4"})
+                            config=experiment_config("fused", inputs=["gsr/waveform", "ecg/spec_psd"], fusion="concat"))
     for name, folds in (("gsr", gsr), ("ecg", ecg), ("fused", fused)):
         assert run_experiment(tmp_path, name, folds) == 0
     tables = tmp_path / "tables"
@@ -283,3 +302,120 @@ def test_fusion_rows_show_the_difference_to_the_best_single_input(tmp_path):
     assert summary.loc["fused", "vs_best_single"] == f"{100 * (means['fused'] - means[best]):+.2f} ({best})"
     assert summary.loc["gsr", "vs_best_single"] == "" and summary.loc["ecg", "vs_best_single"] == ""
     assert "acc. vs best single input" in (tmp_path / "summary.md").read_text()
+
+
+def test_compute_metrics_against_sklearn_and_by_hand():
+    from sklearn.metrics import accuracy_score, f1_score, recall_score
+
+    classes = ("A", "B", "C")
+    true = ["A", "A", "A", "B", "B", "C", "C", "C"]
+    predicted = ["A", "A", "B", "B", "A", "A", "B", "B"]  # C is never predicted
+    scores = compute_metrics(true, predicted, classes)
+    assert scores["accuracy"] == accuracy_score(true, predicted)
+    assert scores["recall_macro"] == recall_score(true, predicted, labels=list(classes), average="macro", zero_division=0)
+    assert scores["f1_macro"] == f1_score(true, predicted, labels=list(classes), average="macro", zero_division=0)
+    # By hand: recalls 2/3, 1/2, 0; precisions 2/4, 1/4, 0 (nothing predicted C); F1s 4/7, 1/3, 0.
+    assert scores["accuracy"] == pytest.approx(3 / 8)
+    assert scores["recall_macro"] == pytest.approx((2 / 3 + 1 / 2 + 0) / 3)
+    assert scores["f1_macro"] == pytest.approx((4 / 7 + 1 / 3 + 0) / 3)
+    assert scores["confusion"] == [[2, 1, 0], [1, 1, 0], [1, 2, 0]] and scores["n"] == 8
+
+    # A task class absent from the truth too: "all" scores it 0, "present" leaves it out.
+    four = (*classes, "D")
+    every = compute_metrics(true, predicted, four, macro_over="all")
+    present = compute_metrics(true, predicted, four, macro_over="present")
+    assert every["recall_macro"] == pytest.approx((2 / 3 + 1 / 2) / 4)
+    assert every["f1_macro"] == f1_score(true, predicted, labels=list(four), average="macro", zero_division=0)
+    assert present["recall_macro"] == pytest.approx(scores["recall_macro"])
+    assert present["f1_macro"] == pytest.approx(scores["f1_macro"])
+    assert every["accuracy"] == present["accuracy"] == scores["accuracy"]
+    assert np.array(every["confusion"]).shape == (4, 4) and np.array(every["confusion"])[3].sum() == 0
+
+    with pytest.raises(ValueError, match="'E'"):
+        compute_metrics(["A", "E"], ["A", "A"], classes)
+    with pytest.raises(ValueError, match="2 true labels but 1 predictions"):
+        compute_metrics(["A", "B"], ["A"], classes)
+
+
+def _markdown_rows(text: str) -> list[dict[str, str]]:
+    """The first markdown table of ``text`` as one dict per row, keyed by header."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    split = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+    header, body = split[0], split[2:]
+    return [dict(zip(header, cells)) for cells in body if len(cells) == len(header)]
+
+
+def test_reports_of_real_training_folds_show_the_preset(tmp_path):
+    """Fold folders written by `painformer train` on real stores: preset and settings reach every table."""
+    import yaml
+
+    from painformer.data import write_sample_table
+    from painformer.stores import SampleMeta, SampleStore
+
+    subjects = ("S1", "S2", "S3")
+    rows = [
+        {"dataset": "synthetic", "sample": f"{subject}-{name}-{k}", "subject": subject, "subject_id": str(s),
+         "class_id": class_id, "class_name": name, "video": "", "biosignals": "", "split": ""}
+        for s, subject in enumerate(subjects) for class_id, name in ((0, "BL1"), (4, "PA4")) for k in range(4)
+    ]
+    table = pd.DataFrame(rows)
+    samples = write_sample_table(table, tmp_path / "samples.tsv")
+    rng = np.random.default_rng(0)
+    for name in ("gsr/waveform", "ecg/spec_psd"):
+        modality, representation = name.split("/")
+        store = SampleStore.create_or_resume(
+            tmp_path / "embeddings" / modality / f"{representation}.zarr", kind="embeddings",
+            array_name="embeddings", meta=SampleMeta.from_table(table), item_shape=(1, 160), dtype="float32",
+            fingerprint={"synthetic": name},
+        )
+        for index, class_name in enumerate(table["class_name"]):
+            store.write(index, (rng.normal(size=(1, 160)) + (class_name == "PA4")).astype(np.float32))
+    short = {"epochs": 3, "warmup_epochs": 0, "cooldown_epochs": 0, "batch_size": 8, "lr": 1e-3}
+    presets = {name: {**values, **short} for name, values in PRESETS.items()}
+    tiny = {"num_latents": 4, "latent_dim": 16, "cross_dim_head": 8, "self_heads": 2, "self_dim_head": 8,
+            "depth": 1, "output_dim": 16}
+    experiments = {
+        "gsr_a": {"inputs": ["gsr/waveform"], "preset": "p200"},
+        "ecg_a": {"inputs": ["ecg/spec_psd"], "preset": "p200"},
+        "gsr_b": {"inputs": ["gsr/waveform"], "preset": "p600"},
+    }
+    config = {"presets": presets,
+              "experiments": {n: {**e, "fusion": "none", "task": "NP_vs_P4", "model": tiny} for n, e in experiments.items()}}
+    config_path = tmp_path / "experiments.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    for name in experiments:
+        folds = []
+        for subject in subjects:
+            folds.append(tmp_path / "runs" / name / f"fold-{subject}")
+            assert main(["train", "--config", str(config_path), "--experiment", name, "--fold", subject,
+                         "--samples", str(samples), "--embeddings", str(tmp_path / "embeddings"),
+                         "--out", str(folds[-1]), "--device", "cpu"]) == 0
+        assert run_experiment(tmp_path, name, folds) == 0
+        summary = json.loads((tmp_path / "tables" / f"{name}.json").read_text())
+        preset = presets[experiments[name]["preset"]]
+        assert summary["preset"] == experiments[name]["preset"]
+        assert summary["inputs"] == experiments[name]["inputs"] and summary["epochs"] == 3
+        assert summary["dropout"] == preset["dropout"] and summary["mask_range"] == preset["mask_range"]
+
+    markdown = tmp_path / "summary.md"
+    assert main(["report", "summary", "--experiments", *(str(tmp_path / "tables" / f"{n}.json") for n in experiments),
+                 "--out", str(tmp_path / "summary.tsv"), "--markdown", str(markdown),
+                 "--plots-dir", str(tmp_path / "plots")]) == 0
+    tsv = pd.read_csv(tmp_path / "summary.tsv", sep="\t", dtype=str, keep_default_na=False)
+    assert tsv["preset"].tolist() == ["p200", "p200", "p600"]  # --experiments order
+    header = next(line for line in markdown.read_text().splitlines() if line.startswith("| input |"))
+    assert [cell.strip() for cell in header.strip("|").split("|")][:12] == [
+        "input", "preset", "fusion", "task", "epochs", "aug. Basic", "aug. Masking", "reg. LS", "reg. DropOut",
+        "Acc", "Rec", "F1",
+    ]
+    shown = _markdown_rows(markdown.read_text())
+    # Rows are input x preset: the two GSR presets next to each other, ECG after them.
+    assert [(row["input"], row["preset"], row["experiment"]) for row in shown] == [
+        ("gsr/waveform", "p200", "gsr_a"), ("gsr/waveform", "p600", "gsr_b"), ("ecg/spec_psd", "p200", "ecg_a"),
+    ]
+    by_name = {row["experiment"]: row for row in shown}
+    assert by_name["gsr_b"]["aug. Masking"] == "0.5 15-20" and by_name["gsr_b"]["reg. LS"] == "0.1"
+    assert by_name["gsr_b"]["reg. DropOut"] == "0.5" and by_name["gsr_a"]["reg. DropOut"] == "0.0"
+    gsr_b = json.loads((tmp_path / "tables" / "gsr_b.json").read_text())
+    accuracy = f"{100 * gsr_b['mean']['accuracy']:.2f} ± {100 * gsr_b['std']['accuracy']:.2f}"
+    assert by_name["gsr_b"]["Acc"] == accuracy

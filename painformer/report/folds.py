@@ -224,35 +224,40 @@ def read_folds(directories: Sequence[str | Path], *, experiment: str) -> list[Fo
 
 
 def _find_setting(config: dict, key: str) -> Any:
-    """A setting at the top of config.json or one level down (e.g. under 'preset' or 'training')."""
+    """A setting of a fold's config.json: at its top level, else in its ``preset``, else one level down.
+
+    ``preset`` is the experiment's name for its preset: training records it as
+    ``preset_name``, beside the resolved ``preset`` settings.
+    """
+    if key == "preset":
+        name = config.get("preset_name")
+        return name if isinstance(name, str) and name else None
     if key in config and not isinstance(config[key], dict):
         return config[key]
-    for value in config.values():
-        if isinstance(value, dict) and key in value and not isinstance(value[key], dict):
+    nested = [config["preset"]] if isinstance(config.get("preset"), dict) else []
+    nested += [value for name, value in config.items() if name != "preset" and isinstance(value, dict)]
+    for value in nested:
+        if key in value and not isinstance(value[key], dict):
             return value[key]
     return None
 
 
 def experiment_settings(folds: Sequence[FoldResult]) -> dict:
-    """Inputs, fusion, task and training settings as recorded by the folds, when present.
+    """Inputs, fusion, task, preset name and training settings as recorded by the folds, when present.
 
     The first fold's config.json is the source; a fold with a different value for one of the
     descriptive settings means folders of different experiments were mixed, which is an error.
     """
     settings: dict[str, Any] = {}
-    preset = folds[0].config.get("preset")
     for key in (*DESCRIPTIVE_KEYS, *TRAINING_KEYS):
-        if key == "preset" and isinstance(preset, dict):
-            value = preset.get("name")
-        else:
-            value = _find_setting(folds[0].config, key)
+        value = _find_setting(folds[0].config, key)
         if value is None and key == "epochs":
             value = folds[0].extra.get("epochs")
         if value is not None:
             settings[key] = value
     for fold in folds[1:]:
         for key in DESCRIPTIVE_KEYS:
-            if key == "preset" or key not in settings:
+            if key not in settings:
                 continue
             other = _find_setting(fold.config, key)
             if other is not None and other != settings[key]:

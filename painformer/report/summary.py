@@ -27,6 +27,27 @@ from painformer.report.experiment import METRIC_KEYS, TABLE_COLUMNS
 from painformer.utils import atomic_path
 
 REQUIRED_KEYS = ("experiment", "classes", "n_folds", "mean", "std", "pooled", "per_subject")
+# The markdown table in the paper's column order (Tables V-IX: input, epochs, augmentation,
+# regularisation, metrics), summary.tsv column -> header; rows are input x preset.
+MARKDOWN_COLUMNS = {
+    "inputs": "input",
+    "preset": "preset",
+    "fusion": "fusion",
+    "task": "task",
+    "epochs": "epochs",
+    "basic": "aug. Basic",
+    "masking": "aug. Masking",
+    "ls": "reg. LS",
+    "dropout": "reg. DropOut",
+    "accuracy": "Acc",
+    "recall": "Rec",
+    "f1": "F1",
+    "vs_best_single": "acc. vs best single input",
+    "folds": "folds",
+    "experiment": "experiment",
+}
+# Shown even when empty; any other column no experiment recorded is left out.
+ALWAYS_SHOWN = ("inputs", "preset", "accuracy", "recall", "f1", "folds", "experiment")
 # Below this p-value an experiment is called above chance / a comparison is called a difference.
 SIGNIFICANCE = 0.05
 
@@ -100,6 +121,7 @@ def summary_table(summaries: Sequence[dict]) -> pd.DataFrame:
         row = {
             "experiment": summary["experiment"],
             "inputs": _setting_text(summary.get("inputs")),
+            "preset": _setting_text(summary.get("preset")),
             "fusion": _setting_text(summary.get("fusion")),
             "task": _setting_text(summary.get("task")),
             "epochs": _setting_text(summary.get("epochs")),
@@ -192,6 +214,15 @@ def parse_comparisons(pairs: Sequence[str], known: Sequence[str]) -> list[tuple[
     return parsed
 
 
+def paper_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The summary rows grouped as in the paper: experiments on the same task and inputs (with the
+    same fusion) together, groups in order of first appearance, each group in the given order."""
+    keys = list(zip(table["task"], table["inputs"], table["fusion"]))
+    first = {key: index for index, key in reversed(list(enumerate(keys)))}
+    order = sorted(range(len(keys)), key=lambda index: (first[keys[index]], index))
+    return table.iloc[order].reset_index(drop=True)
+
+
 def _markdown_table(frame: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
     for _, row in frame.iterrows():
@@ -276,11 +307,9 @@ def write_summary(
     plot_summary(names=names, means=means, stds=stds, chances=[1.0 / len(s["classes"]) for s in summaries], out=plot_path)
 
     markdown = Path(markdown)
-    shown = ["experiment", "inputs", "fusion", "task", "epochs", "basic", "masking", "ls", "dropout", "folds",
-             "accuracy", "recall", "f1", "vs_best_single"]
-    always = ("experiment", "folds", "accuracy", "recall", "f1")
     # Settings no experiment recorded would only add empty columns to the table.
-    visible = table.loc[:, [c for c in shown if c in always or table[c].astype(bool).any()]]
+    rows = paper_rows(table)
+    visible = rows.loc[:, [c for c in MARKDOWN_COLUMNS if c in ALWAYS_SHOWN or rows[c].astype(bool).any()]]
     relative_plot = Path(os.path.relpath(plot_path.resolve(), markdown.parent.resolve())).as_posix()
     parts = ["# Results summary", ""]
     notes = [line.strip() for line in provenance if line.strip()]
@@ -288,11 +317,14 @@ def write_summary(
         parts += ["## Provenance", "", *(f"- {line}" for line in notes), "", "## Results", ""]
     parts += [
         (
-            "Accuracy, macro recall and macro F1 in percent: mean ± sample std over folds "
-            "(leave-one-subject-out: one fold per subject, so the mean is over subjects)."
+            "Rows: input x preset, as in the paper's tables. Acc, Rec and F1: accuracy, macro recall and "
+            "macro F1 in percent, mean ± sample std over folds (leave-one-subject-out: one fold per subject, "
+            "so the mean is over subjects). Augmentation: the probability of Basic and of Masking, the "
+            "latter followed by the masked share of the vector in percent; regularisation: the label "
+            "smoothing (LS) and the DropOut probability."
         ),
         "",
-        _markdown_table(visible.rename(columns={"ls": "LS", "f1": "F1", "vs_best_single": "acc. vs best single input"})),
+        _markdown_table(visible.rename(columns=MARKDOWN_COLUMNS)),
         "",
         f"![Accuracy, recall and F1 per experiment]({relative_plot})",
         "",
