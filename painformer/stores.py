@@ -23,9 +23,10 @@ import datetime as _dt
 import json
 import logging
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import zarr
@@ -57,7 +58,7 @@ class SampleMeta:
             raise ValueError("sample names must be unique")
 
     @classmethod
-    def from_table(cls, table) -> "SampleMeta":
+    def from_table(cls, table) -> SampleMeta:
         """Build from a sample table (pandas DataFrame with sample, subject, class_name)."""
         return cls(
             samples=tuple(str(s) for s in table["sample"]),
@@ -88,7 +89,7 @@ class SampleStore:
         fingerprint: dict[str, Any],
         attrs: dict[str, Any] | None = None,
         force: bool | Literal["stale"] = False,
-    ) -> "SampleStore":
+    ) -> SampleStore:
         """Open ``path`` to continue filling it, or create it.
 
         An existing store is resumed only when its kind, sample list, shape,
@@ -145,7 +146,7 @@ class SampleStore:
         return cls.open(path, array_name=array_name)
 
     @classmethod
-    def open(cls, path: str | Path, array_name: str | None = None, mode: str = "r+") -> "SampleStore":
+    def open(cls, path: str | Path, array_name: str | None = None, mode: str = "r+") -> SampleStore:
         path = Path(path)
         if not path.exists():
             raise StoreError(f"{path}: store does not exist")
@@ -159,7 +160,7 @@ class SampleStore:
         return cls(path, group, name)
 
     @classmethod
-    def open_complete(cls, path: str | Path) -> "SampleStore":
+    def open_complete(cls, path: str | Path) -> SampleStore:
         """Open read-only, refusing a store in which some sample is not done."""
         store = cls.open(path, mode="r")
         missing = store.pending()

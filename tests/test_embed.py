@@ -17,7 +17,7 @@ import torch
 
 from painformer.embed import EmbedSettings, aggregate, extract_embeddings, fit_items
 from painformer.embed.sources import StoreSource
-from painformer.errors import StoreError
+from painformer.errors import InputError, StoreError
 from painformer.models import load_painformer, preprocess
 from painformer.stores import SampleMeta, SampleStore
 
@@ -97,6 +97,72 @@ def test_hash_mismatch_is_refused_and_force_starts_over(tmp_path, model):
     assert redone.attrs["checkpoint_sha256"] == trained.checkpoint_sha256 and redone.is_complete()
 
 
+def test_cli_refuses_another_checkpoint_and_force_starts_over(tmp_path, model, capsys):
+    from painformer.cli import main
+    from painformer.data import read_sample_table, write_sample_table
+    from painformer.utils import sha256_file
+
+    samples = tmp_path / "samples.tsv"
+    write_sample_table(make_table(3), samples)
+    table = read_sample_table(samples)
+    upstream = make_image_store(tmp_path / "images.zarr", table, items=None)
+    out, marker = tmp_path / "ecg.zarr", tmp_path / "ecg.complete"
+    checkpoint = tmp_path / "other.pth"
+    other = load_painformer(None)
+    with torch.no_grad():
+        other.norm4.bias.add_(1.0)
+    torch.save({"model_state_dict": other.state_dict()}, checkpoint)
+
+    def embed(*extra: str) -> int:
+        return main(["embed", "--samples", str(samples), "--modality", "ecg", "--representation", "spec_psd",
+                     "--images", str(tmp_path / "images.zarr"), "--out", str(out), "--complete-marker", str(marker),
+                     "--batch-size", "2", "--device", "cpu", "--no-progress", *extra])
+
+    assert embed() == 0
+    untrained = SampleStore.open_complete(out).read()
+    marker.unlink()
+    capsys.readouterr()
+    assert embed("--checkpoint", str(checkpoint)) == 1
+    error = capsys.readouterr().err
+    assert str(out) in error and "checkpoint_sha256" in error and "--force" in error
+    kept = SampleStore.open_complete(out)
+    assert kept.attrs["checkpoint_sha256"] == "untrained" and np.array_equal(kept.read(), untrained)
+    assert not marker.exists()
+
+    assert embed("--checkpoint", str(checkpoint), "--force") == 0
+    redone = SampleStore.open_complete(out)
+    assert redone.attrs["checkpoint_sha256"] == sha256_file(checkpoint) and marker.exists()
+    trained = load_painformer(checkpoint)
+    with torch.inference_mode():
+        expected = np.stack([trained.embed(preprocess(upstream.read(i)[None])).numpy() for i in range(len(table))])
+    np.testing.assert_allclose(redone.read(), expected, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(redone.read(), untrained, atol=1e-3)  # recomputed, not kept
+
+
+class ShortSource:
+    """An image source whose second sample has one image fewer than the others."""
+
+    def __init__(self, table: pd.DataFrame):
+        self.meta = SampleMeta.from_table(table)
+        self.num_items = 2
+
+    def load(self, index: int) -> np.ndarray:
+        return np.full((1 if index == 1 else 2, 224, 224, 3), 128, dtype=np.uint8)
+
+    def fingerprint(self) -> dict:
+        return {"source": "test", "short_sample": 1}
+
+
+def test_sample_with_the_wrong_image_count_is_named(tmp_path, model):
+    table = make_table(3)
+    with pytest.raises(InputError) as error:
+        extract_embeddings(source=ShortSource(table), out=tmp_path / "s.zarr", model=model, modality="fnirs",
+                           representation="waveform", settings=EmbedSettings(batch_size=2, device="cpu"), progress=False)
+    message = str(error.value)
+    assert table["sample"][1] in message and "has 1 images, expected 2" in message and "fnirs/waveform" in message
+    assert SampleStore.open(tmp_path / "s.zarr", mode="r").pending() != []  # never declared complete
+
+
 def test_incomplete_or_mismatched_upstream_is_reported_by_name(tmp_path):
     table = make_table(3)
     make_image_store(tmp_path / "partial.zarr", table, items=None, complete=False)
@@ -143,7 +209,7 @@ def test_resume_after_sigkill(tmp_path):
     assert not marker.exists()
     finished = {i: killed.read(i) for i in np.flatnonzero(mask)}
 
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert f"{len(table) - mask.sum()} of {len(table)} samples to embed" in result.stderr
     resumed = SampleStore.open_complete(out)
@@ -151,21 +217,22 @@ def test_resume_after_sigkill(tmp_path):
         assert np.array_equal(resumed.read(i), vector)  # nothing finished was recomputed
     assert marker.exists()
 
-    clean = subprocess.run([*command[:-7], "--out", str(tmp_path / "clean.zarr"), "--batch-size", "1",
-                            "--device", "cpu", "--no-progress"], capture_output=True, text=True)
+    before_out = command[: command.index("--out")]
+    clean = subprocess.run([*before_out, "--out", str(tmp_path / "clean.zarr"), "--batch-size", "1",
+                            "--device", "cpu", "--no-progress"], capture_output=True, text=True, check=False)
     assert clean.returncode == 0, clean.stderr
     assert np.array_equal(SampleStore.open_complete(tmp_path / "clean.zarr").read(), resumed.read())
 
     h5_path = tmp_path / "gsr.h5"
     exported = subprocess.run([sys.executable, "-m", "painformer.cli", "export", "--format", "h5", str(out), str(h5_path)],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, check=False)
     assert exported.returncode == 0, exported.stderr
     with h5py.File(h5_path) as handle:
         assert np.array_equal(handle["embeddings"][:], resumed.read())
         assert [s.decode() for s in handle["sample"][:]] == list(table["sample"])
         assert handle["done"][:].all()
         assert handle.attrs["checkpoint_sha256"] == "untrained"
-    inspected = subprocess.run([sys.executable, "-m", "painformer.cli", "inspect", str(out)], capture_output=True, text=True)
+    inspected = subprocess.run([sys.executable, "-m", "painformer.cli", "inspect", str(out)], capture_output=True, text=True, check=False)
     assert inspected.returncode == 0 and "14/14 samples done" in inspected.stdout
 
 
@@ -189,7 +256,7 @@ def test_stale_store_is_replaced_only_when_asked(tmp_path):
     """A workflow rerun replaces a store made differently; the same making resumes it."""
     table = pd.DataFrame({"sample": ["a", "b"], "subject": ["s1", "s2"], "class_name": ["BL1", "PA4"]})
     meta = SampleMeta.from_table(table)
-    common = dict(kind="images", array_name="images", meta=meta, item_shape=(2,), dtype="float32")
+    common = {"kind": "images", "array_name": "images", "meta": meta, "item_shape": (2,), "dtype": "float32"}
     store = SampleStore.create_or_resume(tmp_path / "x.zarr", fingerprint={"v": 1}, **common)
     store.write(0, np.ones(2, dtype="float32"))
 

@@ -22,22 +22,21 @@ def export_h5(store_path: str | Path, out: str | Path) -> Path:
     """
     store = SampleStore.open(store_path, mode="r")
     strings = h5py.string_dtype("utf-8")
-    with atomic_path(out, suffix=".h5") as tmp:
-        with h5py.File(tmp, "w") as handle:
-            data = handle.create_dataset(
-                store.array_name, shape=store.array.shape, dtype=store.array.dtype,
-                chunks=(1, *store.array.shape[1:]), compression="gzip", compression_opts=4,
-            )
-            for index in range(len(store)):
-                data[index] = store.read(index)
-            handle.create_dataset("done", data=store.done_mask())
-            handle.create_dataset("sample", data=np.array(store.samples, dtype=object), dtype=strings)
-            handle.create_dataset("subject", data=np.array(store.subjects, dtype=object), dtype=strings)
-            handle.create_dataset("class_name", data=np.array(store.classes, dtype=object), dtype=strings)
-            for key, value in store.attrs.items():
-                if key in ("samples", "subjects", "classes"):
-                    continue
-                handle.attrs[key] = value if isinstance(value, (int, float, str, bool)) else json.dumps(value, sort_keys=True)
+    with atomic_path(out, suffix=".h5") as tmp, h5py.File(tmp, "w") as handle:
+        data = handle.create_dataset(
+            store.array_name, shape=store.array.shape, dtype=store.array.dtype,
+            chunks=(1, *store.array.shape[1:]), compression="gzip", compression_opts=4,
+        )
+        for index in range(len(store)):
+            data[index] = store.read(index)
+        handle.create_dataset("done", data=store.done_mask())
+        handle.create_dataset("sample", data=np.array(store.samples, dtype=object), dtype=strings)
+        handle.create_dataset("subject", data=np.array(store.subjects, dtype=object), dtype=strings)
+        handle.create_dataset("class_name", data=np.array(store.classes, dtype=object), dtype=strings)
+        for key, value in store.attrs.items():
+            if key in ("samples", "subjects", "classes"):
+                continue
+            handle.attrs[key] = value if isinstance(value, (int, float, str, bool)) else json.dumps(value, sort_keys=True)
     return Path(out)
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ from tqdm import tqdm
 
 from painformer import __version__
 from painformer.embed.sources import ImageSource
+from painformer.errors import InputError
 from painformer.models import EMBEDDING_DIM, PREPROCESS_PARAMS, PainFormer, preprocess
 from painformer.stores import SampleStore
 
@@ -182,7 +184,10 @@ def extract_embeddings(
     def load(index: int) -> torch.Tensor:
         images = source.load(index)
         if images.shape[0] != source.num_items:
-            raise ValueError(f"sample {source.meta.samples[index]}: {images.shape[0]} items, expected {source.num_items}")
+            raise InputError(
+                f"{modality}/{representation}: sample {source.meta.samples[index]} has {images.shape[0]} images, "
+                f"expected {source.num_items} like every sample of the store {out}"
+            )
         return torch.from_numpy(np.ascontiguousarray(images))  # (n_items, H, W, 3) uint8
 
     with tqdm(total=len(pending), desc=f"embed {modality}/{representation}", unit="sample", disable=not progress, mininterval=2.0) as bar:
