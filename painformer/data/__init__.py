@@ -29,6 +29,7 @@ _LAZY = {
     "read_fnirs": "painformer.data.ai4pain",
     "Problem": "painformer.data.validation",
     "write_problem_report": "painformer.data.validation",
+    "sanity_check": "painformer.data.sanity",
 }
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "read_biosignals",
     "read_fnirs",
     "read_sample_table",
+    "sanity_check",
     "sort_samples",
     "task_classes",
     "write_problem_report",
