@@ -418,6 +418,23 @@ def test_cli_index_fail_and_exclude(tmp_path, video_file, capsys):
     assert set(table["dataset"]) == {"mine"}
 
 
+def test_cli_index_report_defaults_next_to_out(tmp_path, video_file, capsys):
+    names = make_biovid_tree(tmp_path / "data", video_file)
+    out = tmp_path / "res" / "samples.tsv"
+    assert main(["index", "--dataset", "biovid", "--root", str(tmp_path / "data"), "--out", str(out)]) == 0
+    assert len(read_sample_table(out)) == len(names)
+    report = tmp_path / "res" / "bad_samples.tsv"
+    assert pd.read_csv(report, sep="\t").empty
+
+    (tmp_path / "data" / "video" / names[0].split("-")[0] / f"{names[0]}.mp4").unlink()
+    assert main(["index", "--dataset", "biovid", "--root", str(tmp_path / "data"), "--out", str(out)]) == 1
+    assert str(report) in capsys.readouterr().err
+    assert pd.read_csv(report, sep="\t")["sample"].tolist() == [names[0]]
+    assert main(["index", "--dataset", "biovid", "--root", str(tmp_path / "data"), "--out", str(out),
+                 "--report", str(out)]) == 1
+    assert "--report and --out are the same file" in capsys.readouterr().err
+
+
 def test_cli_index_ai4pain_with_layout(tmp_path, video_file):
     make_ai4pain_tree(tmp_path / "ai", video_file, splits={"train": ["7"], "test": ["8"]})
     out, report = tmp_path / "samples.tsv", tmp_path / "bad.tsv"
@@ -433,9 +450,19 @@ def test_cli_index_ai4pain_with_layout(tmp_path, video_file):
 def test_cli_demo_data_is_indexed_by_the_biovid_loader(tmp_path):
     root = tmp_path / "demo"
     assert main(["demo-data", str(root), "--subjects", "1", "--samples-per-class", "1", "--seed", "3",
-                 "--thermal-pairs", "0", "--workers", "2"]) == 0
+                 "--thermal-pairs", "0", "--workers", "2", "--gsr-strength", "0", "--face-strength", "0.5",
+                 "--ecg-strength", "1.5", "--emg-strength", "2", "--low-responder-fraction", "0"]) == 0
+    settings = json.loads((root / "demo_dataset.json").read_text())["settings"]
+    assert settings == {"subjects": 1, "samples_per_class": 1, "seed": 3, "thermal_pairs": 0,
+                        "low_responder_fraction": 0.0, "face_strength": 0.5, "ecg_strength": 1.5,
+                        "emg_strength": 2.0, "gsr_strength": 0.0}
     table, problems = index_biovid(root)
     assert problems == []
     assert sorted(table["class_name"]) == ["BL1", "PA1", "PA2", "PA3", "PA4"]
     values, fs = load_signal(table["biosignals"].iloc[0], "ecg")
     assert fs == pytest.approx(512.0, rel=1e-3) and values.shape == (2816,)
+    # No skin-conductance response to pain at GSR strength 0: PA4 rises no more than drift allows.
+    pa4 = table.loc[table["class_name"] == "PA4", "biosignals"].iloc[0]
+    gsr, fs = load_signal(pa4, "gsr")
+    assert abs(gsr[-int(fs):].mean() - gsr[: int(fs) // 2].mean()) < 0.15
+    assert main(["demo-data", str(tmp_path / "bad"), "--gsr-strength", "-2"]) == 1

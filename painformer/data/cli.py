@@ -10,6 +10,8 @@ from painformer.errors import InputError
 
 log = logging.getLogger(__name__)
 
+DEFAULT_REPORT = "bad_samples.tsv"
+
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     index = subparsers.add_parser(
@@ -25,7 +27,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     index.add_argument("--classes", default="", help="comma-separated class names to keep; empty: all classes")
     index.add_argument("--on-bad-sample", default="fail", choices=["fail", "exclude"],
                        help="fail: any problem stops indexing; exclude: drop the samples with problems")
-    index.add_argument("--report", required=True, help="TSV of problems (sample, file, problem); always written")
+    index.add_argument("--report", default=None,
+                       help="TSV of problems (sample, file, problem); always written (default: bad_samples.tsv "
+                            "next to --out)")
     index.add_argument("--out", required=True, help="sample table to write (TSV)")
     index.add_argument("--name", default=None, help="value of the dataset column (default: the --dataset value)")
     index.add_argument("--ai4pain-layout", default=None,
@@ -49,6 +53,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--thermal-pairs", type=int, default=None, help="paired RGB/thermal images (default: generator's)")
     demo.add_argument("--workers", type=int, default=None, help="processes (default: the CPUs available)")
+    demo.add_argument("--low-responder-fraction", type=float, default=None,
+                      help="fraction of subjects who barely react to pain (default 0.15: one of 6)")
+    for modality, what in (("face", "expression and pain-driven head motion"), ("ecg", "heart-rate rise"),
+                           ("emg", "trapezius EMG swell"), ("gsr", "skin-conductance response")):
+        demo.add_argument(f"--{modality}-strength", type=float, default=None,
+                          help=f"scale of the {what} with pain (default 1.0; 0: no pain signal)")
     demo.set_defaults(func=run_demo_data)
 
 
@@ -66,6 +76,10 @@ def run_index(args: argparse.Namespace) -> int:
 
     classes = parse_classes(args.classes)
     name = args.name or args.dataset
+    if args.report is None:
+        args.report = str(Path(args.out).parent / DEFAULT_REPORT)
+    if Path(args.report).resolve() == Path(args.out).resolve():
+        raise InputError(f"--report and --out are the same file: {args.out}")
     video_options = {"check_videos": args.video_check != "exists", "decode_videos": args.video_check == "decode"}
     if args.dataset == "biovid":
         if args.ai4pain_layout:
@@ -100,11 +114,10 @@ def run_index(args: argparse.Namespace) -> int:
 def run_demo_data(args: argparse.Namespace) -> int:
     from painformer.data.demo import generate_demo_dataset
 
-    options = {}
-    if args.thermal_pairs is not None:
-        options["thermal_pairs"] = args.thermal_pairs
-    if args.workers is not None:
-        options["workers"] = args.workers
+    # Options left unset take the generator's defaults, kept in one place.
+    names = ("thermal_pairs", "workers", "low_responder_fraction", "face_strength", "ecg_strength", "emg_strength",
+             "gsr_strength")
+    options = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     root = generate_demo_dataset(Path(args.root), subjects=args.subjects, samples_per_class=args.samples_per_class,
                                  seed=args.seed, **options)
     log.info("demo dataset ready in %s", root)

@@ -5,11 +5,11 @@ loader reads unchanged, and that carries real, graded structure, so that a model
 beats chance and the report can tell which modality holds the signal:
 
 * ``video/<subject>/<sample>.mp4``: rendered faces (256x256, 25 fps, 138 frames,
-  H.264 yuv420p). A pain expression (brow lowering, orbit tightening, nose
-  wrinkle, upper-lip raise, mouth stretch) rises and falls inside the 5.5 s
-  window with an intensity that grows with the class; subject-specific face
-  shape, colours, expressiveness, head motion, blinks and sensor noise keep it
-  from being trivial.
+  H.264 yuv420p; drawing in ``painformer.data.demo_face``). A pain expression (brow
+  lowering, orbit tightening, nose wrinkle, upper-lip raise, mouth stretch) and head
+  motion rise and fall inside the 5.5 s window with an intensity that grows with the
+  class; subject-specific face shape, colours, expressiveness, baseline head motion,
+  blinks and sensor noise keep it from being trivial.
 * ``biosignals_filtered/<subject>/<sample>_bio.csv``: 512 Hz, 2816 rows, ``time``
   in microseconds; GSR (phasic skin-conductance response growing with pain: the
   strongest signal, as in the paper), ECG (neurokit2 ``ecgsyn``, heart rate
@@ -23,7 +23,13 @@ beats chance and the report can tell which modality holds the signal:
 
 The physiological response follows ``(class_id / 4) ** 1.4`` plus per-sample
 noise, so BL1 and PA4 separate clearly while neighbouring classes overlap (PA1 is
-barely distinguishable from BL1, as in the real data).
+barely distinguishable from BL1, as in the real data). Each modality's response is
+scaled by its subject's gain and by a dataset-wide strength (``DemoSettings``:
+``face_strength``, ``ecg_strength``, ``emg_strength``, ``gsr_strength``; 1.0 by
+default, 0 removes the modality's pain signal). A fraction of the subjects
+(``low_responder_fraction``, chosen from the seed) are low responders, as some BioVid
+subjects are: their facial expressiveness and all their physiological gains are cut
+to ``LOW_RESPONSE`` of what was drawn for them, so they barely react to any class.
 
 Everything is derived from ``seed`` through per-sample seed sequences, so the CSV
 and PNG bytes are identical between runs and independent of the worker count.
@@ -40,12 +46,13 @@ import os
 import shutil
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from painformer.data.demo_face import FRAME_SIZE, FaceRenderer
 from painformer.errors import InputError
 from painformer.utils import atomic_path
 
@@ -54,7 +61,6 @@ log = logging.getLogger(__name__)
 CLASS_NAMES = ("BL1", "PA1", "PA2", "PA3", "PA4")
 FPS = 25
 NUM_FRAMES = 138
-FRAME_SIZE = 256
 BIO_RATE = 512
 BIO_SAMPLES = 2816
 THERMAL_SIZE = 128
@@ -62,8 +68,14 @@ MARKER_FILE = "demo_dataset.json"
 SAMPLES_FILE = "samples.csv"
 GENERATED_DIRS = ("video", "biosignals_filtered", "thermal_pairs")
 RESPONSE_EXPONENT = 1.4
-_SHIFT = 4  # OpenCV fixed-point drawing: 4 fractional bits give sub-pixel head motion.
-_SCALE = float(1 << _SHIFT)
+# Some BioVid subjects show little facial or physiological response to the heat; 0.15 gives
+# the default 6-subject demo one such low responder, whose gains are scaled by LOW_RESPONSE.
+LOW_RESPONDER_FRACTION = 0.15
+LOW_RESPONSE = (0.08, 0.2)
+# Extra head sway per unit of facial response at its peak, relative to the subject's baseline
+# sway: a PA4 sample of an ordinary subject sways about twice as much as at rest.
+HEAD_MOTION_GAIN = 1.0
+MAX_STRENGTH = 10.0
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,12 @@ class DemoSettings:
     samples_per_class: int
     seed: int
     thermal_pairs: int
+    low_responder_fraction: float = LOW_RESPONDER_FRACTION
+    # Scale of each modality's pain response (1.0: the generator's gains; 0: no pain signal).
+    face_strength: float = 1.0  # expression intensity and pain-driven head motion
+    ecg_strength: float = 1.0  # heart-rate rise
+    emg_strength: float = 1.0  # trapezius EMG envelope swell
+    gsr_strength: float = 1.0  # phasic skin-conductance response
 
 
 @dataclass(frozen=True)
@@ -118,6 +136,8 @@ class SubjectProfile:
     gsr_decay: float
     emg_level: float
     emg_gain: float
+    low_responder: bool = False
+    responsiveness: float = 1.0  # factor applied to the drawn gains: LOW_RESPONSE for low responders
 
 
 @dataclass(frozen=True)
@@ -141,30 +161,6 @@ SKIN_TONES = ((236, 196, 166), (224, 172, 130), (198, 142, 102), (160, 108, 74),
 HAIR_COLOURS = ((40, 28, 22), (88, 58, 36), (170, 130, 80), (20, 18, 18), (150, 146, 140), (120, 60, 30))
 IRIS_COLOURS = ((70, 48, 30), (60, 100, 140), (80, 110, 70), (40, 30, 25))
 
-# Thermal "temperatures" (0 cold .. 1 hot) of every drawn part: warm eye corners, forehead
-# and mouth, cool nose, hair and background. Mixed pairs interpolate with the expression.
-THERMAL_LEVELS = {
-    "background": 0.08, "clothes": 0.28, "neck": 0.6, "hair": 0.2, "ear": 0.46, "skin": 0.58,
-    "forehead": 0.7, "nose_region": 0.38, "cheek": 0.56, "cheek_pain": 0.64, "fold": 0.58,
-    "fold_pain": 0.62, "socket": 0.72, "socket_pain": 0.76, "sclera": 0.84, "iris": 0.82,
-    "pupil": 0.82, "lid": 0.76, "canthus": 0.98, "brow": 0.5, "wrinkle": 0.6, "nose_line": 0.42,
-    "nostril": 0.5, "lip": 0.78, "mouth_inner": 0.96, "teeth": 0.72,
-}
-
-# Ironbow-like false colour: black -> indigo -> magenta -> orange -> yellow -> white.
-_IRONBOW_STOPS = (
-    (0.0, (0, 0, 8)), (0.18, (40, 0, 110)), (0.4, (150, 10, 140)), (0.6, (225, 70, 30)),
-    (0.8, (252, 170, 0)), (0.93, (255, 230, 90)), (1.0, (255, 255, 230)),
-)
-
-
-def ironbow_lut() -> np.ndarray:
-    """(256, 3) uint8 RGB palette used to colour the thermal images."""
-    x = np.linspace(0.0, 1.0, 256)
-    stops = np.array([s for s, _ in _IRONBOW_STOPS])
-    colours = np.array([c for _, c in _IRONBOW_STOPS], dtype=float)
-    return np.stack([np.interp(x, stops, colours[:, k]) for k in range(3)], axis=1).round().astype(np.uint8)
-
 
 def _subject_names(count: int, rng: np.random.Generator) -> list[str]:
     """Names like BioVid's ``071309_w_21``: recording date (MMDDYY), sex w|m, age."""
@@ -180,8 +176,18 @@ def _jitter(rng: np.random.Generator, colour: tuple[int, ...], spread: float) ->
     return tuple(float(np.clip(c + rng.normal(0.0, spread), 0, 255)) for c in colour)  # type: ignore[return-value]
 
 
-def make_profiles(subjects: int, seed: int) -> list[SubjectProfile]:
-    """The subjects of a demo dataset, sorted by name; deterministic for ``seed``."""
+def low_responder_count(subjects: int, fraction: float) -> int:
+    """How many of ``subjects`` are low responders: ``fraction`` of them, rounded half up."""
+    return min(subjects, math.floor(subjects * fraction + 0.5))
+
+
+def make_profiles(subjects: int, seed: int, *,
+                  low_responder_fraction: float = LOW_RESPONDER_FRACTION) -> list[SubjectProfile]:
+    """The subjects of a demo dataset, sorted by name; deterministic for ``seed``.
+
+    Low responders are picked from their own random stream after every subject is drawn, so
+    the other subjects are the same whatever the fraction.
+    """
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0]))
     profiles = []
     for index, name in enumerate(_subject_names(subjects, rng)):
@@ -210,7 +216,25 @@ def make_profiles(subjects: int, seed: int) -> list[SubjectProfile]:
             gsr_tonic=rng.uniform(2.0, 12.0), gsr_gain=rng.uniform(0.5, 1.3), gsr_decay=rng.uniform(2.0, 3.5),
             emg_level=rng.uniform(3.0, 8.0), emg_gain=rng.uniform(0.2, 0.6),
         ))
+    chooser = np.random.default_rng(np.random.SeedSequence([seed, 4]))
+    low = sorted(int(i) for i in chooser.choice(subjects, low_responder_count(subjects, low_responder_fraction),
+                                                replace=False))
+    for index in low:
+        factor = float(chooser.uniform(*LOW_RESPONSE))
+        p = profiles[index]
+        profiles[index] = replace(p, low_responder=True, responsiveness=factor,
+                                  expressiveness=p.expressiveness * factor, heart_gain=p.heart_gain * factor,
+                                  gsr_gain=p.gsr_gain * factor, emg_gain=p.emg_gain * factor)
     return profiles
+
+
+def settings_profiles(settings: DemoSettings) -> list[SubjectProfile]:
+    """The subjects of the dataset ``settings`` describe, each gain scaled by its modality's strength."""
+    return [replace(p, expressiveness=p.expressiveness * settings.face_strength,
+                    heart_gain=p.heart_gain * settings.ecg_strength, emg_gain=p.emg_gain * settings.emg_strength,
+                    gsr_gain=p.gsr_gain * settings.gsr_strength)
+            for p in make_profiles(settings.subjects, settings.seed,
+                                   low_responder_fraction=settings.low_responder_fraction)]
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -227,7 +251,8 @@ def plan_sample(profile: SubjectProfile, class_id: int, rng: np.random.Generator
     """Draw the latent course of one recording of ``profile`` at pain level ``class_id``.
 
     The latent response ``pain`` is shared by all modalities (so fusion makes sense);
-    each modality then adds its own noise and subject-specific gain.
+    each modality then adds its own noise and subject-specific gain. The head sways around a
+    subject-specific baseline; the facial response adds to the sway while it lasts.
     """
     level = (class_id / (len(CLASS_NAMES) - 1)) ** RESPONSE_EXPONENT
     pain = max(0.0, level + rng.normal(0.0, 0.1))
@@ -246,196 +271,15 @@ def plan_sample(profile: SubjectProfile, class_id: int, rng: np.random.Generator
     phases = rng.uniform(0, 2 * np.pi, size=3)
     wander = np.cumsum(rng.normal(0.0, 0.15, size=(2, NUM_FRAMES)), axis=1)
     freq = profile.motion_freq * rng.uniform(0.8, 1.25)
+    sway = 1.0 + HEAD_MOTION_GAIN * intensity * course
     return SamplePlan(
         expression=intensity * course + spontaneous, blink=blink,
-        dx=profile.motion_x * np.sin(2 * np.pi * freq * t + phases[0]) + wander[0],
-        dy=profile.motion_y * np.sin(2 * np.pi * freq * 1.3 * t + phases[1]) + wander[1],
-        angle=profile.motion_rot * np.sin(2 * np.pi * freq * 0.7 * t + phases[2]),
+        dx=profile.motion_x * sway * np.sin(2 * np.pi * freq * t + phases[0]) + wander[0],
+        dy=profile.motion_y * sway * np.sin(2 * np.pi * freq * 1.3 * t + phases[1]) + wander[1],
+        angle=profile.motion_rot * sway * np.sin(2 * np.pi * freq * 0.7 * t + phases[2]),
         flicker=1.0 + 0.015 * np.sin(2 * np.pi * rng.uniform(0.5, 2.0) * t) + rng.normal(0, 0.004, NUM_FRAMES),
         onset=onset, offset=offset, rise=rise, fall=fall, pain=pain,
     )
-
-
-# ---------------------------------------------------------------- face drawing
-
-
-def visible_palette(profile: SubjectProfile) -> dict[str, np.ndarray]:
-    """RGB colour of every face part for ``profile``."""
-    skin = np.array(profile.skin)
-    hair = np.array(profile.hair)
-    dark = np.array((60.0, 30.0, 30.0))
-    return {
-        "clothes": np.array(profile.clothes), "neck": skin * 0.85, "hair": hair, "ear": skin * 0.9,
-        "skin": skin, "forehead": skin, "nose_region": skin,
-        "cheek": skin * 0.97 + np.array((220.0, 100.0, 100.0)) * 0.03,
-        "cheek_pain": skin * 0.8 + np.array((220.0, 90.0, 90.0)) * 0.2,
-        "fold": skin * 0.9 + dark * 0.1, "fold_pain": skin * 0.45 + dark * 0.55,
-        "socket": skin * 0.9, "socket_pain": skin * 0.72,
-        "sclera": np.array((245.0, 243.0, 238.0)), "iris": np.array(profile.iris), "pupil": np.array((15.0, 12.0, 12.0)),
-        "lid": skin * 0.35, "canthus": skin * 0.8 + np.array((230.0, 120.0, 120.0)) * 0.2,
-        "brow": hair * 0.7, "wrinkle": skin * 0.45 + dark * 0.55, "nose_line": skin * 0.78,
-        "nostril": skin * 0.45, "lip": skin * 0.55 + np.array((190.0, 70.0, 80.0)) * 0.45,
-        "mouth_inner": np.array((70.0, 20.0, 25.0)), "teeth": np.array((240.0, 236.0, 222.0)),
-    }
-
-
-def thermal_palette() -> dict[str, np.ndarray]:
-    return {name: np.full(3, 255.0 * level) for name, level in THERMAL_LEVELS.items()}
-
-
-def _pt(x: float, y: float) -> tuple[int, int]:
-    return round(x * _SCALE), round(y * _SCALE)
-
-
-def _ellipse(img: np.ndarray, centre: tuple[float, float], axes: tuple[float, float], colour: np.ndarray,
-             *, start: float = 0.0, end: float = 360.0, thickness: int = -1) -> None:
-    axes_px = _pt(max(axes[0], 0.5), max(axes[1], 0.5))
-    cv2.ellipse(img, _pt(*centre), axes_px, 0.0, start, end, tuple(float(c) for c in colour), thickness,
-                cv2.LINE_AA, _SHIFT)
-
-
-def _line(img: np.ndarray, points: list[tuple[float, float]], colour: np.ndarray, thickness: int) -> None:
-    poly = np.array([_pt(x, y) for x, y in points], dtype=np.int32)
-    cv2.polylines(img, [poly], False, tuple(float(c) for c in colour), thickness, cv2.LINE_AA, _SHIFT)
-
-
-def _mix(palette: dict[str, np.ndarray], neutral: str, pained: str, amount: float) -> np.ndarray:
-    amount = float(np.clip(amount, 0.0, 1.0))
-    return palette[neutral] * (1.0 - amount) + palette[pained] * amount
-
-
-def draw_head(canvas: np.ndarray, p: SubjectProfile, palette: dict[str, np.ndarray]) -> None:
-    """Draw the parts that do not move with the expression (body, hair, ears, face, nose region)."""
-    cx, cy, a, b = p.cx, p.cy, p.face_w, p.face_h
-    _ellipse(canvas, (cx, cy + 1.6 * b), (1.9 * a, 0.75 * b), palette["clothes"])
-    neck = np.array([_pt(cx - 0.42 * a, cy + 0.5 * b), _pt(cx + 0.42 * a, cy + 0.5 * b),
-                     _pt(cx + 0.5 * a, cy + 1.05 * b), _pt(cx - 0.5 * a, cy + 1.05 * b)], dtype=np.int32)
-    cv2.fillConvexPoly(canvas, neck, tuple(float(c) for c in palette["neck"]), cv2.LINE_AA, _SHIFT)
-    hair_drop = 0.55 * b if p.long_hair else 0.0
-    _ellipse(canvas, (cx, cy - 0.1 * b + hair_drop / 2), (1.1 * a, 1.02 * b + hair_drop / 2), palette["hair"])
-    for s in (-1, 1):
-        _ellipse(canvas, (cx + s * a * 0.98, cy - 0.02 * b), (0.13 * a, 0.2 * b), palette["ear"])
-    _ellipse(canvas, (cx, cy), (a, b), palette["skin"])
-    _ellipse(canvas, (cx, cy - 0.5 * b), (0.62 * a, 0.22 * b), palette["forehead"])
-    _ellipse(canvas, (cx, cy - p.fringe * b), (1.01 * a, 0.45 * b), palette["hair"], start=180, end=360)
-    _ellipse(canvas, (cx, cy + 0.08 * b), (0.15 * a, 0.2 * b), palette["nose_region"])
-
-
-def draw_expression(canvas: np.ndarray, p: SubjectProfile, palette: dict[str, np.ndarray], *,
-                    expression: float, blink: float) -> None:
-    """Draw the expressive parts over a head from ``draw_head`` (in place, before head motion)."""
-    e = max(0.0, expression)
-    cx, cy, a, b = p.cx, p.cy, p.face_w, p.face_h
-    # Cheeks, raised and flushed with pain.
-    for s in (-1, 1):
-        _ellipse(canvas, (cx + s * 0.52 * a, cy + (0.2 - 0.05 * e) * b), (0.2 * a, 0.13 * b),
-                 _mix(palette, "cheek", "cheek_pain", e))
-    # Eyes: orbit tightening narrows the opening and darkens the socket.
-    eye_y = cy + p.eye_y * b
-    ew, eh = p.eye_w * a, p.eye_h * a
-    open_h = eh * max(0.06, 1.0 - 0.55 * min(e, 1.4)) * (1.0 - blink)
-    centre_y = eye_y + 0.3 * (eh - open_h)
-    for s in (-1, 1):
-        ex = cx + s * p.eye_dx * a
-        _ellipse(canvas, (ex, eye_y), (ew * 1.3, eh * 1.7), _mix(palette, "socket", "socket_pain", e))
-        if open_h > 0.9:
-            _ellipse(canvas, (ex, centre_y), (ew, open_h), palette["sclera"])
-            radius = min(0.45 * ew, open_h)
-            _ellipse(canvas, (ex, centre_y), (radius, radius), palette["iris"])
-            _ellipse(canvas, (ex, centre_y), (radius * 0.45, radius * 0.45), palette["pupil"])
-        _ellipse(canvas, (ex, centre_y), (ew, max(open_h, 0.6)), palette["lid"], start=180, end=360, thickness=2)
-        _ellipse(canvas, (ex, centre_y), (ew, max(open_h, 0.6)), _mix(palette, "skin", "lid", 0.5),
-                 start=0, end=180, thickness=1)
-        _ellipse(canvas, (ex - s * ew * 0.95, centre_y), (0.12 * ew, 0.12 * ew), palette["canthus"])
-        # Brows: lowered, inner ends pulled down and together (corrugator).
-        lower, inner_extra, inward = 0.09 * e * b, 0.07 * e * b, 0.06 * e * a
-        y0 = eye_y - p.brow_gap * b + lower
-        _line(canvas, [(ex - s * (0.95 * ew + inward), y0 + inner_extra),
-                       (ex + s * 0.1 * ew, y0 - p.brow_arch * b),
-                       (ex + s * 1.2 * ew, y0 + 0.03 * b)], palette["brow"], p.brow_thickness)
-    glabella = _mix(palette, "skin", "wrinkle", (e - 0.15) * 1.2)
-    for s in (-1, 1):
-        top = eye_y - (p.brow_gap - 0.1 * e) * b
-        _line(canvas, [(cx + s * 0.05 * a, top), (cx + s * 0.04 * a, top + 0.08 * b)], glabella, 1)
-    # Nose: wrinkles across the bridge, flared nostrils, tip pulled up with the upper lip.
-    tip_y = cy + (p.nose_len - 0.03 * e) * b
-    _line(canvas, [(cx, eye_y + 0.05 * b), (cx + 0.04 * a, tip_y - 0.05 * b)], palette["nose_line"], 1)
-    _ellipse(canvas, (cx, tip_y - 0.01 * b), (0.14 * a, 0.05 * b), palette["nose_line"], start=0, end=180,
-             thickness=1)
-    for s in (-1, 1):
-        _ellipse(canvas, (cx + s * 0.09 * a * (1 + 0.3 * e), tip_y), (0.05 * a * (1 + 0.4 * e), 0.028 * b),
-                 palette["nostril"])
-    nose_wrinkle = _mix(palette, "skin", "wrinkle", (e - 0.2) * 1.3)
-    for k in range(3):
-        y = eye_y + (0.07 + 0.04 * k) * b
-        _line(canvas, [(cx - 0.08 * a, y), (cx, y - 0.01 * b), (cx + 0.08 * a, y)], nose_wrinkle, 1)
-    # Mouth: upper lip raised, corners stretched, opening showing clenched teeth.
-    mouth_y = cy + (p.mouth_y - 0.035 * e) * b
-    half_w = p.mouth_w * a * (1 + 0.28 * e)
-    opening = 0.1 * b * float(np.clip(e - 0.2, 0.0, 1.2))
-    fold = _mix(palette, "fold", "fold_pain", 0.25 + 0.6 * e)
-    for s in (-1, 1):
-        _line(canvas, [(cx + s * 0.16 * a, tip_y - 0.02 * b), (cx + s * 0.3 * a, tip_y + 0.12 * b),
-                       (cx + s * (half_w + 0.06 * a), mouth_y + 0.05 * b)], fold, 1 + int(e > 0.5))
-    _ellipse(canvas, (cx, mouth_y), (half_w, p.lip * b + opening), palette["lip"])
-    if opening > 1.0:
-        _ellipse(canvas, (cx, mouth_y), (half_w * 0.88, opening), palette["mouth_inner"])
-        _ellipse(canvas, (cx, mouth_y - opening * 0.5), (half_w * 0.66, opening * 0.32), palette["teeth"])
-    else:
-        _line(canvas, [(cx - half_w, mouth_y), (cx, mouth_y + 0.3), (cx + half_w, mouth_y)], palette["mouth_inner"], 1)
-
-
-def _background(profile: SubjectProfile) -> np.ndarray:
-    ramp = np.linspace(0.0, 1.0, FRAME_SIZE)[:, None, None]
-    top, bottom = np.array(profile.background_top), np.array(profile.background_bottom)
-    image = top * (1 - ramp) + bottom * ramp
-    return np.broadcast_to(image, (FRAME_SIZE, FRAME_SIZE, 3)).round().astype(np.uint8).copy()
-
-
-def _move(image: np.ndarray, profile: SubjectProfile, plan: SamplePlan, frame: int) -> np.ndarray:
-    """Small head motion: rotation about the face centre plus translation."""
-    matrix = cv2.getRotationMatrix2D((profile.cx, profile.cy), float(plan.angle[frame]), 1.0)
-    matrix[:, 2] += (plan.dx[frame], plan.dy[frame])
-    return cv2.warpAffine(image, matrix, (FRAME_SIZE, FRAME_SIZE), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
-
-
-class FaceRenderer:
-    """Renders one subject's RGB frames (with sensor noise) and noise-free thermal frames.
-
-    The head is drawn once; each frame adds the expression, moves the head and adds
-    lighting flicker and sensor noise from a small bank (saturating uint8 arithmetic
-    keeps a 138-frame video cheap).
-    """
-
-    def __init__(self, profile: SubjectProfile, noise_seed: int) -> None:
-        self.profile = profile
-        self.palette = visible_palette(profile)
-        self.head = _background(profile)
-        draw_head(self.head, profile, self.palette)
-        noise = np.random.default_rng(noise_seed).normal(0.0, 2.0, size=(5, FRAME_SIZE, FRAME_SIZE, 3)).round()
-        self.noise_up = np.clip(noise, 0, 255).astype(np.uint8)
-        self.noise_down = np.clip(-noise, 0, 255).astype(np.uint8)
-        self.thermal_colours = thermal_palette()
-        self.thermal_head = np.full((FRAME_SIZE, FRAME_SIZE, 3), round(255 * THERMAL_LEVELS["background"]), np.uint8)
-        draw_head(self.thermal_head, profile, self.thermal_colours)
-        self.lut = ironbow_lut()
-
-    def rgb(self, plan: SamplePlan, frame: int) -> np.ndarray:
-        canvas = self.head.copy()
-        draw_expression(canvas, self.profile, self.palette, expression=float(plan.expression[frame]),
-                        blink=float(plan.blink[frame]))
-        moved = cv2.convertScaleAbs(_move(canvas, self.profile, plan, frame), alpha=float(plan.flicker[frame]))
-        bank = frame % len(self.noise_up)
-        return cv2.add(cv2.subtract(moved, self.noise_down[bank]), self.noise_up[bank])
-
-    def thermal(self, plan: SamplePlan, frame: int) -> np.ndarray:
-        canvas = self.thermal_head.copy()
-        draw_expression(canvas, self.profile, self.thermal_colours, expression=float(plan.expression[frame]),
-                        blink=float(plan.blink[frame]))
-        moved = _move(canvas[:, :, 0].copy(), self.profile, plan, frame)
-        smooth = cv2.GaussianBlur(moved, (0, 0), sigmaX=3.0)
-        return self.lut[smooth]
 
 
 # ---------------------------------------------------------------- biosignals
@@ -519,7 +363,7 @@ def _sample_rng(settings: DemoSettings, subject: int, number: int) -> np.random.
 def _run_sample(job: SampleJob) -> float:
     """Write one video and its biosignal file; returns the CPU seconds it took."""
     started = time.process_time()
-    profile = make_profiles(job.settings.subjects, job.settings.seed)[job.subject]
+    profile = settings_profiles(job.settings)[job.subject]
     rng = _sample_rng(job.settings, job.subject, job.number)
     plan = plan_sample(profile, job.class_id, rng)
     renderer = FaceRenderer(profile, noise_seed=int(rng.integers(2**31)))
@@ -534,7 +378,7 @@ def _run_thermal_pairs(args: tuple[Path, DemoSettings, int, int]) -> float:
     """Write thermal pairs ``first .. last-1``: random subject, class and frame for each; returns CPU seconds."""
     root, settings, first, last = args
     started = time.process_time()
-    profiles = make_profiles(settings.subjects, settings.seed)
+    profiles = settings_profiles(settings)
     for index in range(first, last):
         rng = np.random.default_rng(np.random.SeedSequence([settings.seed, 2, index]))
         profile = profiles[int(rng.integers(len(profiles)))]
@@ -599,13 +443,16 @@ def _worker_count(workers: int | None, jobs: int) -> int:
 
 
 def generate_demo_dataset(root: str | os.PathLike, *, subjects: int = 6, samples_per_class: int = 4, seed: int = 0,
-                          thermal_pairs: int = 150, workers: int | None = None) -> Path:
+                          thermal_pairs: int = 150, workers: int | None = None,
+                          low_responder_fraction: float = LOW_RESPONDER_FRACTION, face_strength: float = 1.0,
+                          ecg_strength: float = 1.0, emg_strength: float = 1.0, gsr_strength: float = 1.0) -> Path:
     """Write the demo dataset under ``root`` in the BioVid Part A layout and return ``root``.
 
     ``samples.csv`` is written last: its presence means the tree is complete. An
     interrupted run (no ``samples.csv``) is wiped and regenerated; a complete tree
     made with the same settings is left as it is. ``workers`` processes render in
     parallel (default: the CPUs this process may use); the output does not depend on it.
+    The fraction of low responders and the modality strengths are ``DemoSettings``'.
     """
     if not 1 <= subjects <= 500:
         raise InputError(f"{root}: subjects must be between 1 and 500, got {subjects}")
@@ -614,14 +461,23 @@ def generate_demo_dataset(root: str | os.PathLike, *, subjects: int = 6, samples
                          f"got {samples_per_class}")
     if thermal_pairs < 0:
         raise InputError(f"{root}: thermal_pairs must be >= 0, got {thermal_pairs}")
+    if not (math.isfinite(low_responder_fraction) and 0.0 <= low_responder_fraction <= 1.0):
+        raise InputError(f"{root}: low_responder_fraction must be between 0 and 1, got {low_responder_fraction}")
+    strengths = {"face_strength": face_strength, "ecg_strength": ecg_strength, "emg_strength": emg_strength,
+                 "gsr_strength": gsr_strength}
+    for name, value in strengths.items():
+        if not (math.isfinite(value) and 0.0 <= value <= MAX_STRENGTH):
+            raise InputError(f"{root}: {name} must be between 0 and {MAX_STRENGTH:g}, got {value}")
     root = Path(root)
     settings = DemoSettings(subjects=subjects, samples_per_class=samples_per_class, seed=seed,
-                            thermal_pairs=thermal_pairs)
+                            thermal_pairs=thermal_pairs, low_responder_fraction=float(low_responder_fraction),
+                            **{name: float(value) for name, value in strengths.items()})
     if _prepare_root(root, settings):
         log.info("%s: demo dataset already complete with these settings", root)
         return root
     started = time.perf_counter()
-    profiles = make_profiles(subjects, seed)
+    profiles = settings_profiles(settings)
+    log.info("%s: low responders %s", root, [p.name for p in profiles if p.low_responder] or "none")
     rows, jobs = [], []
     for profile in profiles:
         (root / "video" / profile.name).mkdir(parents=True, exist_ok=True)
