@@ -64,6 +64,25 @@ def get_dataset_samples_csv(wildcards):
     return os.path.join(DATASET["root"], "samples.csv")
 
 
+# dataset.demo keys -> painformer demo-data options (each left out keeps the generator's default)
+DEMO_SIGNAL_OPTIONS = {
+    "low_responder_fraction": "--low-responder-fraction",
+    "face_strength": "--face-strength",
+    "ecg_strength": "--ecg-strength",
+    "emg_strength": "--emg-strength",
+    "gsr_strength": "--gsr-strength",
+}
+
+
+def get_demo_signal_args(wildcards=None):
+    demo = DATASET.get("demo") or {}
+    return " ".join(
+        f"{option} {demo[key]}"
+        for key, option in DEMO_SIGNAL_OPTIONS.items()
+        if demo.get(key) is not None
+    )
+
+
 def get_ai4pain_layout_arg(wildcards=None):
     layout = DATASET.get("ai4pain")
     if DATASET["format"] != "ai4pain" or not layout:

@@ -21,10 +21,11 @@ if DATASET.get("demo"):
             subjects=DATASET["demo"].get("subjects", 6),
             samples_per_class=DATASET["demo"].get("samples_per_class", 4),
             seed=DATASET["demo"].get("seed", 0),
+            signal=get_demo_signal_args,
         shell:
             "painformer demo-data {params.root} --subjects {params.subjects} "
             "--samples-per-class {params.samples_per_class} --seed {params.seed} "
-            "--workers {threads} > {log} 2>&1"
+            "{params.signal} --workers {threads} > {log} 2>&1"
 
 
 if DATASET.get("samples"):
