@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from painformer.cli_types import positive_int
-from painformer.video.cli import frame_rate
+from painformer.cli_types import frame_rate, positive_int
 
 
 def add_commands(subparsers) -> None:

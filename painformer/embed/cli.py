@@ -7,7 +7,7 @@ import json
 
 import torch
 
-from painformer.cli_types import positive_int
+from painformer.cli_types import frame_rate, positive_int
 from painformer.embed.names import MODALITIES, REPRESENTATIONS
 from painformer.errors import InputError
 
@@ -26,6 +26,8 @@ def add_commands(subparsers) -> None:
     embed.add_argument("--images", help="upstream image store (biosignal images, thermal or depth frames)")
     embed.add_argument("--num-frames", type=positive_int, help="frames sampled per video (RGB)")
     embed.add_argument("--crop", default="center", choices=["center", "face"], help="frame crop (RGB)")
+    embed.add_argument("--fps", type=frame_rate,
+                       help="expected frame rate (RGB; BioVid 25, AI4Pain 30): other rates are resampled, with a warning")
     embed.add_argument("--checkpoint", default="none", help="PainFormer checkpoint, or 'none' for an untrained backbone")
     embed.add_argument("--out", required=True, help="output store, e.g. results/demo/embeddings/gsr/waveform.zarr")
     embed.add_argument("--complete-marker", help="JSON file written only once every sample is embedded")
@@ -68,7 +70,7 @@ def run_embed(args: argparse.Namespace) -> int:
         raise InputError(f"{args.samples}: the sample table is empty")
     source = open_source(
         table=table, modality=args.modality, representation=args.representation,
-        images=args.images, num_frames=args.num_frames, crop=args.crop,
+        images=args.images, num_frames=args.num_frames, crop=args.crop, fps=args.fps,
     )
     checkpoint = None if args.checkpoint.lower() in ("none", "") else args.checkpoint
     model = load_painformer(checkpoint)

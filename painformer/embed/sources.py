@@ -36,6 +36,8 @@ class VideoSource:
     table: pd.DataFrame
     num_frames: int | None
     crop: str = "center"
+    # The dataset's frame rate: videos at another rate are resampled (None: each video's own rate).
+    fps: float | None = None
     meta: SampleMeta = field(init=False)
 
     def __post_init__(self) -> None:
@@ -51,10 +53,12 @@ class VideoSource:
         path = self.videos[index]
         if not Path(path).is_file():
             raise InputError(f"{path}: video of sample {self.meta.samples[index]} is missing")
-        return read_frames(path, num_frames=self.num_frames, crop=self.crop)
+        return read_frames(path, num_frames=self.num_frames, crop=self.crop, fps=self.fps)
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"source": "video", "num_frames": self.num_frames, "crop": self.crop}
+        # The rate enters only when given, so that stores made before it existed still resume.
+        rate = {"fps": self.fps} if self.fps is not None else {}
+        return {"source": "video", "num_frames": self.num_frames, "crop": self.crop, **rate}
 
 
 @dataclass
@@ -101,13 +105,14 @@ def open_source(
     images: str | Path | None = None,
     num_frames: int | None = None,
     crop: str = "center",
+    fps: float | None = None,
 ) -> ImageSource:
     """The image source for a modality/representation (RGB from videos, all else from a store)."""
     problem = input_problem(modality, representation)
     if problem:
         raise InputError(f"{modality}/{representation}: {problem}")
     if modality == "rgb" and images is None:
-        return VideoSource(table=table, num_frames=num_frames, crop=crop)
+        return VideoSource(table=table, num_frames=num_frames, crop=crop, fps=fps)
     if images is None:
         raise InputError(f"{modality}/{representation}: give the upstream image store with --images")
     return StoreSource(path=Path(images), table=table)

@@ -6,8 +6,7 @@ import argparse
 
 import torch
 
-from painformer.cli_types import positive_int
-from painformer.video.cli import frame_rate
+from painformer.cli_types import frame_rate, positive_int
 
 
 def add_commands(subparsers) -> None:

@@ -4,16 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-
-def frame_rate(text: str) -> float:
-    """An argparse type for ``--fps``: a positive number of frames per second."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected frames per second, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive frame rate, got {text}")
-    return value
+from painformer.cli_types import frame_rate
 
 
 def add_commands(subparsers) -> None:

@@ -149,9 +149,18 @@ def get_embed_upstream(wildcards):
     ]
 
 
+def get_video_args(wildcards=None):
+    """How frames are taken from a video: the same for RGB embeddings and the frame models."""
+    video = config["video"]
+    args = f"--num-frames {video['num_frames']} --crop {video.get('crop', 'center')}"
+    if video.get("fps") is not None:
+        args += f" --fps {video['fps']}"
+    return args
+
+
 def get_embed_source_args(wildcards, input):
     if wildcards.modality == "rgb":
-        return f"--num-frames {config['video']['num_frames']} --crop {config['video'].get('crop', 'center')}"
+        return get_video_args()
     return f"--images {store_path(input.upstream[0])}"
 
 

@@ -64,10 +64,9 @@ rule frames:
         gpu=1,
     params:
         store=get_output_store,
-        num_frames=config["video"]["num_frames"],
-        crop=config["video"].get("crop", "center"),
+        video=get_video_args,
         model_flag=get_frame_model_flag,
     shell:
         "painformer {wildcards.frame_model} apply --samples {input.samples} {params.model_flag} {input.model} "
-        "--num-frames {params.num_frames} --crop {params.crop} --out {params.store} "
+        "{params.video} --out {params.store} "
         "--complete-marker {output} --replace-stale > {log} 2>&1"
