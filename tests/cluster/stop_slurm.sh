@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Tear down the single-node test cluster started by tests/cluster/start_slurm.sh:
-# stop slurmd, slurmctld and (unless --keep-munge) munged, each by its pid file.
+# stop slurmd, slurmctld and (unless --keep-munge) munged, each by its pid file,
+# then remove the slurm.conf that start_slurm.sh wrote (only that one): with a
+# config naming a controller that is gone, every `scontrol` call, which
+# Snakemake's SLURM plugin makes at each start, waits 10 s before giving up.
 # Job state and logs stay under /var/spool and /var/log/slurm for inspection.
 set -uo pipefail
 
@@ -24,4 +27,9 @@ stop_by_pid_file slurmd /run/slurmd.pid
 stop_by_pid_file slurmctld /run/slurmctld.pid
 if [[ ${1:-} != --keep-munge ]]; then
     stop_by_pid_file munged /run/munge/munged.pid
+fi
+test_conf=/etc/slurm/slurm.conf
+if [[ -f $test_conf ]] && head -n 1 "$test_conf" | grep -qx '# Written by tests/cluster/start_slurm.sh: a single-node test cluster.'; then
+    rm -f "$test_conf"
+    printf '[stop_slurm] removed %s\n' "$test_conf" >&2
 fi
