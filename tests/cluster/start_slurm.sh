@@ -128,7 +128,7 @@ daemon_alive() {
 start_daemons() {
     local config_changed=$1
     if [[ $config_changed == yes ]]; then
-        "$(dirname "$0")/stop_slurm.sh" --keep-munge >/dev/null 2>&1 || true
+        "$(dirname "$0")/stop_slurm.sh" --keep-munge --keep-config >/dev/null 2>&1 || true
     fi
     if ! daemon_alive /run/slurmctld.pid; then
         log "starting slurmctld (state cleared)"

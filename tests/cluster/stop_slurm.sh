@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
 # Tear down the single-node test cluster started by tests/cluster/start_slurm.sh:
 # stop slurmd, slurmctld and (unless --keep-munge) munged, each by its pid file,
-# then remove the slurm.conf that start_slurm.sh wrote (only that one): with a
-# config naming a controller that is gone, every `scontrol` call, which
-# Snakemake's SLURM plugin makes at each start, waits 10 s before giving up.
+# then (unless --keep-config) remove the slurm.conf that start_slurm.sh wrote,
+# and only that one: with a config naming a controller that is gone, every
+# `scontrol` call, which Snakemake's SLURM plugin makes at each start, waits
+# 10 s before giving up.
 # Job state and logs stay under /var/spool and /var/log/slurm for inspection.
 set -uo pipefail
+
+keep_munge=no
+keep_config=no
+for option in "$@"; do
+    case $option in
+        --keep-munge) keep_munge=yes ;;
+        --keep-config) keep_config=yes ;;
+        *) printf '[stop_slurm] unknown option %s\n' "$option" >&2; exit 2 ;;
+    esac
+done
 
 stop_by_pid_file() {
     local name=$1 pid_file=$2 pid
@@ -25,11 +36,11 @@ stop_by_pid_file() {
 
 stop_by_pid_file slurmd /run/slurmd.pid
 stop_by_pid_file slurmctld /run/slurmctld.pid
-if [[ ${1:-} != --keep-munge ]]; then
+if [[ $keep_munge == no ]]; then
     stop_by_pid_file munged /run/munge/munged.pid
 fi
 test_conf=/etc/slurm/slurm.conf
-if [[ -f $test_conf ]] && head -n 1 "$test_conf" | grep -qx '# Written by tests/cluster/start_slurm.sh: a single-node test cluster.'; then
+if [[ $keep_config == no && -f $test_conf ]] && head -n 1 "$test_conf" | grep -qx '# Written by tests/cluster/start_slurm.sh: a single-node test cluster.'; then
     rm -f "$test_conf"
     printf '[stop_slurm] removed %s\n' "$test_conf" >&2
 fi
