@@ -1,9 +1,13 @@
 # Metric tables per experiment, the summary in the paper's table form, plots.
 
 
+# The experiment definition is an input too: Snakemake does not look through a missing
+# intermediate file, so after a changed experiment whose folds then failed, the stale tables
+# would otherwise count as up to date and the next run would not retrain the folds.
 rule report_experiment:
     input:
-        get_fold_metrics,
+        folds=get_fold_metrics,
+        experiment=f"{RESULTS}/runs/{{experiment}}/experiment.yaml",
     output:
         tsv=report(
             f"{RESULTS}/tables/{{experiment}}.tsv",
