@@ -69,8 +69,9 @@ class FusionModel(nn.Module):
 
     @staticmethod
     def probabilities(logits: list[torch.Tensor]) -> torch.Tensor:
-        """Mean of the classifiers' softmax probabilities: (B, num_classes)."""
-        return torch.stack([item.softmax(dim=-1) for item in logits], dim=0).mean(dim=0)
+        """Mean of the classifiers' softmax probabilities, in float32 (logits from bf16 autocast
+        included): (B, num_classes)."""
+        return torch.stack([item.float().softmax(dim=-1) for item in logits], dim=0).mean(dim=0)
 
     def predict_proba(self, streams: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return self.probabilities(self.forward(streams))

@@ -121,8 +121,8 @@ def predict_probabilities(model: FusionModel, streams: dict[str, torch.Tensor], 
     for start in range(0, count, batch_size):
         batch = {name: values[start : start + batch_size] for name, values in streams.items()}
         with autocast(device):
-            logits = model(batch)
-        parts.append(FusionModel.probabilities([item.float() for item in logits]).double().cpu())
+            probabilities = model.predict_proba(batch)
+        parts.append(probabilities.double().cpu())
     return torch.cat(parts).numpy()
 
 
