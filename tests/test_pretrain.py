@@ -175,6 +175,23 @@ def test_bad_tasks_files_name_the_file_and_the_problem(task_files, tmp_path, cap
     with pytest.raises(InputError, match="nowhere.yaml: tasks file not found"):
         load_pretrain_config(no_file)
 
+    precision = _write_yaml(tmp_path / "precision.yaml", _tasks(task_files), precision="float16")
+    with pytest.raises(InputError, match=r"precision\.yaml: precision must be one of .*'float16'"):
+        load_pretrain_config(precision)
+
+
+def test_bfloat16_autocast_on_the_cpu_is_deterministic_and_is_applied(task_files, tmp_path):
+    def trained(name: str, precision: str) -> dict[str, torch.Tensor]:
+        config = load_pretrain_config(_write_yaml(tmp_path / f"{name}.yaml", _tasks(task_files), epochs=1, precision=precision))
+        pretrain(config, out=tmp_path / name, device="cpu")
+        return torch.load(tmp_path / name / "last.pt", weights_only=True)["model"]
+
+    first, second, full = trained("bf16_a", "bfloat16"), trained("bf16_b", "bfloat16"), trained("fp32", "auto")
+    for key in first:
+        assert torch.equal(first[key], second[key]), key
+    # "auto" is float32 on the CPU: the bfloat16 products leave other weights after one update.
+    assert any(not torch.equal(first[key], full[key]) for key in first if key.startswith("backbone."))
+
 
 def test_make_demo_tasks_holds_out_probe_subjects_and_takes_frames_from_the_window(tmp_path):
     from painformer.data import index_biovid, load_signal, write_sample_table
@@ -212,19 +229,24 @@ def test_make_demo_tasks_holds_out_probe_subjects_and_takes_frames_from_the_wind
 
     assert main(argv[:-2] + ["0.7", "0.2"]) == 1  # an empty window is refused
 
-    # 'spectrograms': the biosignal images go round the three spectrogram types, sample by sample.
+    # 'spectrograms': the biosignal images go round the three spectrogram types, sample by sample;
+    # two signals give two pain tasks of the same samples.
     split = tmp_path / "split"
-    assert main(argv[:5] + [str(split)] + argv[6:] + ["--representation", "spectrograms"]) == 0
+    assert main(argv[:5] + [str(split)] + argv[6:] + ["--representation", "spectrograms", "--signal", "gsr", "ecg"]) == 0
     pain_rows = table[table["class_name"].isin(["BL1", "PA4"])].reset_index(drop=True)
-    drawn = []
-    for position, row in pain_rows.iterrows():
-        values, fs = load_signal(row["biosignals"], "gsr")
-        kind = ("spec_angle", "spec_phase", "spec_psd")[position % 3]
-        if row["subject"] in pretraining:
-            drawn.append((kind, render_batch(np.asarray(values, dtype=np.float64)[None], fs, kind)[0]))
-    with h5py.File(split / "pain_gsr_spectrograms.h5", "r") as handle:
-        images = handle["images"][:]
-    assert len(images) == len(drawn) == 4
-    for image, (_, expected) in zip(images, drawn):
-        np.testing.assert_array_equal(image, expected)
-    assert {kind for kind, _ in drawn} == {"spec_angle", "spec_phase", "spec_psd"}
+    for signal in ("gsr", "ecg"):
+        drawn = []
+        for position, row in pain_rows.iterrows():
+            values, fs = load_signal(row["biosignals"], signal)
+            kind = ("spec_angle", "spec_phase", "spec_psd")[position % 3]
+            if row["subject"] in pretraining:
+                drawn.append((kind, render_batch(np.asarray(values, dtype=np.float64)[None], fs, kind)[0]))
+        with h5py.File(split / f"pain_{signal}_spectrograms.h5", "r") as handle:
+            images = handle["images"][:]
+        assert len(images) == len(drawn) == 4
+        for image, (_, expected) in zip(images, drawn):
+            np.testing.assert_array_equal(image, expected)
+        assert {kind for kind, _ in drawn} == {"spec_angle", "spec_phase", "spec_psd"}
+        assert (split / f"probe_{signal}_spectrograms.h5").is_file()
+    listed = yaml.safe_load((split / "tasks.yaml").read_text())["tasks"]
+    assert [task["name"] for task in listed] == ["identity", "pain_face", "pain_gsr", "pain_ecg"]

@@ -15,11 +15,12 @@ import pytest
 import yaml
 from workflow_helpers import REPO, job_counts, load_yaml, snakemake, write_yaml
 
+from painformer.data import read_sample_table
 from painformer.pretrain.config import load_pretrain_config
 
 pytestmark = pytest.mark.slow
 
-PRETRAIN_RULES = ("pretrain_tasks", "pretrain_settings", "pretrain_backbone")
+PRETRAIN_RULES = ("pretrain_demo_data", "pretrain_index", "pretrain_tasks", "pretrain_settings", "pretrain_backbone")
 EMBED_TARGETS = ("results/demo/embeddings/gsr/waveform.complete", "results/demo/embeddings/rgb/frames.complete")
 PRETRAINED = "results/demo/models/pretrain/painformer.pth"
 
@@ -75,11 +76,31 @@ def test_enabled_pretraining_runs_before_every_embedding(tmp_path):
         assert "Input files updated by another job" in reason and PRETRAINED in reason
         assert f"--checkpoint {PRETRAINED} " in block
     (backbone,) = blocks["pretrain_backbone"]
-    assert "painformer pretrain --tasks results/demo/pretrain_tasks/pretrain.yaml --out results/demo/models/pretrain --epochs 6 " in backbone
+    assert "painformer pretrain --tasks results/demo/pretrain_tasks/pretrain.yaml --out results/demo/models/pretrain --epochs 20 " in backbone
     assert "--resume" in backbone and "gpu=1" in backbone
+    # The tasks come from a dataset of other people, generated with its own seed.
+    (data,) = blocks["pretrain_demo_data"]
+    assert "painformer demo-data results/demo/pretrain_data/dataset --subjects 12 --samples-per-class 5 --seed 1 " in data
     (tasks,) = blocks["pretrain_tasks"]
-    assert "painformer pretrain make-demo-tasks --samples results/demo/samples.tsv --out results/demo/pretrain_tasks " in tasks
-    assert "--probe-subjects 3" in tasks and "--signal gsr --representation spec_psd" in tasks
+    assert "painformer pretrain make-demo-tasks --samples results/demo/pretrain_data/samples.tsv --out results/demo/pretrain_tasks " in tasks
+    assert "--probe-subjects 2" in tasks and "--frame-window 0.3 0.65" in tasks
+    assert "--signal gsr --representation waveform" in tasks
+
+
+def test_demo_tasks_without_their_own_dataset_use_this_sample_table(tmp_path):
+    configfile = demo_config(tmp_path, enabled=True, demo=None, signals=["gsr", "ecg"])
+    counts, blocks = dry_run(tmp_path, configfile, EMBED_TARGETS[0])
+    assert "pretrain_demo_data" not in counts and "pretrain_index" not in counts
+    (tasks,) = blocks["pretrain_tasks"]
+    assert "make-demo-tasks --samples results/demo/samples.tsv " in tasks and "--signal gsr ecg " in tasks
+    assert "results/demo/pretrain_tasks/pain_ecg_waveform.h5" in tasks
+
+
+def test_a_pretraining_dataset_with_the_evaluation_seed_is_refused(tmp_path):
+    configfile = demo_config(tmp_path, enabled=True, demo={"subjects": 12, "seed": 0})
+    result = snakemake(tmp_path, "--configfile", str(configfile), "--dry-run", check=False)
+    assert result.returncode != 0
+    assert "pretrain.demo.seed 0 equals dataset.demo.seed" in result.stdout + result.stderr
 
 
 def test_disabled_pretraining_schedules_nothing_and_embeds_with_the_configured_backbone(tmp_path):
@@ -113,14 +134,23 @@ def test_training_settings_with_an_own_tasks_file_are_refused(tmp_path):
 
 def test_demo_tasks_file_carries_the_configured_training_settings(tmp_path):
     """Real jobs up to the tasks file the training job reads (demo data, index, task files)."""
-    config = load_yaml(demo_config(tmp_path, enabled=True, probe_subjects=2, frames_per_video=1))
+    config = load_yaml(demo_config(tmp_path, enabled=True, probe_subjects=2, frames_per_video=1,
+                                   demo={"subjects": 4, "samples_per_class": 1, "seed": 1}))
     config["dataset"]["demo"] = {"subjects": 4, "samples_per_class": 1, "seed": 0}
     configfile = write_yaml(config, tmp_path / "config.yaml")
-    snakemake(tmp_path, "results/demo/pretrain_tasks/pretrain.yaml", "--cores", "2", "--configfile", str(configfile))
+    snakemake(tmp_path, "results/demo/pretrain_tasks/pretrain.yaml", "results/demo/samples.tsv",
+              "--cores", "2", "--configfile", str(configfile))
     pretrain = load_pretrain_config(tmp_path / "results/demo/pretrain_tasks/pretrain.yaml")
     assert [task.name for task in pretrain.tasks] == ["identity", "pain_face", "pain_gsr"]
-    expected = documented_pretrain_block()["training"]
+    # Nobody of the evaluated dataset is in a pretraining task.
+    evaluated = set(read_sample_table(tmp_path / "results/demo/samples.tsv")["subject"])
+    for task in pretrain.tasks:
+        with h5py.File(tmp_path / task.dataset, "r") as handle:
+            assert not {s.decode() for s in handle["subjects"][:]} & evaluated
+    expected = dict(documented_pretrain_block()["training"])
+    augment = expected.pop("augment")
     assert {key: getattr(pretrain.settings, key) for key in expected} == expected
+    assert {key: getattr(pretrain.settings.augment, key) for key in augment} == augment
     assert pretrain.settings.epochs == 200  # not in `training`: Table IV's value, overridden by --epochs
     # The task files exist where tasks.yaml says (relative to the working directory).
     identity = tmp_path / pretrain.tasks[0].dataset

@@ -35,12 +35,13 @@ def add_commands(subparsers) -> None:
         "make-demo-tasks",
         help="write HDF5 pretraining tasks from the demo dataset",
         description="Build small pretraining tasks from a sample table: subject identity from face frames and "
-        "pain class from biosignal spectrogram images. Writes one HDF5 file per task and DIR/tasks.yaml.",
+        "pain class from biosignal images, one task per signal. Writes one HDF5 file per task and DIR/tasks.yaml.",
     )
     demo.add_argument("--samples", required=True, help="sample table (samples.tsv)")
     demo.add_argument("--out", required=True, help="output folder")
     demo.add_argument("--frames-per-video", type=positive_int, default=4)
-    demo.add_argument("--signal", default="gsr", choices=["ecg", "emg", "gsr"])
+    demo.add_argument("--signal", nargs="+", default=["gsr"], choices=["ecg", "emg", "gsr"],
+                      help="biosignals of the pain tasks, one task each (default: gsr)")
     demo.add_argument(
         "--representation", default="spec_psd", choices=["waveform", "spec_angle", "spec_phase", "spec_psd", "spectrograms"],
         help="biosignal image of the signal task; 'spectrograms': the three spectrogram types in equal shares",
@@ -89,7 +90,7 @@ def run_make_demo_tasks(args: argparse.Namespace) -> int:
         raise InputError(f"--frame-window: expected two fractions 0 <= START < END <= 1, got {start} {end}")
     written = make_demo_tasks(
         samples=args.samples, out=args.out, frames_per_video=args.frames_per_video,
-        signal=args.signal, representation=args.representation, probe_subjects=args.probe_subjects,
+        signals=args.signal, representation=args.representation, probe_subjects=args.probe_subjects,
         frame_window=(start, end),
     )
     for path in written:

@@ -6,7 +6,7 @@ Written as HDF5 task files (``images`` uint8 (N, 224, 224, 3), ``labels``,
 - ``identity_frames.h5``: face frames of every class, label = subject
   (the face-recognition tasks of Table III in miniature);
 - ``pain_frames.h5``: face frames, BL1 vs PA4 (facial expression of pain);
-- ``pain_<signal>_<representation>.h5``: the biosignal image, BL1 vs PA4
+- ``pain_<signal>_<representation>.h5``, one per signal: the biosignal image, BL1 vs PA4
   (the spectrogram tasks of Table III in miniature).
 
 With ``representation="spectrograms"`` the biosignal images are split equally among the three
@@ -66,12 +66,15 @@ def make_demo_tasks(
     samples: str | Path,
     out: str | Path,
     frames_per_video: int = 4,
-    signal: str = "gsr",
+    signals: Sequence[str] = ("gsr",),
     representation: str = "spec_psd",
     probe_subjects: int = 3,
     frame_window: tuple[float, float] = (0.0, 1.0),
 ) -> list[Path]:
     """Write the demo task files and ``tasks.yaml`` to ``out``; return the written paths.
+
+    ``signals`` are the biosignals of the pain tasks, one task per signal, all drawn as
+    ``representation``.
 
     ``frame_window`` limits the frames to a part of each clip (fractions of its
     length), e.g. where the expression of a pain stimulus is, so that the face
@@ -80,6 +83,9 @@ def make_demo_tasks(
     from painformer.data import load_signal, read_sample_table
     from painformer.render import render_batch
 
+    signals = list(dict.fromkeys(signals))
+    if not signals:
+        raise InputError(f"{samples}: no biosignal given for the pain tasks")
     table = read_sample_table(samples)
     if table.empty:
         raise InputError(f"{samples}: the sample table is empty")
@@ -96,20 +102,22 @@ def make_demo_tasks(
 
     # Gather, per sample, its frames and its biosignal image.
     frames: dict[str, np.ndarray] = {}
-    signal_images: dict[str, np.ndarray] = {}
+    signal_images: dict[str, dict[str, np.ndarray]] = {signal: {} for signal in signals}
     pain_rows = table[table["class_name"].isin(PAIN_CLASSES)]
     for row in table.itertuples(index=False):
         frames[row.sample] = _read_video_frames(str(row.video), frames_per_video, frame_window)
     for position, row in enumerate(pain_rows.itertuples(index=False)):
-        values, fs = load_signal(str(row.biosignals), signal)
         drawn = SPECTROGRAMS[position % len(SPECTROGRAMS)] if representation == ALL_SPECTROGRAMS else representation
-        signal_images[row.sample] = render_batch(np.asarray(values, dtype=np.float64)[None], fs, drawn)[0]
+        for signal in signals:
+            values, fs = load_signal(str(row.biosignals), signal)
+            signal_images[signal][row.sample] = render_batch(np.asarray(values, dtype=np.float64)[None], fs, drawn)[0]
 
-    identity = {"images": [], "labels": [], "subjects": []}
-    pain_frames = {"images": [], "labels": [], "subjects": []}
-    pain_signal = {"images": [], "labels": [], "subjects": []}
-    probe_frames = {"images": [], "labels": [], "subjects": []}
-    probe_signal = {"images": [], "labels": [], "subjects": []}
+    def empty() -> dict[str, list]:
+        return {"images": [], "labels": [], "subjects": []}
+
+    identity, pain_frames, probe_frames = empty(), empty(), empty()
+    pain_signal = {signal: empty() for signal in signals}
+    probe_signal = {signal: empty() for signal in signals}
     for row in table.itertuples(index=False):
         subject = str(row.subject)
         is_pain_pair = row.class_name in PAIN_CLASSES
@@ -120,9 +128,10 @@ def make_demo_tasks(
                     probe_frames["images"].append(frame)
                     probe_frames["labels"].append(pain_label)
                     probe_frames["subjects"].append(subject)
-                probe_signal["images"].append(signal_images[row.sample])
-                probe_signal["labels"].append(pain_label)
-                probe_signal["subjects"].append(subject)
+                for signal in signals:
+                    probe_signal[signal]["images"].append(signal_images[signal][row.sample])
+                    probe_signal[signal]["labels"].append(pain_label)
+                    probe_signal[signal]["subjects"].append(subject)
             continue
         for frame in frames[row.sample]:
             identity["images"].append(frame)
@@ -133,21 +142,21 @@ def make_demo_tasks(
                 pain_frames["images"].append(frame)
                 pain_frames["labels"].append(pain_label)
                 pain_frames["subjects"].append(subject)
-            pain_signal["images"].append(signal_images[row.sample])
-            pain_signal["labels"].append(pain_label)
-            pain_signal["subjects"].append(subject)
+            for signal in signals:
+                pain_signal[signal]["images"].append(signal_images[signal][row.sample])
+                pain_signal[signal]["labels"].append(pain_label)
+                pain_signal[signal]["subjects"].append(subject)
     for name, part in (("pretraining", pain_frames), ("probe", probe_frames)):
         if len(set(part["labels"])) < 2:
             raise InputError(f"{samples}: the {name} subjects lack BL1 or PA4 samples")
 
-    signal_name = f"pain_{signal}_{representation}"
     written = []
     files = {
         "identity_frames": (identity, pretrain_subjects),
         "pain_frames": (pain_frames, PAIN_CLASSES),
-        signal_name: (pain_signal, PAIN_CLASSES),
+        **{f"pain_{signal}_{representation}": (pain_signal[signal], PAIN_CLASSES) for signal in signals},
         "probe_frames": (probe_frames, PAIN_CLASSES),
-        f"probe_{signal}_{representation}": (probe_signal, PAIN_CLASSES),
+        **{f"probe_{signal}_{representation}": (probe_signal[signal], PAIN_CLASSES) for signal in signals},
     }
     for name, (part, classes) in files.items():
         path = out / f"{name}.h5"
@@ -157,7 +166,8 @@ def make_demo_tasks(
     tasks = [
         {"name": "identity", "dataset": str(out / "identity_frames.h5"), "num_classes": len(pretrain_subjects)},
         {"name": "pain_face", "dataset": str(out / "pain_frames.h5"), "num_classes": 2},
-        {"name": f"pain_{signal}", "dataset": str(out / f"{signal_name}.h5"), "num_classes": 2},
+        *({"name": f"pain_{signal}", "dataset": str(out / f"pain_{signal}_{representation}.h5"), "num_classes": 2}
+          for signal in signals),
     ]
     tasks_yaml.write_text(
         "# Written by `painformer pretrain make-demo-tasks`; training settings: config/pretrain_demo.yaml.\n"

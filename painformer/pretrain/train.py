@@ -244,10 +244,12 @@ def pretrain(
         log.info("%s: no run state yet, starting a new run", last_path)
 
     transform = build_train_transform(settings.augment, size=settings.image_size)
+    use_bfloat16 = settings.precision == "bfloat16" or (settings.precision == "auto" and torch_device.type == "cuda")
     records = []
     log.info(
-        "pretraining %d tasks (%s), sizes %s, batch quotas %s, %d steps/epoch on %s",
+        "pretraining %d tasks (%s), sizes %s, batch quotas %s, %d steps/epoch on %s (%s)",
         len(tasks), ", ".join(names), sizes, batches.quotas, steps, torch_device,
+        "bfloat16 autocast" if use_bfloat16 else "float32",
     )
     last_epoch = settings.epochs if stop_after_epoch is None else min(settings.epochs, stop_after_epoch)
     for epoch in range(start_epoch + 1, last_epoch + 1):
@@ -269,8 +271,7 @@ def pretrain(
             update = (epoch - 1) * steps + step
             scheduler.step_update(num_updates=update)
             torch.manual_seed(step_seed(settings.seed, update, 1))  # drop-path draws
-            # bf16 autocast on CUDA (the backbone's matrix products); the losses stay float32.
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=torch_device.type == "cuda"):
+            with torch.autocast(torch_device.type, dtype=torch.bfloat16, enabled=use_bfloat16):
                 logits = model(images.to(torch_device, non_blocking=True), counts)
             losses, hits = task_losses_and_hits(
                 [task_logits.float() for task_logits in logits],

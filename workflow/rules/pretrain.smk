@@ -3,29 +3,95 @@
 
 PRETRAIN = config.get("pretrain") or {}
 PRETRAIN_TASKS_DIR = f"{RESULTS}/pretrain_tasks"
-PRETRAIN_SIGNAL_IMAGES = (
-    f"{PRETRAIN.get('signal', 'gsr')}_{PRETRAIN.get('representation', 'spec_psd')}"
-)
+PRETRAIN_SIGNALS = list(PRETRAIN.get("signals") or ["gsr"])
+PRETRAIN_REPRESENTATION = PRETRAIN.get("representation", "spec_psd")
+# The demo tasks come from a dataset of their own (other synthetic people) when pretrain.demo
+# is set, so that no subject evaluated later has had its labels seen by the backbone.
+PRETRAIN_DEMO = PRETRAIN.get("demo")
+PRETRAIN_DATA = f"{RESULTS}/pretrain_data"
 
 if PRETRAIN.get("tasks") and PRETRAIN.get("training"):
     raise ValueError(
         f"pretrain.training only applies to the demo tasks built when pretrain.tasks is null; "
         f"put the training settings into {PRETRAIN['tasks']} instead"
     )
+if PRETRAIN_DEMO and (DATASET.get("demo") or {}).get("seed", 0) == PRETRAIN_DEMO.get("seed", 1):
+    raise ValueError(
+        f"pretrain.demo.seed {PRETRAIN_DEMO.get('seed', 1)} equals dataset.demo.seed: the pretraining "
+        "dataset would hold the very people the experiments evaluate; choose another seed"
+    )
 
 
-# Demo tasks from this dataset's own sample table: face identity, face pain and a biosignal
-# pain task on the first subjects, probe files from the held-out last `probe_subjects`.
+def get_pretrain_samples(wildcards=None):
+    """The sample table the demo tasks are built from."""
+    return f"{PRETRAIN_DATA}/samples.tsv" if PRETRAIN_DEMO else SAMPLES
+
+
+if PRETRAIN_DEMO:
+
+    rule pretrain_demo_data:
+        output:
+            f"{PRETRAIN_DATA}/dataset/samples.csv",
+        log:
+            f"{LOGS}/pretrain_demo_data.log",
+        benchmark:
+            f"{BENCHMARKS}/pretrain_demo_data.tsv"
+        conda:
+            CONDA_ENV
+        threads: 2
+        resources:
+            mem_mb=2000,
+            runtime=30,
+        params:
+            root=get_first_output_dir,
+            subjects=PRETRAIN_DEMO.get("subjects", 12),
+            samples_per_class=PRETRAIN_DEMO.get("samples_per_class", 5),
+            seed=PRETRAIN_DEMO.get("seed", 1),
+        shell:
+            "painformer demo-data {params.root} --subjects {params.subjects} "
+            "--samples-per-class {params.samples_per_class} --seed {params.seed} "
+            "--thermal-pairs 0 --workers {threads} > {log} 2>&1"
+
+    rule pretrain_index:
+        input:
+            rules.pretrain_demo_data.output[0],
+        output:
+            samples=f"{PRETRAIN_DATA}/samples.tsv",
+            bad_samples=f"{PRETRAIN_DATA}/bad_samples.tsv",
+        log:
+            f"{LOGS}/pretrain_index.log",
+        conda:
+            CONDA_ENV
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=30,
+        params:
+            root=f"{PRETRAIN_DATA}/dataset",
+            name=f"{DATASET['name']}_pretrain",
+        shell:
+            "painformer index --dataset biovid --name {params.name} --root {params.root} "
+            "--classes BL1,PA4 --report {output.bad_samples} --out {output.samples} > {log} 2>&1"
+
+
+# Demo tasks from a sample table: face identity, face pain and one biosignal pain task per
+# signal on the first subjects, probe files from the held-out last `probe_subjects`.
 rule pretrain_tasks:
     input:
-        samples=SAMPLES,
+        samples=get_pretrain_samples,
     output:
         tasks=f"{PRETRAIN_TASKS_DIR}/tasks.yaml",
         identity=f"{PRETRAIN_TASKS_DIR}/identity_frames.h5",
         pain_frames=f"{PRETRAIN_TASKS_DIR}/pain_frames.h5",
-        pain_signal=f"{PRETRAIN_TASKS_DIR}/pain_{PRETRAIN_SIGNAL_IMAGES}.h5",
+        pain_signals=expand(
+            f"{PRETRAIN_TASKS_DIR}/pain_{{signal}}_{PRETRAIN_REPRESENTATION}.h5",
+            signal=PRETRAIN_SIGNALS,
+        ),
         probe_frames=f"{PRETRAIN_TASKS_DIR}/probe_frames.h5",
-        probe_signal=f"{PRETRAIN_TASKS_DIR}/probe_{PRETRAIN_SIGNAL_IMAGES}.h5",
+        probe_signals=expand(
+            f"{PRETRAIN_TASKS_DIR}/probe_{{signal}}_{PRETRAIN_REPRESENTATION}.h5",
+            signal=PRETRAIN_SIGNALS,
+        ),
     log:
         f"{LOGS}/pretrain_tasks.log",
     benchmark:
@@ -39,13 +105,15 @@ rule pretrain_tasks:
     params:
         out=get_first_output_dir,
         frames_per_video=PRETRAIN.get("frames_per_video", 4),
-        signal=PRETRAIN.get("signal", "gsr"),
-        representation=PRETRAIN.get("representation", "spec_psd"),
+        frame_window=" ".join(str(f) for f in PRETRAIN.get("frame_window") or (0.0, 1.0)),
+        signals=" ".join(PRETRAIN_SIGNALS),
+        representation=PRETRAIN_REPRESENTATION,
         probe_subjects=PRETRAIN.get("probe_subjects", 3),
     shell:
         "painformer pretrain make-demo-tasks --samples {input.samples} --out {params.out} "
-        "--frames-per-video {params.frames_per_video} --signal {params.signal} "
-        "--representation {params.representation} --probe-subjects {params.probe_subjects} > {log} 2>&1"
+        "--frames-per-video {params.frames_per_video} --frame-window {params.frame_window} "
+        "--signal {params.signals} --representation {params.representation} "
+        "--probe-subjects {params.probe_subjects} > {log} 2>&1"
 
 
 # The demo tasks.yaml names the task files only; append pretrain.training as its `training`
