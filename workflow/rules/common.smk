@@ -171,6 +171,17 @@ def get_backbone_checkpoint(wildcards=None):
     return config["backbone"].get("checkpoint") or "none"
 
 
+# The synthetic dataset of pretrain.demo, if any: its tree and its sample table.
+PRETRAIN_DATA = f"{RESULTS}/pretrain_data"
+
+
+def get_pretrain_samples(wildcards=None):
+    """The sample table the demo pretraining tasks are built from: their own dataset's or this one's."""
+    if (config.get("pretrain") or {}).get("demo"):
+        return f"{PRETRAIN_DATA}/samples.tsv"
+    return SAMPLES
+
+
 def get_backbone_checkpoint_input(wildcards):
     backbone = get_backbone_checkpoint(wildcards)
     return [] if backbone == "none" else [backbone]

@@ -8,23 +8,18 @@ PRETRAIN_REPRESENTATION = PRETRAIN.get("representation", "spec_psd")
 # The demo tasks come from a dataset of their own (other synthetic people) when pretrain.demo
 # is set, so that no subject evaluated later has had its labels seen by the backbone.
 PRETRAIN_DEMO = PRETRAIN.get("demo")
-PRETRAIN_DATA = f"{RESULTS}/pretrain_data"
 
 if PRETRAIN.get("tasks") and PRETRAIN.get("training"):
     raise ValueError(
         f"pretrain.training only applies to the demo tasks built when pretrain.tasks is null; "
         f"put the training settings into {PRETRAIN['tasks']} instead"
     )
-if PRETRAIN_DEMO and (DATASET.get("demo") or {}).get("seed", 0) == PRETRAIN_DEMO.get("seed", 1):
+PRETRAIN_DEMO_SEED = (PRETRAIN_DEMO or {}).get("seed", 1)
+if PRETRAIN_DEMO and (DATASET.get("demo") or {}).get("seed", 0) == PRETRAIN_DEMO_SEED:
     raise ValueError(
-        f"pretrain.demo.seed {PRETRAIN_DEMO.get('seed', 1)} equals dataset.demo.seed: the pretraining "
+        f"pretrain.demo.seed {PRETRAIN_DEMO_SEED} equals dataset.demo.seed: the pretraining "
         "dataset would hold the very people the experiments evaluate; choose another seed"
     )
-
-
-def get_pretrain_samples(wildcards=None):
-    """The sample table the demo tasks are built from."""
-    return f"{PRETRAIN_DATA}/samples.tsv" if PRETRAIN_DEMO else SAMPLES
 
 
 if PRETRAIN_DEMO:
@@ -46,7 +41,7 @@ if PRETRAIN_DEMO:
             root=get_first_output_dir,
             subjects=PRETRAIN_DEMO.get("subjects", 12),
             samples_per_class=PRETRAIN_DEMO.get("samples_per_class", 5),
-            seed=PRETRAIN_DEMO.get("seed", 1),
+            seed=PRETRAIN_DEMO_SEED,
         shell:
             "painformer demo-data {params.root} --subjects {params.subjects} "
             "--samples-per-class {params.samples_per_class} --seed {params.seed} "
@@ -105,7 +100,9 @@ rule pretrain_tasks:
     params:
         out=get_first_output_dir,
         frames_per_video=PRETRAIN.get("frames_per_video", 4),
-        frame_window=" ".join(str(f) for f in PRETRAIN.get("frame_window") or (0.0, 1.0)),
+        frame_window=" ".join(
+            str(f) for f in PRETRAIN.get("frame_window") or (0.0, 1.0)
+        ),
         signals=" ".join(PRETRAIN_SIGNALS),
         representation=PRETRAIN_REPRESENTATION,
         probe_subjects=PRETRAIN.get("probe_subjects", 3),
