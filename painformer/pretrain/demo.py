@@ -115,37 +115,28 @@ def make_demo_tasks(
     def empty() -> dict[str, list]:
         return {"images": [], "labels": [], "subjects": []}
 
+    def add(part: dict[str, list], image: np.ndarray, label: int, subject: str) -> None:
+        part["images"].append(image)
+        part["labels"].append(label)
+        part["subjects"].append(subject)
+
     identity, pain_frames, probe_frames = empty(), empty(), empty()
     pain_signal = {signal: empty() for signal in signals}
     probe_signal = {signal: empty() for signal in signals}
     for row in table.itertuples(index=False):
         subject = str(row.subject)
-        is_pain_pair = row.class_name in PAIN_CLASSES
-        pain_label = PAIN_CLASSES.index(row.class_name) if is_pain_pair else -1
-        if subject in held_out:
-            if is_pain_pair:
-                for frame in frames[row.sample]:
-                    probe_frames["images"].append(frame)
-                    probe_frames["labels"].append(pain_label)
-                    probe_frames["subjects"].append(subject)
-                for signal in signals:
-                    probe_signal[signal]["images"].append(signal_images[signal][row.sample])
-                    probe_signal[signal]["labels"].append(pain_label)
-                    probe_signal[signal]["subjects"].append(subject)
-            continue
-        for frame in frames[row.sample]:
-            identity["images"].append(frame)
-            identity["labels"].append(pretrain_subjects.index(subject))
-            identity["subjects"].append(subject)
-        if is_pain_pair:
+        is_held_out = subject in held_out
+        if not is_held_out:
             for frame in frames[row.sample]:
-                pain_frames["images"].append(frame)
-                pain_frames["labels"].append(pain_label)
-                pain_frames["subjects"].append(subject)
-            for signal in signals:
-                pain_signal[signal]["images"].append(signal_images[signal][row.sample])
-                pain_signal[signal]["labels"].append(pain_label)
-                pain_signal[signal]["subjects"].append(subject)
+                add(identity, frame, pretrain_subjects.index(subject), subject)
+        if row.class_name not in PAIN_CLASSES:
+            continue
+        pain_label = PAIN_CLASSES.index(row.class_name)
+        frame_part, signal_parts = (probe_frames, probe_signal) if is_held_out else (pain_frames, pain_signal)
+        for frame in frames[row.sample]:
+            add(frame_part, frame, pain_label, subject)
+        for signal in signals:
+            add(signal_parts[signal], signal_images[signal][row.sample], pain_label, subject)
     for name, part in (("pretraining", pain_frames), ("probe", probe_frames)):
         if len(set(part["labels"])) < 2:
             raise InputError(f"{samples}: the {name} subjects lack BL1 or PA4 samples")
