@@ -128,8 +128,9 @@ def main() -> None:
     print(f"{'batch':>5} {'dtype':>5} {'images/s':>10} {'iters':>6} {memory:>13}")
     for batch in args.batches:
         for dtype in dtypes:
-            row = run_worker(args, ["--worker", "embed", "--batch", str(batch), "--dtype", dtype,
-                                    "--seconds", str(args.seconds)])
+            row = run_worker(
+                args, ["--worker", "embed", "--batch", str(batch), "--dtype", dtype, "--seconds", str(args.seconds)]
+            )
             print(f"{batch:>5} {dtype:>5} {row['images_per_s']:>10.1f} {row['iterations']:>6} {row['peak_mb']:>13.0f}")
     if args.mixer:
         print()

@@ -36,8 +36,14 @@ def main() -> None:
         root = Path(args.root) if args.root else Path(scratch) / "demo"
         if not args.root:
             started = time.perf_counter()
-            generate_demo_dataset(root, subjects=args.subjects, samples_per_class=args.samples_per_class,
-                                  seed=args.seed, thermal_pairs=0, workers=args.workers)
+            generate_demo_dataset(
+                root,
+                subjects=args.subjects,
+                samples_per_class=args.samples_per_class,
+                seed=args.seed,
+                thermal_pairs=0,
+                workers=args.workers,
+            )
             print(f"generated {root} in {time.perf_counter() - started:.1f} s")
         table, problems = index_biovid(root, classes=list(classes), check_videos=False)
         if problems:

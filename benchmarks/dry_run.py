@@ -18,7 +18,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from workflow_helpers import full_biovid_grid, job_counts, snakemake
+from workflow_helpers import full_biovid_grid, job_counts, snakemake  # noqa: E402  (after the sys.path insert)
 
 PROFILES = ("workflow/profiles/default", "workflow/profiles/slurm")
 
@@ -37,8 +37,16 @@ def main() -> None:
             times, counts = [], {}
             for _ in range(args.repeats):
                 started = time.perf_counter()
-                result = snakemake(workdir, "--workflow-profile", str(REPO / profile), "--cores", "2",
-                                   "--configfile", str(configfile), "--dry-run")
+                result = snakemake(
+                    workdir,
+                    "--workflow-profile",
+                    str(REPO / profile),
+                    "--cores",
+                    "2",
+                    "--configfile",
+                    str(configfile),
+                    "--dry-run",
+                )
                 times.append(time.perf_counter() - started)
                 counts = job_counts(result.stdout + result.stderr)
             each = ", ".join(f"{t:.1f}" for t in times)

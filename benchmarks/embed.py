@@ -51,18 +51,26 @@ from painformer.stores import SampleMeta, SampleStore
 
 
 def table_of(samples: int) -> pd.DataFrame:
-    return pd.DataFrame({
-        "sample": [f"s{i:05d}" for i in range(samples)],
-        "subject": [f"p{i % 8}" for i in range(samples)],
-        "class_name": ["BL1" if i % 2 else "PA4" for i in range(samples)],
-    })
+    return pd.DataFrame(
+        {
+            "sample": [f"s{i:05d}" for i in range(samples)],
+            "subject": [f"p{i % 8}" for i in range(samples)],
+            "class_name": ["BL1" if i % 2 else "PA4" for i in range(samples)],
+        }
+    )
 
 
 def make_store(path: Path, samples: int, items: int) -> pd.DataFrame:
     table = table_of(samples)
-    store = SampleStore.create_or_resume(path, kind="biosignal_images", array_name="images",
-                                         meta=SampleMeta.from_table(table), item_shape=(items, 224, 224, 3),
-                                         dtype="uint8", fingerprint={"bench": True})
+    store = SampleStore.create_or_resume(
+        path,
+        kind="biosignal_images",
+        array_name="images",
+        meta=SampleMeta.from_table(table),
+        item_shape=(items, 224, 224, 3),
+        dtype="uint8",
+        fingerprint={"bench": True},
+    )
     rng = np.random.default_rng(0)
     for i in range(samples):
         store.write(i, rng.integers(0, 256, (items, 28, 28, 3), dtype=np.uint8).repeat(8, 1).repeat(8, 2))
@@ -95,7 +103,7 @@ def reference(model, source, batch: int, device: torch.device) -> float:
             while len(flat) >= batch or (last and flat):
                 chunk, flat = flat[:batch], flat[batch:]
                 embeddings = model.embed(preprocess(np.stack(chunk)).to(device)).float().cpu().numpy()
-                out[written:written + len(chunk)] = embeddings
+                out[written : written + len(chunk)] = embeddings
                 written += len(chunk)
     return n / (time.perf_counter() - start)
 
@@ -134,10 +142,21 @@ def load_only(source, loader_threads: int) -> float:
 def pipeline(model, source, out: Path, batch: int, device: torch.device, loader_threads: int) -> float:
     synchronize(device)
     start = time.perf_counter()
-    extract_embeddings(source=source, out=out, model=model, modality="gsr", representation="waveform",
-                       settings=EmbedSettings(batch_size=batch, device=str(device), loader_threads=loader_threads,
-                                              lookahead=max(4, 2 * batch // source.num_items)),
-                       progress=False, force=True)
+    extract_embeddings(
+        source=source,
+        out=out,
+        model=model,
+        modality="gsr",
+        representation="waveform",
+        settings=EmbedSettings(
+            batch_size=batch,
+            device=str(device),
+            loader_threads=loader_threads,
+            lookahead=max(4, 2 * batch // source.num_items),
+        ),
+        progress=False,
+        force=True,
+    )
     return len(source.meta.samples) * source.num_items / (time.perf_counter() - start)
 
 
@@ -204,8 +223,9 @@ def tolerance_table(model, device: torch.device, images: int = 32) -> None:
             variants["CUDA float32"] = model.embed(x.to(device)).double().cpu()
             last = model.to(memory_format=torch.channels_last)
             with torch.autocast("cuda", dtype=torch.bfloat16):
-                variants["CUDA bf16 channels_last"] = last.embed(
-                    x.to(device).contiguous(memory_format=torch.channels_last)).double().cpu()
+                variants["CUDA bf16 channels_last"] = (
+                    last.embed(x.to(device).contiguous(memory_format=torch.channels_last)).double().cpu()
+                )
             model.to(memory_format=torch.contiguous_format)
     model.to(device)
     print(f"\ntolerance against CPU float32 with {threads} threads ({images} images):")
@@ -231,8 +251,12 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     parser.add_argument("--samples", type=int, default=48)
     parser.add_argument("--items", type=int, default=2, help="images per sample (store source)")
-    parser.add_argument("--video", metavar="WxH", help="read RGB frames from synthetic H.264 videos of this size "
-                        "(BioVid: 1388x1038, 138 frames) instead of an image store")
+    parser.add_argument(
+        "--video",
+        metavar="WxH",
+        help="read RGB frames from synthetic H.264 videos of this size "
+        "(BioVid: 1388x1038, 138 frames) instead of an image store",
+    )
     parser.add_argument("--frames", type=int, default=8, help="frames sampled per video (with --video)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--loader-threads", type=int, default=2)
@@ -253,30 +277,41 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if args.video:
             width, height = (int(v) for v in args.video.lower().split("x"))
-            source = VideoSource(table=make_videos(Path(tmp) / "videos", args.samples, width, height),
-                                 num_frames=args.frames)
+            source = VideoSource(
+                table=make_videos(Path(tmp) / "videos", args.samples, width, height), num_frames=args.frames
+            )
             what = f"{args.samples} videos {width}x{height} x {args.frames} frames"
         else:
             table = make_store(Path(tmp) / "images.zarr", args.samples, args.items)
             source = StoreSource(path=Path(tmp) / "images.zarr", table=table)
             what = f"image store, {args.samples} samples x {args.items} images"
-        print(f"{name}, {precision}, torch {torch.__version__}, {args.threads} threads, "
-              f"{args.loader_threads} loader threads, {what}; medians of {args.repeats} interleaved runs")
+        print(
+            f"{name}, {precision}, torch {torch.__version__}, {args.threads} threads, "
+            f"{args.loader_threads} loader threads, {what}; medians of {args.repeats} interleaved runs"
+        )
         if cuda:
             peak = bf16_matmul_tflops(device)
             flop_per_image = 2 * count_macs(model.to("cpu"), torch.zeros(1, 3, 224, 224))
             model.to(device)
             limit = peak * 1e12 / flop_per_image
-            print(f"bf16 matrix-product rate {peak:.0f} TFLOP/s; backbone {flop_per_image / 1e9:.2f} GFLOP per image "
-                  f"-> FLOP-bound limit {limit:,.0f} images/s")
-        print(f"{'batch':>5} {'infer-only':>11} {'load-only':>10} {'reference':>10} {'pipeline':>9} {'speed-up':>9}"
-              + ("  infer/limit  pipeline/limit" if cuda else ""))
+            print(
+                f"bf16 matrix-product rate {peak:.0f} TFLOP/s; backbone {flop_per_image / 1e9:.2f} GFLOP per image "
+                f"-> FLOP-bound limit {limit:,.0f} images/s"
+            )
+        print(
+            f"{'batch':>5} {'infer-only':>11} {'load-only':>10} {'reference':>10} {'pipeline':>9} {'speed-up':>9}"
+            + ("  infer/limit  pipeline/limit" if cuda else "")
+        )
         for batch in batches:
             infer = infer_only(model, batch, device, args.seconds)
             loaded = load_only(source, args.loader_threads)
-            runs = [(reference(model, source, batch, device),
-                     pipeline(model, source, Path(tmp) / f"emb{batch}.zarr", batch, device, args.loader_threads))
-                    for _ in range(args.repeats)]
+            runs = [
+                (
+                    reference(model, source, batch, device),
+                    pipeline(model, source, Path(tmp) / f"emb{batch}.zarr", batch, device, args.loader_threads),
+                )
+                for _ in range(args.repeats)
+            ]
             ref = float(np.median([r for r, _ in runs]))
             pipe = float(np.median([p for _, p in runs]))
             line = f"{batch:>5} {infer:>11.2f} {loaded:>10.1f} {ref:>10.2f} {pipe:>9.2f} {pipe / ref:>8.2f}x"
@@ -289,8 +324,21 @@ def main() -> None:
         return
     print("\npeak RSS of the streaming pipeline (fresh process each):")
     for samples in (args.samples, 10 * args.samples):
-        out = subprocess.run([sys.executable, __file__, "--rss-child", str(samples), "--items", str(args.items),
-                              "--threads", str(args.threads)], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--rss-child",
+                str(samples),
+                "--items",
+                str(args.items),
+                "--threads",
+                str(args.threads),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         print(f"  {samples:>6} samples x {args.items} images: {float(out.stdout.strip().splitlines()[-1]):8.1f} MiB")
 
 

@@ -42,7 +42,8 @@ def synthetic_clip(num_frames: int, size: int = 224, seed: int = 0) -> np.ndarra
     frames = []
     for t in range(num_frames):
         image = texture.copy()
-        cx = int(size / 2 + 12 * math.sin(t / 9)); cy = int(size / 2 + 6 * math.cos(t / 13))
+        cx = int(size / 2 + 12 * math.sin(t / 9))
+        cy = int(size / 2 + 6 * math.cos(t / 13))
         cv2.ellipse(image, (cx, cy), (60, 78), 0, 0, 360, (205, 165, 145), -1)
         for side in (-1, 1):
             cv2.ellipse(image, (cx + side * 25, cy - 18), (12, 5 + (t % 20 < 3) * -4 + 4), 0, 0, 360, (40, 30, 30), -1)
@@ -136,8 +137,10 @@ def main() -> None:
     if args.video:
         clips = {f"{args.video}, {args.frames} evenly spaced frames": read_frames(args.video, num_frames=args.frames)}
     else:
-        clips = {f"synthetic RGB face clip, {args.frames} frames": synthetic_clip(args.frames),
-                 f"synthetic depth-like clip (smooth grey x3), {args.frames} frames": depth_like_clip(args.frames)}
+        clips = {
+            f"synthetic RGB face clip, {args.frames} frames": synthetic_clip(args.frames),
+            f"synthetic depth-like clip (smooth grey x3), {args.frames} frames": depth_like_clip(args.frames),
+        }
     for source, frames in clips.items():
         storage_table(source, frames, args.repeats)
 
@@ -154,19 +157,24 @@ def storage_table(source: str, frames: np.ndarray, repeats: int) -> None:
     cases = {
         "zarr uint8, default codec (zstd)": lambda p: zarr_case(frames, p / "a.zarr", "default"),
         "zarr uint8, blosc zstd-5 shuffle": lambda p: zarr_case(
-            frames, p / "b.zarr", [BloscCodec(cname="zstd", clevel=5, shuffle=BloscShuffle.shuffle, typesize=1)]),
+            frames, p / "b.zarr", [BloscCodec(cname="zstd", clevel=5, shuffle=BloscShuffle.shuffle, typesize=1)]
+        ),
         "mp4 H.264 crf 18 yuv420p": lambda p: mp4_case(frames, p / "c.mp4", 18, "yuv420p"),
         "mp4 H.264 crf 0 yuv444p": lambda p: mp4_case(frames, p / "d.mp4", 0, "yuv444p"),
     }
-    print(f"{'storage':36s} {'size MB':>8s} {'ratio':>6s} {'write ms':>9s} {'read ms':>8s} {'read fps':>9s} {'PSNR dB':>8s}")
+    print(
+        f"{'storage':36s} {'size MB':>8s} {'ratio':>6s} {'write ms':>9s} {'read ms':>8s} {'read fps':>9s} {'PSNR dB':>8s}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for name, case in cases.items():
             folder = Path(tmp) / name.split()[0] / str(abs(hash(name)))
             folder.mkdir(parents=True)
             write, read, decoded = best_of(repeats, lambda case=case, folder=folder: case(folder))
             size = sum(folder_size(p) for p in folder.iterdir())
-            print(f"{name:36s} {size / 1e6:8.2f} {raw / size:6.1f} {write * 1e3:9.1f} {read * 1e3:8.1f} "
-                  f"{len(frames) / read:9.0f} {psnr(frames, decoded):8.2f}")
+            print(
+                f"{name:36s} {size / 1e6:8.2f} {raw / size:6.1f} {write * 1e3:9.1f} {read * 1e3:8.1f} "
+                f"{len(frames) / read:9.0f} {psnr(frames, decoded):8.2f}"
+            )
 
 
 if __name__ == "__main__":

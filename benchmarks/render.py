@@ -79,8 +79,13 @@ class MatplotlibReference:
         else:
             mode = {"spec_angle": "angle", "spec_phase": "phase", "spec_psd": "psd"}[representation]
             _, _, values_map = sps.spectrogram(
-                values, fs=FS, window=params.window, nperseg=params.nperseg, noverlap=params.noverlap,
-                detrend=params.detrend, mode=mode,
+                values,
+                fs=FS,
+                window=params.window,
+                nperseg=params.nperseg,
+                noverlap=params.noverlap,
+                detrend=params.detrend,
+                mode=mode,
             )
             if mode == "psd":
                 values_map = 10 * np.log10(np.maximum(values_map, 1e-300))
@@ -111,17 +116,19 @@ def main() -> None:
     params = RenderParams()
     signals = biovid_like_signals(args.batch_size)
     reference = MatplotlibReference(params)
-    print(f"signals: {args.batch_size} x {LENGTH} samples at {FS:g} Hz, images {params.size}x{params.size}, "
-          f"single-threaded, {args.rounds} rounds")
-    print(f"{'representation':<16}{'render_batch img/s':>20}{'matplotlib img/s':>18}{'ratio':>8}"
-          f"{'median ratio':>14}")
+    print(
+        f"signals: {args.batch_size} x {LENGTH} samples at {FS:g} Hz, images {params.size}x{params.size}, "
+        f"single-threaded, {args.rounds} rounds"
+    )
+    print(f"{'representation':<16}{'render_batch img/s':>20}{'matplotlib img/s':>18}{'ratio':>8}{'median ratio':>14}")
     for representation in REPRESENTATIONS:
         render_batch(signals, FS, representation, params=params)  # warm caches (windows, tables, layouts)
         reference.draw(signals[0], representation)
         ours, theirs = [], []
         for _ in range(args.rounds):
-            ours.append(_rate(functools.partial(render_batch, signals, FS, representation, params=params),
-                              len(signals)))
+            ours.append(
+                _rate(functools.partial(render_batch, signals, FS, representation, params=params), len(signals))
+            )
             theirs.append(
                 _rate(
                     functools.partial(_draw_many, reference, signals, representation, args.reference_images),

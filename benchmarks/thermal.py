@@ -46,10 +46,14 @@ def main() -> None:
         train_generator(pairs_dir=pairs, out=out, settings=TrainSettings(epochs=1), device=str(device))
         first = time.perf_counter() - started
         started = time.perf_counter()
-        result = train_generator(pairs_dir=pairs, out=out, settings=TrainSettings(epochs=1 + args.epochs), device=str(device))
+        result = train_generator(
+            pairs_dir=pairs, out=out, settings=TrainSettings(epochs=1 + args.epochs), device=str(device)
+        )
         per_epoch = (time.perf_counter() - started) / args.epochs
-        print(f"train  {result.n_train} pairs at 64x64, batch 16: first run (1 epoch, with loading) {first:.2f} s, "
-              f"then {per_epoch:.2f} s per epoch")
+        print(
+            f"train  {result.n_train} pairs at 64x64, batch 16: first run (1 epoch, with loading) {first:.2f} s, "
+            f"then {per_epoch:.2f} s per epoch"
+        )
 
         generator, _ = load_generator(out, device=device)
         frames = np.random.default_rng(0).integers(0, 256, size=(64, 224, 224, 3), dtype=np.uint8)

@@ -67,8 +67,12 @@ def time_epoch(name: str, *, fusion: str, lengths: dict[str, int], samples: int,
 
     torch.manual_seed(0)
     model = build_model(
-        fusion=fusion, stream_names=tuple(lengths), num_classes=2, dropout=preset.dropout,
-        mixer_kwargs={}, video_encoder_kwargs={},
+        fusion=fusion,
+        stream_names=tuple(lengths),
+        num_classes=2,
+        dropout=preset.dropout,
+        mixer_kwargs={},
+        video_encoder_kwargs={},
     ).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=preset.lr, weight_decay=preset.weight_decay)
     streams = {stream: torch.randn(samples, length, device=device) for stream, length in lengths.items()}
@@ -80,8 +84,14 @@ def time_epoch(name: str, *, fusion: str, lengths: dict[str, int], samples: int,
         synchronize(device)
         started = time.perf_counter()
         train_epoch(
-            model, optimizer, {s: v[:count] for s, v in streams.items()}, labels[:count], preset=preset,
-            means=means, stds=stds, order_generator=torch.Generator().manual_seed(1),
+            model,
+            optimizer,
+            {s: v[:count] for s, v in streams.items()},
+            labels[:count],
+            preset=preset,
+            means=means,
+            stds=stds,
+            order_generator=torch.Generator().manual_seed(1),
             augment_generator=torch.Generator().manual_seed(2),
         )
         synchronize(device)
@@ -100,7 +110,9 @@ def time_epoch(name: str, *, fusion: str, lengths: dict[str, int], samples: int,
         "batches": batches,
         "per_batch": per_batch,
         "per_epoch": per_epoch,
-        "measured": "full epoch" if samples == BIOVID_TRAIN_SAMPLES else f"{batches} batches, scaled to {epoch_batches}",
+        "measured": "full epoch"
+        if samples == BIOVID_TRAIN_SAMPLES
+        else f"{batches} batches, scaled to {epoch_batches}",
     }
 
 
@@ -137,10 +149,19 @@ def demo_dataset(root: Path, *, subjects: int, per_class: int, frames: int) -> P
 
     rows = [
         {
-            "dataset": "bench", "sample": f"s{s}-{c}-{k}", "subject": f"s{s}", "subject_id": str(s),
-            "class_id": i * 4, "class_name": c, "video": "", "biosignals": "", "split": "",
+            "dataset": "bench",
+            "sample": f"s{s}-{c}-{k}",
+            "subject": f"s{s}",
+            "subject_id": str(s),
+            "class_id": i * 4,
+            "class_name": c,
+            "video": "",
+            "biosignals": "",
+            "split": "",
         }
-        for s in range(subjects) for i, c in enumerate(("BL1", "PA4")) for k in range(per_class)
+        for s in range(subjects)
+        for i, c in enumerate(("BL1", "PA4"))
+        for k in range(per_class)
     ]
     table = pd.DataFrame(rows)
     samples = write_sample_table(table, root / "samples.tsv")
@@ -151,8 +172,13 @@ def demo_dataset(root: Path, *, subjects: int, per_class: int, frames: int) -> P
         modality, representation = name.split("/")
         count = frames if modality in ("rgb", "thermal", "depth") else 1
         store = SampleStore.create_or_resume(
-            root / "embeddings" / modality / f"{representation}.zarr", kind="embeddings", array_name="embeddings",
-            meta=SampleMeta.from_table(table), item_shape=(count, 160), dtype="float32", fingerprint={},
+            root / "embeddings" / modality / f"{representation}.zarr",
+            kind="embeddings",
+            array_name="embeddings",
+            meta=SampleMeta.from_table(table),
+            item_shape=(count, 160),
+            dtype="float32",
+            fingerprint={},
         )
         for i, class_name in enumerate(table["class_name"]):
             values = rng.normal(size=(count, 160)) + (0.5 if class_name == "PA4" else -0.5)
@@ -172,15 +198,34 @@ def bench_demo_process(threads: int) -> None:
         experiment_yaml = root / "experiment.yaml"
         experiment_yaml.write_text(yaml.safe_dump(config))
         command = [
-            sys.executable, "-m", "painformer.cli", "train", "--config", str(experiment_yaml), "--experiment", name,
-            "--fold", "s0", "--samples", str(samples), "--embeddings", str(root / "embeddings"),
-            "--out", str(root / "fold"), "--threads", str(threads), "--device", "cpu",
+            sys.executable,
+            "-m",
+            "painformer.cli",
+            "train",
+            "--config",
+            str(experiment_yaml),
+            "--experiment",
+            name,
+            "--fold",
+            "s0",
+            "--samples",
+            str(samples),
+            "--embeddings",
+            str(root / "embeddings"),
+            "--out",
+            str(root / "fold"),
+            "--threads",
+            str(threads),
+            "--device",
+            "cpu",
         ]
         started = time.perf_counter()
         subprocess.run(command, check=True, capture_output=True)
         seconds = time.perf_counter() - started
     epochs = config["presets"][config["experiments"][name]["preset"]]["epochs"]
-    print(f"one `painformer train` process, demo experiment {name} ({epochs} epochs, imports included): {seconds:.2f} s")
+    print(
+        f"one `painformer train` process, demo experiment {name} ({epochs} epochs, imports included): {seconds:.2f} s"
+    )
 
 
 def main() -> None:
@@ -188,7 +233,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (training jobs use 1)")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--batches", type=int, help="time this many batches and scale to an epoch (default: a full epoch)")
+    size.add_argument(
+        "--batches", type=int, help="time this many batches and scale to an epoch (default: a full epoch)"
+    )
     size.add_argument("--quick", action="store_true", help="time 2 batches: checks that the benchmark runs")
     parser.add_argument("--demo", action="store_true", help="also time one `painformer train` process on demo data")
     args = parser.parse_args()

@@ -103,23 +103,32 @@ def decode_rows(videos: list[Path], *, repeats: int) -> list[Row]:
             seconds = best_seconds(decode_all, repeats=repeats, device=torch.device("cpu"))
             frames = sum(counts)
             label = "all frames" if num_frames is None else f"{num_frames} sampled frames"
-            rows.append(Row(
-                what="decode", case=f"{label}, {crop} crop",
-                frames_per_s=f"{frames / seconds:.0f}", ms_per_video=f"{1e3 * seconds / len(videos):.1f}",
-                note=f"{len(videos)} videos, {frames // len(videos)} frames each -> 224x224",
-            ))
+            rows.append(
+                Row(
+                    what="decode",
+                    case=f"{label}, {crop} crop",
+                    frames_per_s=f"{frames / seconds:.0f}",
+                    ms_per_video=f"{1e3 * seconds / len(videos):.1f}",
+                    note=f"{len(videos)} videos, {frames // len(videos)} frames each -> 224x224",
+                )
+            )
     # The frame-rate check reads every frame's timestamp; at another rate the frames are chosen by timestamp.
     for fps, what in ((25.0, "rate checked, matches"), (50.0, "rate checked, resampled")):
+
         def decode_checked(fps: float = fps) -> None:
             for v in videos:
                 read_frames(v, num_frames=4, crop="center", fps=fps)
 
         seconds = best_seconds(decode_checked, repeats=repeats, device=torch.device("cpu"))
-        rows.append(Row(
-            what="decode", case=f"4 sampled frames, center crop, fps={fps:g}",
-            frames_per_s=f"{4 * len(videos) / seconds:.0f}", ms_per_video=f"{1e3 * seconds / len(videos):.1f}",
-            note=f"{len(videos)} videos at 25 fps; {what}",
-        ))
+        rows.append(
+            Row(
+                what="decode",
+                case=f"4 sampled frames, center crop, fps={fps:g}",
+                frames_per_s=f"{4 * len(videos) / seconds:.0f}",
+                ms_per_video=f"{1e3 * seconds / len(videos):.1f}",
+                note=f"{len(videos)} videos at 25 fps; {what}",
+            )
+        )
     return rows
 
 
@@ -129,14 +138,17 @@ def random_generator_checkpoint(path: Path) -> Path:
 
     settings = TrainSettings()
     generator, _ = build_models(settings)
-    torch.save({
-        "format": CHECKPOINT_FORMAT,
-        "format_version": 1,
-        "generator_config": settings.generator.to_dict(),
-        "image_size": settings.image_size,
-        "state_dict": generator.state_dict(),
-        "training": {"note": "random initialisation for benchmarking, never trained"},
-    }, path)
+    torch.save(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "format_version": 1,
+            "generator_config": settings.generator.to_dict(),
+            "image_size": settings.image_size,
+            "state_dict": generator.state_dict(),
+            "training": {"note": "random initialisation for benchmarking, never trained"},
+        },
+        path,
+    )
     return path
 
 
@@ -147,11 +159,16 @@ def thermal_row(checkpoint: Path, weights: str, frames: np.ndarray, *, repeats: 
     size = int(content["image_size"])
     seconds = best_seconds(
         lambda: translate_frames(generator, frames, image_size=size, device=device, batch_size=BATCH_SIZE),
-        repeats=repeats, device=device)
+        repeats=repeats,
+        device=device,
+    )
     parameters = sum(p.numel() for p in generator.parameters())
-    return Row(what="thermal", case=f"default U-Net generator ({weights}), batch {BATCH_SIZE}",
-               frames_per_s=f"{len(frames) / seconds:.1f}",
-               note=f"{parameters / 1e6:.2f} M parameters, 224 -> {size} -> 224, {len(frames)} frames")
+    return Row(
+        what="thermal",
+        case=f"default U-Net generator ({weights}), batch {BATCH_SIZE}",
+        frames_per_s=f"{len(frames) / seconds:.1f}",
+        note=f"{parameters / 1e6:.2f} M parameters, 224 -> {size} -> 224, {len(frames)} frames",
+    )
 
 
 def depth_row(model_dir: Path, label: str, frames: np.ndarray, *, repeats: int, device: torch.device) -> Row:
@@ -159,12 +176,17 @@ def depth_row(model_dir: Path, label: str, frames: np.ndarray, *, repeats: int, 
     from painformer.depth.estimate import processor_input_size
 
     model, processor = load_depth_model(model_dir, device)
-    seconds = best_seconds(lambda: estimate_depth(frames, model, processor, device, BATCH_SIZE),
-                           repeats=repeats, device=device)
+    seconds = best_seconds(
+        lambda: estimate_depth(frames, model, processor, device, BATCH_SIZE), repeats=repeats, device=device
+    )
     height, width = processor_input_size(processor, FRAME_SIZE, FRAME_SIZE)
     parameters = sum(p.numel() for p in model.parameters())
-    return Row(what="depth", case=f"{label}, batch {BATCH_SIZE}", frames_per_s=f"{len(frames) / seconds:.1f}",
-               note=f"{parameters / 1e6:.2f} M parameters, input {height}x{width}, {len(frames)} frames")
+    return Row(
+        what="depth",
+        case=f"{label}, batch {BATCH_SIZE}",
+        frames_per_s=f"{len(frames) / seconds:.1f}",
+        note=f"{parameters / 1e6:.2f} M parameters, input {height}x{width}, {len(frames)} frames",
+    )
 
 
 def chunk_bytes(store_path: Path) -> int:
@@ -172,8 +194,9 @@ def chunk_bytes(store_path: Path) -> int:
     return sum(p.stat().st_size for p in (store_path / "frames").rglob("*") if p.is_file() and p.name != "zarr.json")
 
 
-def storage_rows(table, *, thermal_checkpoint: Path, thermal_weights: str, depth_dir: Path, scratch: Path,
-                 device: torch.device) -> list[Row]:
+def storage_rows(
+    table, *, thermal_checkpoint: Path, thermal_weights: str, depth_dir: Path, scratch: Path, device: torch.device
+) -> list[Row]:
     """Write the thermal and depth stores as the workflow does and report their size per video."""
     from painformer.depth.apply import DepthSettings, apply_depth
     from painformer.thermal import ApplySettings, apply_generator
@@ -188,11 +211,17 @@ def storage_rows(table, *, thermal_checkpoint: Path, thermal_weights: str, depth
         raw = num_frames * FRAME_SIZE * FRAME_SIZE * 3
         writers = {
             f"thermal ({thermal_weights})": lambda out, k=num_frames: apply_generator(
-                table=table, checkpoint=thermal_checkpoint, out=out,
-                settings=ApplySettings(num_frames=k, batch_size=BATCH_SIZE, device=str(device))),
+                table=table,
+                checkpoint=thermal_checkpoint,
+                out=out,
+                settings=ApplySettings(num_frames=k, batch_size=BATCH_SIZE, device=str(device)),
+            ),
             "depth (tiny untrained model)": lambda out, k=num_frames: apply_depth(
-                table=table, model_dir=depth_dir, out=out,
-                settings=DepthSettings(num_frames=k, batch_size=BATCH_SIZE, device=str(device))),
+                table=table,
+                model_dir=depth_dir,
+                out=out,
+                settings=DepthSettings(num_frames=k, batch_size=BATCH_SIZE, device=str(device)),
+            ),
         }
         for label, write in writers.items():
             out = scratch / f"{label.split()[0]}_{num_frames}.zarr"
@@ -200,11 +229,15 @@ def storage_rows(table, *, thermal_checkpoint: Path, thermal_weights: str, depth
             write(out)
             seconds = time.perf_counter() - started
             size = chunk_bytes(out) / n
-            rows.append(Row(
-                what="storage", case=f"{label}, {num_frames} frames",
-                ms_per_video=f"{1e3 * seconds / n:.0f}", bytes_per_video=f"{size:,.0f}",
-                note=f"raw {raw:,} B, {raw / size:.1f}x smaller; mean of {n} videos; ms = whole apply run",
-            ))
+            rows.append(
+                Row(
+                    what="storage",
+                    case=f"{label}, {num_frames} frames",
+                    ms_per_video=f"{1e3 * seconds / n:.0f}",
+                    bytes_per_video=f"{size:,.0f}",
+                    note=f"raw {raw:,} B, {raw / size:.1f}x smaller; mean of {n} videos; ms = whole apply run",
+                )
+            )
     return rows
 
 
@@ -213,7 +246,9 @@ def print_table(rows: list[Row]) -> None:
     print("| " + " | ".join(header) + " |")
     print("|---|---|---:|---:|---:|---|")
     for row in rows:
-        print(f"| {row.what} | {row.case} | {row.frames_per_s} | {row.ms_per_video} | {row.bytes_per_video} | {row.note} |")
+        print(
+            f"| {row.what} | {row.case} | {row.frames_per_s} | {row.ms_per_video} | {row.bytes_per_video} | {row.note} |"
+        )
 
 
 def main() -> None:
@@ -255,21 +290,43 @@ def main() -> None:
         random_checkpoint = random_generator_checkpoint(scratch / "random.pt")
         rows.append(thermal_row(random_checkpoint, "random init", video_frames, repeats=args.repeats, device=device))
         if args.thermal_checkpoint:
-            thermal_checkpoint, thermal_weights = Path(args.thermal_checkpoint), f"trained: {Path(args.thermal_checkpoint).name}"
+            thermal_checkpoint, thermal_weights = (
+                Path(args.thermal_checkpoint),
+                f"trained: {Path(args.thermal_checkpoint).name}",
+            )
         else:
             thermal_checkpoint, thermal_weights = random_checkpoint, "random init"
         tiny_dir = make_tiny_depth_model(scratch / "tiny_depth", seed=0)
-        rows.append(depth_row(tiny_dir, "tiny untrained Depth Anything", model_frames, repeats=args.repeats, device=device))
+        rows.append(
+            depth_row(tiny_dir, "tiny untrained Depth Anything", model_frames, repeats=args.repeats, device=device)
+        )
         if args.depth_model_dir:
-            rows.append(depth_row(Path(args.depth_model_dir), Path(args.depth_model_dir).name, model_frames,
-                                  repeats=args.repeats, device=device))
-        rows.extend(storage_rows(table.head(args.storage_videos), thermal_checkpoint=thermal_checkpoint,
-                                 thermal_weights=thermal_weights, depth_dir=tiny_dir, scratch=scratch, device=device))
+            rows.append(
+                depth_row(
+                    Path(args.depth_model_dir),
+                    Path(args.depth_model_dir).name,
+                    model_frames,
+                    repeats=args.repeats,
+                    device=device,
+                )
+            )
+        rows.extend(
+            storage_rows(
+                table.head(args.storage_videos),
+                thermal_checkpoint=thermal_checkpoint,
+                thermal_weights=thermal_weights,
+                depth_dir=tiny_dir,
+                scratch=scratch,
+                device=device,
+            )
+        )
 
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"\ndevice {device}, {torch.get_num_threads()} torch threads, {args.threads} OpenCV threads, "
-          f"best of {args.repeats} after a warm-up; {len(videos)} demo videos in {root}; "
-          f"{os.cpu_count()} CPUs, load average {load}")
+    print(
+        f"\ndevice {device}, {torch.get_num_threads()} torch threads, {args.threads} OpenCV threads, "
+        f"best of {args.repeats} after a warm-up; {len(videos)} demo videos in {root}; "
+        f"{os.cpu_count()} CPUs, load average {load}"
+    )
     print_table(rows)
     print(f"\n(benchmark wall time {time.perf_counter() - started:.0f} s)")
 

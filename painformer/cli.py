@@ -81,6 +81,5 @@ def main(argv: list[str] | None = None) -> int:
     return int(result or 0)
 
 
-
 if __name__ == "__main__":
     sys.exit(main())

@@ -246,8 +246,10 @@ class SampleStore:
         order = np.argsort(indices, kind="stable")
         sorted_indices = np.asarray(indices, dtype=np.int64)[order]
         breaks = np.flatnonzero(np.diff(sorted_indices) != 1) + 1
-        runs = [(int(run[0]), int(run[-1]) + 1, positions)
-                for run, positions in zip(np.split(sorted_indices, breaks), np.split(order, breaks))]
+        runs = [
+            (int(run[0]), int(run[-1]) + 1, positions)
+            for run, positions in zip(np.split(sorted_indices, breaks), np.split(order, breaks))
+        ]
         for start, stop, positions in runs:
             array[start:stop] = values[positions]
         done = self.group[DONE]

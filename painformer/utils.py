@@ -7,13 +7,13 @@ import hashlib
 import os
 import random
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 
-def select_device(requested: str = "auto") -> "torch.device":  # noqa: F821
+def select_device(requested: str = "auto") -> torch.device:  # noqa: F821
     """Return the torch device to run on: ``auto`` picks CUDA when present, else CPU."""
     import torch
 

@@ -87,7 +87,9 @@ def test_golden_embedding_and_attention_maps(golden_model):
 def test_loader_accepts_published_and_variant_formats(tmp_path, golden_model):
     state = golden_state_dict()
     variants = {
-        "published.pth": {"model_state_dict": {**state, "head.weight": torch.zeros(7, 160), "head.bias": torch.zeros(7)}},
+        "published.pth": {
+            "model_state_dict": {**state, "head.weight": torch.zeros(7, 160), "head.bias": torch.zeros(7)}
+        },
         "bare.pth": state,
         "dataparallel.pth": {"model_state_dict": {f"module.{k}": v for k, v in state.items()}},
         "bigger_head.pth": {**state, "head.weight": torch.zeros(9131, 160), "head.bias": torch.zeros(9131)},
@@ -152,7 +154,9 @@ def test_timm_registration_and_preprocess():
         assert head.embed(x).shape == (2, 160)
     # A mid-grey pixel maps to (0.5 - mean) / std.
     grey = preprocess(torch.full((224, 224, 3), 128, dtype=torch.uint8))
-    assert torch.allclose(grey[0, :, 0, 0], (128 / 255 - torch.tensor([0.6068, 0.4517, 0.3800])) / torch.tensor([0.2492, 0.2173, 0.2082]))
+    assert torch.allclose(
+        grey[0, :, 0, 0], (128 / 255 - torch.tensor([0.6068, 0.4517, 0.3800])) / torch.tensor([0.2492, 0.2173, 0.2082])
+    )
     with pytest.raises(TypeError):
         preprocess(torch.zeros(224, 224, 3))
 
@@ -201,8 +205,14 @@ def test_importing_the_package_registers_the_models_with_timm(imports: str):
     )
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["painformer", "PainFormer", "embedding_mixer", "EmbeddingMixer",
-                                     "video_encoder", "VideoEncoder"]
+    assert result.stdout.split() == [
+        "painformer",
+        "PainFormer",
+        "embedding_mixer",
+        "EmbeddingMixer",
+        "video_encoder",
+        "VideoEncoder",
+    ]
 
 
 def test_importing_the_package_alone_loads_no_torch():

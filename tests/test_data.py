@@ -53,8 +53,15 @@ def video_file(tmp_path_factory) -> Path:
     return path
 
 
-def write_bio_csv(path: Path, *, seed: int = 0, rows: int = BIOVID_ROWS, fs: float = 512.0,
-                  columns: tuple[str, ...] = ("gsr", "ecg", "emg_trapezius"), time_scale: float = 1e6) -> Path:
+def write_bio_csv(
+    path: Path,
+    *,
+    seed: int = 0,
+    rows: int = BIOVID_ROWS,
+    fs: float = 512.0,
+    columns: tuple[str, ...] = ("gsr", "ecg", "emg_trapezius"),
+    time_scale: float = 1e6,
+) -> Path:
     """A BioVid ``*_bio.csv``: tab-separated, time in microseconds (by default), one column per signal."""
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame({"time": np.round(np.arange(rows) / fs * time_scale).astype(np.int64)})
@@ -65,8 +72,15 @@ def write_bio_csv(path: Path, *, seed: int = 0, rows: int = BIOVID_ROWS, fs: flo
     return path
 
 
-def make_biovid_tree(root: Path, video: Path, *, subjects=("071309_w_21", "072514_m_27"),
-                     classes=("BL1", "PA1", "PA4"), per_class: int = 1, kind: str = "filtered") -> list[str]:
+def make_biovid_tree(
+    root: Path,
+    video: Path,
+    *,
+    subjects=("071309_w_21", "072514_m_27"),
+    classes=("BL1", "PA1", "PA4"),
+    per_class: int = 1,
+    kind: str = "filtered",
+) -> list[str]:
     """A BioVid Part A tree with samples.csv, videos and biosignal files; returns the sample names."""
     lines, names = ["subject_id\tsubject_name\tclass_id\tclass_name\tsample_id\tsample_name"], []
     for subject_id, subject in enumerate(subjects):
@@ -83,8 +97,9 @@ def make_biovid_tree(root: Path, video: Path, *, subjects=("071309_w_21", "07251
     return names
 
 
-def write_fnirs_csv(path: Path, *, seed: int = 0, seconds: float = 10.0, channels=DEFAULT_CHANNELS,
-                    fs: float = FNIRS_FS) -> Path:
+def write_fnirs_csv(
+    path: Path, *, seed: int = 0, seconds: float = 10.0, channels=DEFAULT_CHANNELS, fs: float = FNIRS_FS
+) -> Path:
     """An fNIRS file in the default AI4Pain layout: comma-separated, time in s, <ch>_HbO2 and <ch>_HHb."""
     rng = np.random.default_rng(seed)
     n = int(seconds * fs)
@@ -126,11 +141,23 @@ def test_task_classes_known_and_unknown():
 
 
 def _table_rows() -> pd.DataFrame:
-    return pd.DataFrame([
-        {"dataset": "biovid", "sample": f"{s}-{c}-001", "subject": s, "subject_id": str(i), "class_id": cid,
-         "class_name": c, "video": f"v/{s}-{c}.mp4", "biosignals": f"b/{s}-{c}_bio.csv", "split": ""}
-        for i, s in reversed(list(enumerate(["a_m_1", "b_w_2"]))) for c, cid in (("PA4", 4), ("BL1", 0))
-    ])
+    return pd.DataFrame(
+        [
+            {
+                "dataset": "biovid",
+                "sample": f"{s}-{c}-001",
+                "subject": s,
+                "subject_id": str(i),
+                "class_id": cid,
+                "class_name": c,
+                "video": f"v/{s}-{c}.mp4",
+                "biosignals": f"b/{s}-{c}_bio.csv",
+                "split": "",
+            }
+            for i, s in reversed(list(enumerate(["a_m_1", "b_w_2"])))
+            for c, cid in (("PA4", 4), ("BL1", 0))
+        ]
+    )
 
 
 def test_sample_table_round_trip_sorted(tmp_path):
@@ -142,12 +169,15 @@ def test_sample_table_round_trip_sorted(tmp_path):
     assert table["subject_id"].tolist() == ["0", "0", "1", "1"]
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda t: t.drop(columns=["video"]), "lacks the columns \\['video'\\]"),
-    (lambda t: t.assign(class_id=["x", 0, 4, 0]), "class_id is not a non-negative integer"),
-    (lambda t: t.assign(sample=["s", "s", "t", "u"]), "samples listed twice"),
-    (lambda t: t.assign(class_id=[4, 0, 3, 0]), "more than one class_id"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda t: t.drop(columns=["video"]), "lacks the columns \\['video'\\]"),
+        (lambda t: t.assign(class_id=["x", 0, 4, 0]), "class_id is not a non-negative integer"),
+        (lambda t: t.assign(sample=["s", "s", "t", "u"]), "samples listed twice"),
+        (lambda t: t.assign(class_id=[4, 0, 3, 0]), "more than one class_id"),
+    ],
+)
 def test_sample_table_rejects_bad_tables_naming_the_file(tmp_path, change, message):
     path = tmp_path / "bad.tsv"
     change(_table_rows()).to_csv(path, sep="\t", index=False)
@@ -193,15 +223,18 @@ def _with_gap(path: Path) -> None:
     frame.drop(index=range(1000, 1100)).to_csv(path, sep="\t", index=False)
 
 
-@pytest.mark.parametrize("make, expected", [
-    (_with_nan_and_missing_column, ["missing columns ['emg_trapezius']", "'ecg' has 1 NaN/inf"]),
-    (lambda p: write_bio_csv(p, time_scale=1e3), ["sampling rate 5120", "expected 512 Hz"]),
-    (lambda p: write_bio_csv(p, fs=256.0), ["sampling rate 256 Hz"]),
-    (_with_gap, ["irregular sampling"]),
-    (lambda p: write_bio_csv(p, rows=600), ["600 rows, need at least 2560"]),
-    (lambda p: p.write_text(""), ["empty file"]),
-    (lambda p: p.write_text("time\tgsr\tecg\temg_trapezius\n0\t1\tabc\t2\n"), ["non-numeric values"]),
-])
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        (_with_nan_and_missing_column, ["missing columns ['emg_trapezius']", "'ecg' has 1 NaN/inf"]),
+        (lambda p: write_bio_csv(p, time_scale=1e3), ["sampling rate 5120", "expected 512 Hz"]),
+        (lambda p: write_bio_csv(p, fs=256.0), ["sampling rate 256 Hz"]),
+        (_with_gap, ["irregular sampling"]),
+        (lambda p: write_bio_csv(p, rows=600), ["600 rows, need at least 2560"]),
+        (lambda p: p.write_text(""), ["empty file"]),
+        (lambda p: p.write_text("time\tgsr\tecg\temg_trapezius\n0\t1\tabc\t2\n"), ["non-numeric values"]),
+    ],
+)
 def test_read_biosignals_reports_every_problem(tmp_path, make, expected):
     path = tmp_path / "x_bio.csv"
     make(path)
@@ -284,16 +317,16 @@ def test_index_biovid_reports_all_problems_at_once(tmp_path, video_file):
     def vid(name: str) -> Path:
         return root / "video" / name.split("-")[0] / f"{name}.mp4"
 
-    vid(names[0]).unlink()                                    # listed video missing
-    bio(names[1]).unlink()                                    # listed biosignals missing
-    write_bio_csv(bio(names[2]), columns=("gsr", "ecg"))      # a column missing
-    vid(names[3]).write_bytes(b"not a video at all")          # undecodable video
-    vid(names[4]).write_bytes(b"")                            # empty video
-    write_bio_csv(bio(names[5]), fs=500.0)                    # another sampling rate
+    vid(names[0]).unlink()  # listed video missing
+    bio(names[1]).unlink()  # listed biosignals missing
+    write_bio_csv(bio(names[2]), columns=("gsr", "ecg"))  # a column missing
+    vid(names[3]).write_bytes(b"not a video at all")  # undecodable video
+    vid(names[4]).write_bytes(b"")  # empty video
+    write_bio_csv(bio(names[5]), fs=500.0)  # another sampling rate
     shutil.copy(video_file, root / "video" / subject / f"{subject}-PA2-099.mp4")  # not listed
     listing = (root / "samples.csv").read_text().splitlines()
-    listing.append(f"0\t{subject}\t3\tPA9\t99\t{subject}-PA9-001")   # unknown class
-    listing.append(f"0\t{subject}\t2\tPA1\t98\t{subject}-PA1-050")   # class_id contradicts class_name
+    listing.append(f"0\t{subject}\t3\tPA9\t99\t{subject}-PA9-001")  # unknown class
+    listing.append(f"0\t{subject}\t2\tPA1\t98\t{subject}-PA1-050")  # class_id contradicts class_name
     (root / "samples.csv").write_text("\n".join(listing) + "\n")
 
     table, problems = index_biovid(root)
@@ -324,8 +357,12 @@ def test_index_ai4pain_default_layout(tmp_path, video_file):
     table, problems = index_ai4pain(tmp_path)
     assert problems == []
     assert sorted(table["sample"]) == sorted(names)
-    assert table.groupby("subject")["split"].first().to_dict() == {"1": "train", "2": "train", "3": "validation",
-                                                                   "4": "test"}
+    assert table.groupby("subject")["split"].first().to_dict() == {
+        "1": "train",
+        "2": "train",
+        "3": "validation",
+        "4": "test",
+    }
     assert dict(zip(table["class_name"], table["class_id"])) == {"No": 0, "Low": 1, "High": 2}
     row = table[table["sample"] == "3_Low_1"].iloc[0]
     assert row["biosignals"] == str(tmp_path / "validation" / "fnirs" / "3" / "3_Low_1.csv")
@@ -359,7 +396,7 @@ def test_index_ai4pain_reports_problems(tmp_path, video_file):
 
 def test_ai4pain_layout_from_json(tmp_path, video_file):
     for split, subject in (("fold_a", "s01"), ("fold_b", "s02")):
-        for label, stem_label in (("No", "baseline"), ("High", "hot")):
+        for _label, stem_label in (("No", "baseline"), ("High", "hot")):
             stem = f"{subject}-{stem_label}"
             frame = pd.read_csv(write_fnirs_csv(tmp_path / "x.csv", seconds=4.0, fs=10.0))
             frame["time"] = frame["time"] * 1000.0  # milliseconds
@@ -368,16 +405,31 @@ def test_ai4pain_layout_from_json(tmp_path, video_file):
             (tmp_path / split / "face" / subject).mkdir(parents=True, exist_ok=True)
             shutil.copy(video_file, tmp_path / split / "face" / subject / f"{stem}.mp4")
     layout_file = tmp_path / "layout.json"
-    layout_file.write_text(json.dumps({
-        "splits": ["fold_a", "fold_b"], "fnirs_dir": "nirs", "video_dir": "face", "fnirs_suffix": ".txt",
-        "stem_pattern": r"^(?P<subject>s\d+)-(?P<label>[a-z]+)$", "labels": {"baseline": "No", "hot": "High"},
-        "separator": "\t", "time_unit_seconds": 0.001, "fs": 10.0, "excluded_channels": ["S1_D1"],
-    }))
+    layout_file.write_text(
+        json.dumps(
+            {
+                "splits": ["fold_a", "fold_b"],
+                "fnirs_dir": "nirs",
+                "video_dir": "face",
+                "fnirs_suffix": ".txt",
+                "stem_pattern": r"^(?P<subject>s\d+)-(?P<label>[a-z]+)$",
+                "labels": {"baseline": "No", "hot": "High"},
+                "separator": "\t",
+                "time_unit_seconds": 0.001,
+                "fs": 10.0,
+                "excluded_channels": ["S1_D1"],
+            }
+        )
+    )
     layout = Ai4PainLayout.from_json(str(layout_file))
     table, problems = index_ai4pain(tmp_path, layout=layout)
     assert problems == [] and len(table) == 4
-    assert table.set_index("sample")["split"].to_dict() == {"s01-baseline": "fold_a", "s01-hot": "fold_a",
-                                                            "s02-baseline": "fold_b", "s02-hot": "fold_b"}
+    assert table.set_index("sample")["split"].to_dict() == {
+        "s01-baseline": "fold_a",
+        "s01-hot": "fold_a",
+        "s02-baseline": "fold_b",
+        "s02-hot": "fold_b",
+    }
     assert load_signal(table["biosignals"].iloc[0], "fnirs", layout=layout)[0].shape == (23, 40)
     with pytest.raises(InputError, match="unknown keys \\['channel_count'\\]"):
         Ai4PainLayout.from_json('{"channel_count": 20}')
@@ -389,16 +441,33 @@ def test_ai4pain_layout_from_json(tmp_path, video_file):
 
 
 def _index_argv(root: Path, out: Path, report: Path, *extra: str) -> list[str]:
-    return ["index", "--dataset", "biovid", "--root", str(root), "--biosignals", "filtered", "--classes", "BL1,PA4",
-            "--report", str(report), "--out", str(out), *extra]
+    return [
+        "index",
+        "--dataset",
+        "biovid",
+        "--root",
+        str(root),
+        "--biosignals",
+        "filtered",
+        "--classes",
+        "BL1,PA4",
+        "--report",
+        str(report),
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def test_cli_index_fail_and_exclude(tmp_path, video_file, capsys):
     names = make_biovid_tree(tmp_path / "data", video_file)
     out, report = tmp_path / "res" / "samples.tsv", tmp_path / "res" / "bad.tsv"
     assert main(_index_argv(tmp_path / "data", out, report, "--on-bad-sample", "fail")) == 0
-    assert pd.read_csv(report, sep="\t").empty and list(pd.read_csv(report, sep="\t").columns) == ["sample", "file",
-                                                                                                     "problem"]
+    assert pd.read_csv(report, sep="\t").empty and list(pd.read_csv(report, sep="\t").columns) == [
+        "sample",
+        "file",
+        "problem",
+    ]
     table = read_sample_table(out)
     assert len(table) == 4 and set(table["class_name"]) == {"BL1", "PA4"} and set(table["dataset"]) == {"biovid"}
     out.unlink()
@@ -430,8 +499,12 @@ def test_cli_index_report_defaults_next_to_out(tmp_path, video_file, capsys):
     assert main(["index", "--dataset", "biovid", "--root", str(tmp_path / "data"), "--out", str(out)]) == 1
     assert str(report) in capsys.readouterr().err
     assert pd.read_csv(report, sep="\t")["sample"].tolist() == [names[0]]
-    assert main(["index", "--dataset", "biovid", "--root", str(tmp_path / "data"), "--out", str(out),
-                 "--report", str(out)]) == 1
+    assert (
+        main(
+            ["index", "--dataset", "biovid", "--root", str(tmp_path / "data"), "--out", str(out), "--report", str(out)]
+        )
+        == 1
+    )
     assert "--report and --out are the same file" in capsys.readouterr().err
 
 
@@ -439,8 +512,25 @@ def test_cli_index_ai4pain_with_layout(tmp_path, video_file):
     make_ai4pain_tree(tmp_path / "ai", video_file, splits={"train": ["7"], "test": ["8"]})
     out, report = tmp_path / "samples.tsv", tmp_path / "bad.tsv"
     layout = json.dumps({"excluded_channels": ["S1_D1", "S1_D2", "S2_D2"]})
-    argv = ["index", "--dataset", "ai4pain", "--root", str(tmp_path / "ai"), "--classes", "", "--on-bad-sample", "fail",
-            "--report", str(report), "--out", str(out), "--video-check", "decode", "--ai4pain-layout", layout]
+    argv = [
+        "index",
+        "--dataset",
+        "ai4pain",
+        "--root",
+        str(tmp_path / "ai"),
+        "--classes",
+        "",
+        "--on-bad-sample",
+        "fail",
+        "--report",
+        str(report),
+        "--out",
+        str(out),
+        "--video-check",
+        "decode",
+        "--ai4pain-layout",
+        layout,
+    ]
     assert main(argv) == 0
     table = read_sample_table(out)
     assert len(table) == 6 and set(table["split"]) == {"train", "test"}
@@ -449,13 +539,47 @@ def test_cli_index_ai4pain_with_layout(tmp_path, video_file):
 
 def test_cli_demo_data_is_indexed_by_the_biovid_loader(tmp_path):
     root = tmp_path / "demo"
-    assert main(["demo-data", str(root), "--subjects", "1", "--samples-per-class", "1", "--seed", "3",
-                 "--thermal-pairs", "0", "--workers", "2", "--gsr-strength", "0", "--face-strength", "0.5",
-                 "--ecg-strength", "1.5", "--emg-strength", "2", "--low-responder-fraction", "0"]) == 0
+    assert (
+        main(
+            [
+                "demo-data",
+                str(root),
+                "--subjects",
+                "1",
+                "--samples-per-class",
+                "1",
+                "--seed",
+                "3",
+                "--thermal-pairs",
+                "0",
+                "--workers",
+                "2",
+                "--gsr-strength",
+                "0",
+                "--face-strength",
+                "0.5",
+                "--ecg-strength",
+                "1.5",
+                "--emg-strength",
+                "2",
+                "--low-responder-fraction",
+                "0",
+            ]
+        )
+        == 0
+    )
     settings = json.loads((root / "demo_dataset.json").read_text())["settings"]
-    assert settings == {"subjects": 1, "samples_per_class": 1, "seed": 3, "thermal_pairs": 0,
-                        "low_responder_fraction": 0.0, "face_strength": 0.5, "ecg_strength": 1.5,
-                        "emg_strength": 2.0, "gsr_strength": 0.0}
+    assert settings == {
+        "subjects": 1,
+        "samples_per_class": 1,
+        "seed": 3,
+        "thermal_pairs": 0,
+        "low_responder_fraction": 0.0,
+        "face_strength": 0.5,
+        "ecg_strength": 1.5,
+        "emg_strength": 2.0,
+        "gsr_strength": 0.0,
+    }
     table, problems = index_biovid(root)
     assert problems == []
     assert sorted(table["class_name"]) == ["BL1", "PA1", "PA2", "PA3", "PA4"]
@@ -464,5 +588,5 @@ def test_cli_demo_data_is_indexed_by_the_biovid_loader(tmp_path):
     # No skin-conductance response to pain at GSR strength 0: PA4 rises no more than drift allows.
     pa4 = table.loc[table["class_name"] == "PA4", "biosignals"].iloc[0]
     gsr, fs = load_signal(pa4, "gsr")
-    assert abs(gsr[-int(fs):].mean() - gsr[: int(fs) // 2].mean()) < 0.15
+    assert abs(gsr[-int(fs) :].mean() - gsr[: int(fs) // 2].mean()) < 0.15
     assert main(["demo-data", str(tmp_path / "bad"), "--gsr-strength", "-2"]) == 1

@@ -54,11 +54,10 @@ def _all_bytes(root: Path, pattern: str) -> dict[str, bytes]:
 
 
 def test_layout_matches_biovid_part_a(demo_root, samples):
-    assert list(samples.columns) == ["subject_id", "subject_name", "class_id", "class_name", "sample_id",
-                                     "sample_name"]
+    assert list(samples.columns) == ["subject_id", "subject_name", "class_id", "class_name", "sample_id", "sample_name"]
     assert len(samples) == 2 * len(CLASS_NAMES)
     assert samples["sample_id"].tolist() == list(range(len(samples)))
-    for subject_id, group in samples.groupby("subject_id"):
+    for _subject_id, group in samples.groupby("subject_id"):
         (name,) = group["subject_name"].unique()
         assert re.fullmatch(r"\d{6}_[wm]_\d{2}", name)
         assert group["class_name"].tolist() == list(CLASS_NAMES)
@@ -157,13 +156,17 @@ def test_mouth_region_differs_between_bl1_and_pa4_except_in_low_responders(demo_
     def contrast(row) -> float:
         p = profiles[row.subject_name]
         mouth_y = p.cy + p.mouth_y * p.face_h
-        box = (slice(int(mouth_y - 0.15 * p.face_h), int(mouth_y + 0.12 * p.face_h)),
-               slice(int(p.cx - 0.5 * p.face_w), int(p.cx + 0.5 * p.face_w)))
+        box = (
+            slice(int(mouth_y - 0.15 * p.face_h), int(mouth_y + 0.12 * p.face_h)),
+            slice(int(p.cx - 0.5 * p.face_w), int(p.cx + 0.5 * p.face_w)),
+        )
         reader = decord.VideoReader(str(demo_root / "video" / row.subject_name / f"{row.sample_name}.mp4"))
         return float(reader[PEAK_FRAME].asnumpy().astype(float).mean(axis=2)[box].std())
 
-    by_sample = {(row.subject_name, row.class_name): contrast(row)
-                 for row in samples[samples["class_name"].isin(["BL1", "PA4"])].itertuples()}
+    by_sample = {
+        (row.subject_name, row.class_name): contrast(row)
+        for row in samples[samples["class_name"].isin(["BL1", "PA4"])].itertuples()
+    }
     ratio = {name: by_sample[name, "PA4"] / by_sample[name, "BL1"] for name in samples["subject_name"].unique()}
     for name, value in ratio.items():
         if name in _low_responders():
@@ -192,8 +195,10 @@ def test_low_responders_are_drawn_from_the_seed_and_leave_the_others_unchanged()
 
 def _paired_plans(profile, seed: int):
     """BL1 and PA4 plans from the same random stream: they differ only by the class."""
-    return (plan_sample(profile, 0, np.random.default_rng(seed)),
-            plan_sample(profile, len(CLASS_NAMES) - 1, np.random.default_rng(seed)))
+    return (
+        plan_sample(profile, 0, np.random.default_rng(seed)),
+        plan_sample(profile, len(CLASS_NAMES) - 1, np.random.default_rng(seed)),
+    )
 
 
 def test_head_motion_grows_with_pain_around_a_subject_baseline():
@@ -213,8 +218,7 @@ def test_head_motion_grows_with_pain_around_a_subject_baseline():
 
 def test_modality_strength_scales_its_response_only():
     base = DemoSettings(subjects=6, samples_per_class=1, seed=0, thermal_pairs=0)
-    muted = DemoSettings(subjects=6, samples_per_class=1, seed=0, thermal_pairs=0, gsr_strength=0.0,
-                         face_strength=2.0)
+    muted = DemoSettings(subjects=6, samples_per_class=1, seed=0, thermal_pairs=0, gsr_strength=0.0, face_strength=2.0)
     for normal, changed in zip(settings_profiles(base), settings_profiles(muted), strict=True):
         assert changed.gsr_gain == 0.0 and changed.heart_gain == normal.heart_gain
         assert changed.expressiveness == pytest.approx(2.0 * normal.expressiveness)
@@ -273,8 +277,7 @@ def test_sanity_check_on_the_default_demo(tmp_path):
     from painformer.data.biovid import index_biovid
     from painformer.data.sanity import FEATURES, sanity_check
 
-    root = generate_demo_dataset(tmp_path / "demo", subjects=6, samples_per_class=4, seed=0, thermal_pairs=0,
-                                 workers=2)
+    root = generate_demo_dataset(tmp_path / "demo", subjects=6, samples_per_class=4, seed=0, thermal_pairs=0, workers=2)
     table, problems = index_biovid(root, classes=["BL1", "PA4"], check_videos=False)
     assert problems == [] and len(table) == 6 * 2 * 4
     accuracy = sanity_check(table).accuracy["accuracy"]

@@ -49,7 +49,12 @@ def face_video(path: Path, *, n: int = 10, shift: int = 0) -> Path:
 def test_make_tiny_writes_a_loadable_offline_model_marked_untrained(tiny_dir, tmp_path, capsys):
     from transformers import AutoImageProcessor, AutoModelForDepthEstimation
 
-    assert {p.name for p in tiny_dir.iterdir()} >= {"config.json", "model.safetensors", "preprocessor_config.json", "README.md"}
+    assert {p.name for p in tiny_dir.iterdir()} >= {
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+        "README.md",
+    }
     assert json.loads((tiny_dir / "config.json").read_text())[TINY_MARKER] is True
     assert "UNTRAINED" in (tiny_dir / "README.md").read_text()
     model = AutoModelForDepthEstimation.from_pretrained(str(tiny_dir), local_files_only=True)
@@ -83,9 +88,17 @@ def test_preprocessing_matches_the_image_processor(tiny):
 
     _, processor = tiny
     frames = np.stack([draw_face(224, 224, 110, 110, 60), draw_face(224, 224, 95, 120, 40)])
-    for reference in (processor, DPTImageProcessor(size={"height": 518, "width": 518}, keep_aspect_ratio=True,
-                                                   ensure_multiple_of=14, resample=3,
-                                                   image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225])):
+    for reference in (
+        processor,
+        DPTImageProcessor(
+            size={"height": 518, "width": 518},
+            keep_aspect_ratio=True,
+            ensure_multiple_of=14,
+            resample=3,
+            image_mean=[0.485, 0.456, 0.406],
+            image_std=[0.229, 0.224, 0.225],
+        ),
+    ):
         expected = reference(images=list(frames), return_tensors="pt")["pixel_values"]
         ours = preprocess_frames(torch.from_numpy(frames), reference)
         assert ours.shape == expected.shape
@@ -133,11 +146,19 @@ def write_table(tmp_path: Path, videos: list[Path]) -> Path:
     for i, video in enumerate(videos):
         biosignals = tmp_path / f"{video.stem}_bio.csv"
         biosignals.write_text("time\tgsr\tecg\temg_trapezius\n")
-        rows.append({
-            "dataset": "demo", "sample": video.stem, "subject": f"s{i // 2}", "subject_id": i // 2,
-            "class_id": 4 * (i % 2), "class_name": ["BL1", "PA4"][i % 2], "video": str(video),
-            "biosignals": str(biosignals), "split": "",
-        })
+        rows.append(
+            {
+                "dataset": "demo",
+                "sample": video.stem,
+                "subject": f"s{i // 2}",
+                "subject_id": i // 2,
+                "class_id": 4 * (i % 2),
+                "class_name": ["BL1", "PA4"][i % 2],
+                "video": str(video),
+                "biosignals": str(biosignals),
+                "split": "",
+            }
+        )
     path = tmp_path / "samples.tsv"
     pd.DataFrame(rows).to_csv(path, sep="\t", index=False)
     return path
@@ -149,9 +170,26 @@ def test_apply_command_end_to_end_and_resume(tiny_dir, tiny, tmp_path, caplog):
     videos = [face_video(tmp_path / f"s{i}-{c}.mp4", n=8, shift=10 * i) for i, c in enumerate(["BL1", "PA4", "BL1"])]
     table = write_table(tmp_path, videos)
     out, marker = tmp_path / "depth.zarr", tmp_path / "depth.complete"
-    command = ["depth", "apply", "--samples", str(table), "--model-dir", str(tiny_dir), "--num-frames", "4",
-               "--crop", "center", "--out", str(out), "--complete-marker", str(marker), "--batch-size", "3",
-               "--device", "auto"]
+    command = [
+        "depth",
+        "apply",
+        "--samples",
+        str(table),
+        "--model-dir",
+        str(tiny_dir),
+        "--num-frames",
+        "4",
+        "--crop",
+        "center",
+        "--out",
+        str(out),
+        "--complete-marker",
+        str(marker),
+        "--batch-size",
+        "3",
+        "--device",
+        "auto",
+    ]
     assert main(command) == 0
     assert json.loads(marker.read_text())["complete"] is True
     store = SampleStore.open_complete(out)
@@ -173,7 +211,9 @@ def test_apply_command_end_to_end_and_resume(tiny_dir, tiny, tmp_path, caplog):
     assert main(command) == 0
     resumed = SampleStore.open_complete(out)
     assert (resumed.read(0) == 7).all(), "a done sample is not recomputed"
-    np.testing.assert_array_equal(resumed.read(1), estimate_depth(read_frames(videos[1], num_frames=4), model, processor, CPU, 3))
+    np.testing.assert_array_equal(
+        resumed.read(1), estimate_depth(read_frames(videos[1], num_frames=4), model, processor, CPU, 3)
+    )
     assert marker.is_file()
 
     # a complete store: nothing to do
@@ -198,8 +238,27 @@ def test_apply_resamples_videos_at_another_frame_rate(tiny_dir, tiny, tmp_path, 
     table = write_table(tmp_path, videos)
     out = tmp_path / "depth10.zarr"
     with caplog.at_level("WARNING", logger="painformer.video.frames"):
-        assert main(["depth", "apply", "--samples", str(table), "--model-dir", str(tiny_dir), "--num-frames", "5",
-                     "--fps", "10", "--out", str(out), "--device", "cpu"]) == 0
+        assert (
+            main(
+                [
+                    "depth",
+                    "apply",
+                    "--samples",
+                    str(table),
+                    "--model-dir",
+                    str(tiny_dir),
+                    "--num-frames",
+                    "5",
+                    "--fps",
+                    "10",
+                    "--out",
+                    str(out),
+                    "--device",
+                    "cpu",
+                ]
+            )
+            == 0
+        )
     for video in videos:
         assert any(str(video) in r.getMessage() and "expected 10 fps" in r.getMessage() for r in caplog.records)
     store = SampleStore.open(out)
@@ -230,8 +289,20 @@ def test_bad_model_dir_is_a_clear_error(tmp_path, capsys):
 
     video = face_video(tmp_path / "v.mp4", n=3)
     table = write_table(tmp_path, [video])
-    code = main(["depth", "apply", "--samples", str(table), "--model-dir", str(tmp_path / "nowhere"),
-                 "--num-frames", "2", "--out", str(tmp_path / "d.zarr")])
+    code = main(
+        [
+            "depth",
+            "apply",
+            "--samples",
+            str(table),
+            "--model-dir",
+            str(tmp_path / "nowhere"),
+            "--num-frames",
+            "2",
+            "--out",
+            str(tmp_path / "d.zarr"),
+        ]
+    )
     assert code == 1
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and "nowhere" in error and "depth.model_dir" in error

@@ -33,13 +33,20 @@ def make_table(n: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def make_image_store(path: Path, table: pd.DataFrame, items: int | None, seed: int = 0, complete: bool = True) -> SampleStore:
+def make_image_store(
+    path: Path, table: pd.DataFrame, items: int | None, seed: int = 0, complete: bool = True
+) -> SampleStore:
     """An upstream image store with smooth random images (what a renderer would write)."""
     rng = np.random.default_rng(seed)
     shape = (224, 224, 3) if items is None else (items, 224, 224, 3)
     store = SampleStore.create_or_resume(
-        path, kind="biosignal_images", array_name="images", meta=SampleMeta.from_table(table),
-        item_shape=shape, dtype="uint8", fingerprint={"seed": seed},
+        path,
+        kind="biosignal_images",
+        array_name="images",
+        meta=SampleMeta.from_table(table),
+        item_shape=shape,
+        dtype="uint8",
+        fingerprint={"seed": seed},
     )
     for i in range(len(table) - (0 if complete else 1)):
         coarse = rng.integers(0, 256, size=(*shape[:-3], 28, 28, 3), dtype=np.uint8)
@@ -57,8 +64,15 @@ def test_round_trip_equals_model_embed_and_is_deterministic(tmp_path, model):
     upstream = make_image_store(tmp_path / "images.zarr", table, items=3)
     source = StoreSource(path=tmp_path / "images.zarr", table=table)
     settings = EmbedSettings(batch_size=4, device="cpu", loader_threads=2, lookahead=2)  # batches straddle samples
-    store = extract_embeddings(source=source, out=tmp_path / "a.zarr", model=model, modality="gsr",
-                               representation="waveform", settings=settings, progress=False)
+    store = extract_embeddings(
+        source=source,
+        out=tmp_path / "a.zarr",
+        model=model,
+        modality="gsr",
+        representation="waveform",
+        settings=settings,
+        progress=False,
+    )
     assert store.is_complete()
     stored = store.read()
     assert stored.shape == (5, 3, 160) and stored.dtype == np.float32
@@ -66,8 +80,15 @@ def test_round_trip_equals_model_embed_and_is_deterministic(tmp_path, model):
         for i in range(5):
             expected = model.embed(preprocess(upstream.read(i))).numpy()
             np.testing.assert_allclose(stored[i], expected, rtol=1e-4, atol=1e-5)
-    again = extract_embeddings(source=source, out=tmp_path / "b.zarr", model=model, modality="gsr",
-                               representation="waveform", settings=settings, progress=False)
+    again = extract_embeddings(
+        source=source,
+        out=tmp_path / "b.zarr",
+        model=model,
+        modality="gsr",
+        representation="waveform",
+        settings=settings,
+        progress=False,
+    )
     assert np.array_equal(again.read(), stored)  # bit-identical on CPU float32
     attrs = store.attrs
     assert attrs["checkpoint_sha256"] == "untrained" and attrs["untrained_backbone"] is True
@@ -80,8 +101,15 @@ def test_hash_mismatch_is_refused_and_force_starts_over(tmp_path, model):
     make_image_store(tmp_path / "images.zarr", table, items=None)
     source = StoreSource(path=tmp_path / "images.zarr", table=table)
     settings = EmbedSettings(batch_size=2, device="cpu")
-    extract_embeddings(source=source, out=tmp_path / "e.zarr", model=model, modality="ecg",
-                       representation="spec_psd", settings=settings, progress=False)
+    extract_embeddings(
+        source=source,
+        out=tmp_path / "e.zarr",
+        model=model,
+        modality="ecg",
+        representation="spec_psd",
+        settings=settings,
+        progress=False,
+    )
     checkpoint = tmp_path / "other.pth"
     other = load_painformer(None)
     with torch.no_grad():
@@ -89,11 +117,26 @@ def test_hash_mismatch_is_refused_and_force_starts_over(tmp_path, model):
     torch.save({"model_state_dict": other.state_dict()}, checkpoint)
     trained = load_painformer(checkpoint)
     with pytest.raises(StoreError, match="checkpoint_sha256") as error:
-        extract_embeddings(source=source, out=tmp_path / "e.zarr", model=trained, modality="ecg",
-                           representation="spec_psd", settings=settings, progress=False)
+        extract_embeddings(
+            source=source,
+            out=tmp_path / "e.zarr",
+            model=trained,
+            modality="ecg",
+            representation="spec_psd",
+            settings=settings,
+            progress=False,
+        )
     assert "e.zarr" in str(error.value) and "--force" in str(error.value)
-    redone = extract_embeddings(source=source, out=tmp_path / "e.zarr", model=trained, modality="ecg",
-                                representation="spec_psd", settings=settings, force=True, progress=False)
+    redone = extract_embeddings(
+        source=source,
+        out=tmp_path / "e.zarr",
+        model=trained,
+        modality="ecg",
+        representation="spec_psd",
+        settings=settings,
+        force=True,
+        progress=False,
+    )
     assert redone.attrs["checkpoint_sha256"] == trained.checkpoint_sha256 and redone.is_complete()
 
 
@@ -114,9 +157,29 @@ def test_cli_refuses_another_checkpoint_and_force_starts_over(tmp_path, model, c
     torch.save({"model_state_dict": other.state_dict()}, checkpoint)
 
     def embed(*extra: str) -> int:
-        return main(["embed", "--samples", str(samples), "--modality", "ecg", "--representation", "spec_psd",
-                     "--images", str(tmp_path / "images.zarr"), "--out", str(out), "--complete-marker", str(marker),
-                     "--batch-size", "2", "--device", "cpu", "--no-progress", *extra])
+        return main(
+            [
+                "embed",
+                "--samples",
+                str(samples),
+                "--modality",
+                "ecg",
+                "--representation",
+                "spec_psd",
+                "--images",
+                str(tmp_path / "images.zarr"),
+                "--out",
+                str(out),
+                "--complete-marker",
+                str(marker),
+                "--batch-size",
+                "2",
+                "--device",
+                "cpu",
+                "--no-progress",
+                *extra,
+            ]
+        )
 
     assert embed() == 0
     untrained = SampleStore.open_complete(out).read()
@@ -156,8 +219,15 @@ class ShortSource:
 def test_sample_with_the_wrong_image_count_is_named(tmp_path, model):
     table = make_table(3)
     with pytest.raises(InputError) as error:
-        extract_embeddings(source=ShortSource(table), out=tmp_path / "s.zarr", model=model, modality="fnirs",
-                           representation="waveform", settings=EmbedSettings(batch_size=2, device="cpu"), progress=False)
+        extract_embeddings(
+            source=ShortSource(table),
+            out=tmp_path / "s.zarr",
+            model=model,
+            modality="fnirs",
+            representation="waveform",
+            settings=EmbedSettings(batch_size=2, device="cpu"),
+            progress=False,
+        )
     message = str(error.value)
     assert table["sample"][1] in message and "has 1 images, expected 2" in message and "fnirs/waveform" in message
     assert SampleStore.open(tmp_path / "s.zarr", mode="r").pending() != []  # never declared complete
@@ -185,9 +255,29 @@ def test_resume_after_sigkill(tmp_path):
     make_image_store(tmp_path / "images.zarr", table, items=None)
     out = tmp_path / "gsr.zarr"
     marker = tmp_path / "gsr.complete"
-    command = [sys.executable, "-m", "painformer.cli", "embed", "--samples", str(samples), "--modality", "gsr",
-               "--representation", "waveform", "--images", str(tmp_path / "images.zarr"), "--out", str(out),
-               "--complete-marker", str(marker), "--batch-size", "1", "--device", "cpu", "--no-progress"]
+    command = [
+        sys.executable,
+        "-m",
+        "painformer.cli",
+        "embed",
+        "--samples",
+        str(samples),
+        "--modality",
+        "gsr",
+        "--representation",
+        "waveform",
+        "--images",
+        str(tmp_path / "images.zarr"),
+        "--out",
+        str(out),
+        "--complete-marker",
+        str(marker),
+        "--batch-size",
+        "1",
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 180
     done_before = 0
@@ -218,21 +308,31 @@ def test_resume_after_sigkill(tmp_path):
     assert marker.exists()
 
     before_out = command[: command.index("--out")]
-    clean = subprocess.run([*before_out, "--out", str(tmp_path / "clean.zarr"), "--batch-size", "1",
-                            "--device", "cpu", "--no-progress"], capture_output=True, text=True, check=False)
+    clean = subprocess.run(
+        [*before_out, "--out", str(tmp_path / "clean.zarr"), "--batch-size", "1", "--device", "cpu", "--no-progress"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert clean.returncode == 0, clean.stderr
     assert np.array_equal(SampleStore.open_complete(tmp_path / "clean.zarr").read(), resumed.read())
 
     h5_path = tmp_path / "gsr.h5"
-    exported = subprocess.run([sys.executable, "-m", "painformer.cli", "export", "--format", "h5", str(out), str(h5_path)],
-                              capture_output=True, text=True, check=False)
+    exported = subprocess.run(
+        [sys.executable, "-m", "painformer.cli", "export", "--format", "h5", str(out), str(h5_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert exported.returncode == 0, exported.stderr
     with h5py.File(h5_path) as handle:
         assert np.array_equal(handle["embeddings"][:], resumed.read())
         assert [s.decode() for s in handle["sample"][:]] == list(table["sample"])
         assert handle["done"][:].all()
         assert handle.attrs["checkpoint_sha256"] == "untrained"
-    inspected = subprocess.run([sys.executable, "-m", "painformer.cli", "inspect", str(out)], capture_output=True, text=True, check=False)
+    inspected = subprocess.run(
+        [sys.executable, "-m", "painformer.cli", "inspect", str(out)], capture_output=True, text=True, check=False
+    )
     assert inspected.returncode == 0 and "14/14 samples done" in inspected.stdout
 
 
@@ -243,7 +343,11 @@ def test_aggregation_shapes_and_frame_count_rules():
     assert np.array_equal(aggregate(emb, "sum"), emb.sum(1))
     assert np.allclose(aggregate(emb, "mean"), emb.mean(1))
     padded = fit_items(emb, 6)
-    assert padded.shape == (2, 6, 3) and np.array_equal(padded[:, 4], emb[:, 3]) and np.array_equal(padded[:, 5], emb[:, 3])
+    assert (
+        padded.shape == (2, 6, 3)
+        and np.array_equal(padded[:, 4], emb[:, 3])
+        and np.array_equal(padded[:, 5], emb[:, 3])
+    )
     assert np.array_equal(fit_items(emb, 3), emb[:, :3])
     assert aggregate(emb, "concat", num_items=5).shape == (2, 15)
     with pytest.raises(ValueError, match="more than 2 apart"):
@@ -271,8 +375,13 @@ def test_stale_store_is_replaced_only_when_asked(tmp_path):
 def test_write_many_stores_unordered_runs_and_flags_only_written_samples(tmp_path):
     table = make_table(9)
     store = SampleStore.create_or_resume(
-        tmp_path / "e.zarr", kind="embeddings", array_name="embeddings", meta=SampleMeta.from_table(table),
-        item_shape=(2, 160), dtype="float32", fingerprint={"test": 1},
+        tmp_path / "e.zarr",
+        kind="embeddings",
+        array_name="embeddings",
+        meta=SampleMeta.from_table(table),
+        item_shape=(2, 160),
+        dtype="float32",
+        fingerprint={"test": 1},
     )
     values = np.random.default_rng(0).normal(size=(5, 2, 160)).astype(np.float32)
     indices = [7, 2, 3, 8, 5]  # runs 2-3, 5, 7-8, given out of order

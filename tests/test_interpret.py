@@ -96,17 +96,38 @@ def test_cli_writes_overlays_of_biosignal_images(tmp_path: Path):
     samples = tmp_path / "samples.tsv"
     table.to_csv(samples, sep="\t", index=False)
     store = SampleStore.create_or_resume(
-        tmp_path / "gsr.zarr", kind="images", array_name="images", meta=SampleMeta.from_table(table),
-        item_shape=(224, 224, 3), dtype="uint8", fingerprint={"test": 1},
+        tmp_path / "gsr.zarr",
+        kind="images",
+        array_name="images",
+        meta=SampleMeta.from_table(table),
+        item_shape=(224, 224, 3),
+        dtype="uint8",
+        fingerprint={"test": 1},
     )
     for i in range(len(table)):
         store.write(i, _square_image(20 + 60 * i, 30 + 50 * i))
     write_completion_marker(store, tmp_path / "gsr.complete")
     out = tmp_path / "maps"
     argv = [
-        "attention", "--samples", str(samples), "--modality", "gsr", "--representation", "spec_psd",
-        "--images", str(tmp_path / "gsr.zarr"), "--checkpoint", "none", "--out", str(out),
-        "--sample", table["sample"][0], "--sample", table["sample"][2], "--device", "cpu",
+        "attention",
+        "--samples",
+        str(samples),
+        "--modality",
+        "gsr",
+        "--representation",
+        "spec_psd",
+        "--images",
+        str(tmp_path / "gsr.zarr"),
+        "--checkpoint",
+        "none",
+        "--out",
+        str(out),
+        "--sample",
+        table["sample"][0],
+        "--sample",
+        table["sample"][2],
+        "--device",
+        "cpu",
     ]
     assert main(argv) == 0
     written = sorted(p.name for p in out.glob("*.png"))
@@ -134,8 +155,24 @@ def test_cli_maps_image_files_centre_cropped_to_the_input_size(tmp_path: Path):
     assert np.array_equal(panel[:, :224], expected)
     assert not np.array_equal(panel[:, 224:], expected)  # the overlay half carries the map
     sheet = tmp_path / "sheet.png"
-    assert main(["attention", "--image", str(path), "--image", str(path), "--checkpoint", "none",
-                 "--device", "cpu", "--sheet", str(sheet)]) == 0
+    assert (
+        main(
+            [
+                "attention",
+                "--image",
+                str(path),
+                "--image",
+                str(path),
+                "--checkpoint",
+                "none",
+                "--device",
+                "cpu",
+                "--sheet",
+                str(sheet),
+            ]
+        )
+        == 0
+    )
     assert np.asarray(Image.open(sheet)).shape[0] > 2 * 224  # a row per image
     (tmp_path / "broken.png").write_bytes(b"not an image")
     assert main(["attention", "--image", str(tmp_path / "missing.png"), "--out", str(out)]) == 1

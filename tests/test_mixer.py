@@ -80,7 +80,7 @@ def test_two_inits_with_the_same_seed_are_identical(build_model, length: int) ->
         return build_model()
 
     first, second, other = build(7), build(7), build(8)
-    for (name, a), (_, b), (_, c) in zip(
+    for (name, a), (_, b), (_, _c) in zip(
         first.state_dict().items(), second.state_dict().items(), other.state_dict().items()
     ):
         assert torch.equal(a, b), name

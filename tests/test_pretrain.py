@@ -63,8 +63,14 @@ def task_files(tmp_path_factory) -> dict[str, Path]:
 
 def _write_yaml(path: Path, tasks: list[dict], **training) -> Path:
     settings = {
-        "batch_size": 2, "epochs": 2, "lr": 1e-3, "warmup_epochs": 0, "cooldown_epochs": 0,
-        "steps_per_epoch": 1, "head_hidden": 16, "seed": 3,
+        "batch_size": 2,
+        "epochs": 2,
+        "lr": 1e-3,
+        "warmup_epochs": 0,
+        "cooldown_epochs": 0,
+        "steps_per_epoch": 1,
+        "head_hidden": 16,
+        "seed": 3,
     }
     settings.update(training)
     path.write_text(yaml.safe_dump({"tasks": tasks, "training": settings}))
@@ -118,7 +124,10 @@ def test_pretrain_logs_checkpoints_and_resumes_like_an_uninterrupted_run(task_fi
 
     # Interrupted after epoch 1, then resumed.
     run = tmp_path / "run"
-    assert main(["pretrain", "--tasks", str(config_path), "--out", str(run), "--device", "cpu", "--stop-after-epoch", "1"]) == 0
+    assert (
+        main(["pretrain", "--tasks", str(config_path), "--out", str(run), "--device", "cpu", "--stop-after-epoch", "1"])
+        == 0
+    )
     rows = read_log(run / "log.tsv")
     assert [r["epoch"] for r in rows] == ["1"]
     for name in ("faces", "signals"):
@@ -154,15 +163,21 @@ def test_pretrain_logs_checkpoints_and_resumes_like_an_uninterrupted_run(task_fi
 
 def test_bad_tasks_files_name_the_file_and_the_problem(task_files, tmp_path, capsys):
     root = task_files["root"]
-    mismatch = _write_yaml(tmp_path / "mismatch.yaml", [{"name": "faces", "dataset": str(task_files["folder"]), "num_classes": 3}])
+    mismatch = _write_yaml(
+        tmp_path / "mismatch.yaml", [{"name": "faces", "dataset": str(task_files["folder"]), "num_classes": 3}]
+    )
     with pytest.raises(InputError, match=r"mismatch\.yaml.*faces.*num_classes is 3 but the folder has 2"):
         pretrain(load_pretrain_config(mismatch), out=tmp_path / "r1", device="cpu")
 
-    labels = _write_yaml(tmp_path / "labels.yaml", [{"name": "signals", "dataset": str(task_files["h5"]), "num_classes": 2}])
+    labels = _write_yaml(
+        tmp_path / "labels.yaml", [{"name": "signals", "dataset": str(task_files["h5"]), "num_classes": 2}]
+    )
     with pytest.raises(InputError, match=r"labels\.yaml.*labels span 0\.\.2 but num_classes is 2"):
         pretrain(load_pretrain_config(labels), out=tmp_path / "r2", device="cpu")
 
-    missing = _write_yaml(tmp_path / "missing.yaml", [{"name": "gone", "dataset": str(root / "absent.h5"), "num_classes": 2}])
+    missing = _write_yaml(
+        tmp_path / "missing.yaml", [{"name": "gone", "dataset": str(root / "absent.h5"), "num_classes": 2}]
+    )
     assert main(["pretrain", "--tasks", str(missing), "--out", str(tmp_path / "r3")]) == 1
     message = capsys.readouterr().err
     assert "missing.yaml" in message and "absent.h5" in message and "not found" in message
@@ -182,7 +197,9 @@ def test_bad_tasks_files_name_the_file_and_the_problem(task_files, tmp_path, cap
 
 def test_bfloat16_autocast_on_the_cpu_is_deterministic_and_is_applied(task_files, tmp_path):
     def trained(name: str, precision: str) -> dict[str, torch.Tensor]:
-        config = load_pretrain_config(_write_yaml(tmp_path / f"{name}.yaml", _tasks(task_files), epochs=1, precision=precision))
+        config = load_pretrain_config(
+            _write_yaml(tmp_path / f"{name}.yaml", _tasks(task_files), epochs=1, precision=precision)
+        )
         pretrain(config, out=tmp_path / name, device="cpu")
         return torch.load(tmp_path / name / "last.pt", weights_only=True)["model"]
 
@@ -199,13 +216,43 @@ def test_make_demo_tasks_holds_out_probe_subjects_and_takes_frames_from_the_wind
     from painformer.video import read_frames
 
     root, samples, out = tmp_path / "demo", tmp_path / "samples.tsv", tmp_path / "tasks"
-    assert main(["demo-data", str(root), "--subjects", "4", "--samples-per-class", "1", "--seed", "5",
-                 "--thermal-pairs", "0", "--workers", "2"]) == 0
+    assert (
+        main(
+            [
+                "demo-data",
+                str(root),
+                "--subjects",
+                "4",
+                "--samples-per-class",
+                "1",
+                "--seed",
+                "5",
+                "--thermal-pairs",
+                "0",
+                "--workers",
+                "2",
+            ]
+        )
+        == 0
+    )
     table, problems = index_biovid(root)
     assert problems == []
     write_sample_table(table, samples)
-    argv = ["pretrain", "make-demo-tasks", "--samples", str(samples), "--out", str(out), "--frames-per-video", "2",
-            "--probe-subjects", "2", "--frame-window", "0.3", "0.6"]
+    argv = [
+        "pretrain",
+        "make-demo-tasks",
+        "--samples",
+        str(samples),
+        "--out",
+        str(out),
+        "--frames-per-video",
+        "2",
+        "--probe-subjects",
+        "2",
+        "--frame-window",
+        "0.3",
+        "0.6",
+    ]
     assert main(argv) == 0
 
     subjects = list(dict.fromkeys(table["subject"]))
@@ -232,7 +279,9 @@ def test_make_demo_tasks_holds_out_probe_subjects_and_takes_frames_from_the_wind
     # 'spectrograms': the biosignal images go round the three spectrogram types, sample by sample;
     # two signals give two pain tasks of the same samples.
     split = tmp_path / "split"
-    assert main(argv[:5] + [str(split)] + argv[6:] + ["--representation", "spectrograms", "--signal", "gsr", "ecg"]) == 0
+    assert (
+        main(argv[:5] + [str(split)] + argv[6:] + ["--representation", "spectrograms", "--signal", "gsr", "ecg"]) == 0
+    )
     pain_rows = table[table["class_name"].isin(["BL1", "PA4"])].reset_index(drop=True)
     for signal in ("gsr", "ecg"):
         drawn = []

@@ -184,8 +184,9 @@ def test_phase_is_unwrapped_angle(unwrap_axis):
         # the angle wraps around every 4 hops, the unwrapped phase keeps rising.
         assert np.abs(np.diff(angle[2])).max() > 4.0
         assert np.all(np.diff(phase[2]) > 0) and phase[2, -1] - phase[2, 0] > 30 * np.pi
-    images = render_batch(tone[None], FS, "spec_angle", params=params), render_batch(
-        tone[None], FS, "spec_phase", params=params
+    images = (
+        render_batch(tone[None], FS, "spec_angle", params=params),
+        render_batch(tone[None], FS, "spec_phase", params=params),
     )
     assert not np.array_equal(*images)
 
@@ -318,9 +319,15 @@ def _write_table(root: Path, names: list[str], biosignals: list[Path]) -> Path:
         class_name = name.split("-")[1]
         rows.append(
             {
-                "dataset": "fixture", "sample": name, "subject": subject, "subject_id": number // 3,
-                "class_id": {"BL1": 0, "PA4": 4}[class_name], "class_name": class_name,
-                "video": str(root / "video" / f"{name}.mp4"), "biosignals": str(path), "split": "",
+                "dataset": "fixture",
+                "sample": name,
+                "subject": subject,
+                "subject_id": number // 3,
+                "class_id": {"BL1": 0, "PA4": 4}[class_name],
+                "class_name": class_name,
+                "video": str(root / "video" / f"{name}.mp4"),
+                "biosignals": str(path),
+                "split": "",
             }
         )
     table = root / "samples.tsv"
@@ -330,8 +337,11 @@ def _write_table(root: Path, names: list[str], biosignals: list[Path]) -> Path:
 
 @pytest.fixture
 def biovid_fixture(tmp_path):
-    names = [f"{subject}-{cls}-{n:03d}" for subject in ("071309_w_21", "071614_m_20") for cls, n in
-             (("BL1", 1), ("BL1", 2), ("PA4", 1))]
+    names = [
+        f"{subject}-{cls}-{n:03d}"
+        for subject in ("071309_w_21", "071614_m_20")
+        for cls, n in (("BL1", 1), ("BL1", 2), ("PA4", 1))
+    ]
     paths = []
     for seed, name in enumerate(names):
         path = tmp_path / "biosignals_filtered" / name.split("-")[0] / f"{name}_bio.csv"
@@ -351,8 +361,21 @@ def test_cli_writes_complete_store_and_rerun_recomputes_nothing(biovid_fixture, 
 
     root, table, paths = biovid_fixture
     out, marker = root / "images" / "ecg.zarr", root / "images" / "ecg.complete"
-    argv = ["render-biosignals", "--samples", str(table), "--signal", "ecg", "--representation", "spec_psd",
-            "--out", str(out), "--complete-marker", str(marker), "--batch-size", "4"]
+    argv = [
+        "render-biosignals",
+        "--samples",
+        str(table),
+        "--signal",
+        "ecg",
+        "--representation",
+        "spec_psd",
+        "--out",
+        str(out),
+        "--complete-marker",
+        str(marker),
+        "--batch-size",
+        "4",
+    ]
     assert main(argv) == 0
     assert marker.is_file()
     captured = capsys.readouterr()
@@ -391,8 +414,21 @@ def test_cli_names_the_file_with_nan(biovid_fixture, capsys):
     root, table, paths = biovid_fixture
     _write_biovid_csv(paths[3], seed=3, nan_at=100)
     out, marker = root / "gsr.zarr", root / "gsr.complete"
-    code = main(["render-biosignals", "--samples", str(table), "--signal", "ecg", "--representation", "waveform",
-                 "--out", str(out), "--complete-marker", str(marker)])
+    code = main(
+        [
+            "render-biosignals",
+            "--samples",
+            str(table),
+            "--signal",
+            "ecg",
+            "--representation",
+            "waveform",
+            "--out",
+            str(out),
+            "--complete-marker",
+            str(marker),
+        ]
+    )
     assert code == 1
     error = capsys.readouterr().err
     assert str(paths[3]) in error and "NaN" in error.replace("nan", "NaN")
@@ -408,22 +444,28 @@ def test_store_of_channels_has_one_image_per_channel(tmp_path):
         np.save(path, np.cumsum(rng.normal(size=(5, 500)), axis=1))
         paths.append(str(path))
     table = pd.DataFrame(
-        {"sample": ["a", "b", "c"], "subject": ["p1", "p1", "p2"], "class_name": ["No", "Low", "High"],
-         "biosignals": paths}
+        {
+            "sample": ["a", "b", "c"],
+            "subject": ["p1", "p1", "p2"],
+            "class_name": ["No", "Low", "High"],
+            "biosignals": paths,
+        }
     )
 
     def load_npy(path: str, signal: str) -> tuple[np.ndarray, float]:
         return np.load(path), 50.0
 
-    store = render_signal_store(table=table, signal="fnirs", representation="waveform", out=tmp_path / "f.zarr",
-                                batch_size=2, loader=load_npy)
+    store = render_signal_store(
+        table=table, signal="fnirs", representation="waveform", out=tmp_path / "f.zarr", batch_size=2, loader=load_npy
+    )
     assert store.is_complete() and store.read().shape == (3, 5, 224, 224, 3)
     assert np.array_equal(store.read(1), render_sample(np.load(paths[1]), 50.0, "waveform"))
 
     np.save(paths[2], np.zeros((4, 500)))
     with pytest.raises(InputError, match=os.path.basename(paths[2])):
-        render_signal_store(table=table, signal="fnirs", representation="waveform", out=tmp_path / "g.zarr",
-                            loader=load_npy)
+        render_signal_store(
+            table=table, signal="fnirs", representation="waveform", out=tmp_path / "g.zarr", loader=load_npy
+        )
 
 
 def _npy_table(tmp_path: Path, arrays: list[np.ndarray]) -> pd.DataFrame:
@@ -435,8 +477,12 @@ def _npy_table(tmp_path: Path, arrays: list[np.ndarray]) -> pd.DataFrame:
         np.save(path, values)
         paths.append(str(path))
     return pd.DataFrame(
-        {"sample": [f"p{n // 3}-s{n}" for n in range(len(arrays))], "subject": [f"p{n // 3}" for n in range(len(arrays))],
-         "class_name": ["BL1", "PA4"] * (len(arrays) // 2) + ["BL1"] * (len(arrays) % 2), "biosignals": paths}
+        {
+            "sample": [f"p{n // 3}-s{n}" for n in range(len(arrays))],
+            "subject": [f"p{n // 3}" for n in range(len(arrays))],
+            "class_name": ["BL1", "PA4"] * (len(arrays) // 2) + ["BL1"] * (len(arrays) % 2),
+            "biosignals": paths,
+        }
     )
 
 
@@ -450,14 +496,28 @@ def test_store_names_the_constant_sample_and_draws_its_waveform(tmp_path):
     table = _npy_table(tmp_path, arrays)
     flat_path = table["biosignals"][2]
     with pytest.raises(InputError, match=re.escape(f"sample p0-s2 ({flat_path})")) as caught:
-        render_signal_store(table=table, signal="gsr", representation="spec_psd", out=tmp_path / "psd.zarr",
-                            batch_size=2, loader=_load_npy, progress=False)
+        render_signal_store(
+            table=table,
+            signal="gsr",
+            representation="spec_psd",
+            out=tmp_path / "psd.zarr",
+            batch_size=2,
+            loader=_load_npy,
+            progress=False,
+        )
     assert "constant" in str(caught.value) and "blank" in str(caught.value)
     # The batch before it was written; the flat sample was not.
     assert SampleStore.open(tmp_path / "psd.zarr").done_mask().tolist() == [True, True, False, False]
 
-    store = render_signal_store(table=table, signal="gsr", representation="waveform", out=tmp_path / "wave.zarr",
-                                batch_size=2, loader=_load_npy, progress=False)
+    store = render_signal_store(
+        table=table,
+        signal="gsr",
+        representation="waveform",
+        out=tmp_path / "wave.zarr",
+        batch_size=2,
+        loader=_load_npy,
+        progress=False,
+    )
     ink = _ink(store.read(2))
     row_ink = ink.sum(axis=1)
     assert abs((row_ink * np.arange(224)).sum() / row_ink.sum() - 112) < 1.0
@@ -468,8 +528,14 @@ def test_store_names_the_constant_fnirs_channel(tmp_path):
     channels[1][2] = -0.4
     table = _npy_table(tmp_path, channels)
     with pytest.raises(InputError, match=re.escape(f"sample p0-s1 ({table['biosignals'][1]}, channel 2)")):
-        render_signal_store(table=table, signal="fnirs", representation="spec_angle", out=tmp_path / "f.zarr",
-                            loader=_load_npy, progress=False)
+        render_signal_store(
+            table=table,
+            signal="fnirs",
+            representation="spec_angle",
+            out=tmp_path / "f.zarr",
+            loader=_load_npy,
+            progress=False,
+        )
 
 
 def test_interrupted_store_resumes_with_the_remaining_samples(tmp_path):

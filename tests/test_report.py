@@ -19,12 +19,38 @@ BINARY = ("BL1", "PA4")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Two of the paper's presets (Table V rows 1 and 3), in the form the pipeline config gives them.
 PRESETS = {
-    "p200": {"epochs": 200, "basic_p": 0.5, "masking_p": 0.5, "mask_range": [0.1, 0.2], "label_smoothing": 0.0,
-             "dropout": 0.0, "lr": 2e-5, "weight_decay": 0.1, "batch_size": 32, "warmup_epochs": 10,
-             "cooldown_epochs": 10, "noise_std": 0.1, "normalize": "none", "seed": 0},
-    "p600": {"epochs": 600, "basic_p": 0.5, "masking_p": 0.5, "mask_range": [0.15, 0.2], "label_smoothing": 0.1,
-             "dropout": 0.5, "lr": 2e-5, "weight_decay": 0.1, "batch_size": 32, "warmup_epochs": 10,
-             "cooldown_epochs": 10, "noise_std": 0.1, "normalize": "none", "seed": 0},
+    "p200": {
+        "epochs": 200,
+        "basic_p": 0.5,
+        "masking_p": 0.5,
+        "mask_range": [0.1, 0.2],
+        "label_smoothing": 0.0,
+        "dropout": 0.0,
+        "lr": 2e-5,
+        "weight_decay": 0.1,
+        "batch_size": 32,
+        "warmup_epochs": 10,
+        "cooldown_epochs": 10,
+        "noise_std": 0.1,
+        "normalize": "none",
+        "seed": 0,
+    },
+    "p600": {
+        "epochs": 600,
+        "basic_p": 0.5,
+        "masking_p": 0.5,
+        "mask_range": [0.15, 0.2],
+        "label_smoothing": 0.1,
+        "dropout": 0.5,
+        "lr": 2e-5,
+        "weight_decay": 0.1,
+        "batch_size": 32,
+        "warmup_epochs": 10,
+        "cooldown_epochs": 10,
+        "noise_std": 0.1,
+        "normalize": "none",
+        "seed": 0,
+    },
 }
 
 
@@ -60,16 +86,30 @@ def write_fold(
     predictions.to_csv(directory / "predictions.tsv", sep="\t", index=False)
     metrics = compute_metrics(true, predicted, classes)
     record = {
-        "experiment": experiment, "fold": subject, "classes": list(classes), "test_subjects": [subject],
-        "n_train": 40, "n_test": len(true), "accuracy": metrics["accuracy"],
-        "recall_macro": metrics["recall_macro"], "f1_macro": metrics["f1_macro"],
-        "confusion": metrics["confusion"], "epochs": epochs, "seed": seed, "train_seconds": 1.5, "device": "cpu",
+        "experiment": experiment,
+        "fold": subject,
+        "classes": list(classes),
+        "test_subjects": [subject],
+        "n_train": 40,
+        "n_test": len(true),
+        "accuracy": metrics["accuracy"],
+        "recall_macro": metrics["recall_macro"],
+        "f1_macro": metrics["f1_macro"],
+        "confusion": metrics["confusion"],
+        "epochs": epochs,
+        "seed": seed,
+        "train_seconds": 1.5,
+        "device": "cpu",
     }
     (directory / "metrics.json").write_text(json.dumps(record))
     epoch = np.arange(1, epochs + 1)
     history = pd.DataFrame(
-        {"epoch": epoch, "lr": 1e-3 / epoch, "train_loss": 1.0 / epoch + rng.uniform(0, 0.1, epochs),
-         "train_accuracy": np.clip(0.5 + 0.08 * epoch + rng.uniform(0, 0.05, epochs), 0, 1)}
+        {
+            "epoch": epoch,
+            "lr": 1e-3 / epoch,
+            "train_loss": 1.0 / epoch + rng.uniform(0, 0.1, epochs),
+            "train_accuracy": np.clip(0.5 + 0.08 * epoch + rng.uniform(0, 0.05, epochs), 0, 1),
+        }
     )
     history.to_csv(directory / "history.tsv", sep="\t", index=False)
     if config is not None:  # what write_fold adds to the resolved experiment
@@ -79,8 +119,15 @@ def write_fold(
 
 
 def make_experiment(
-    root: Path, *, name: str, subjects: list[str], accuracy: float, seed: int, samples: int = 10,
-    classes: tuple[str, ...] = BINARY, config: dict | None = None,
+    root: Path,
+    *,
+    name: str,
+    subjects: list[str],
+    accuracy: float,
+    seed: int,
+    samples: int = 10,
+    classes: tuple[str, ...] = BINARY,
+    config: dict | None = None,
 ) -> list[Path]:
     """One LOSO experiment: each subject's predictions right with probability ``accuracy``."""
     rng = np.random.default_rng(seed)
@@ -91,16 +138,35 @@ def make_experiment(
             label if rng.random() < accuracy else rng.choice([c for c in classes if c != label]) for label in true
         ]
         directory = root / "runs" / name / f"fold-{subject}"
-        write_fold(directory, experiment=name, subject=subject, true=true, predicted=[str(p) for p in predicted],
-                   classes=classes, seed=seed + offset,
-                   config=config if config is not None else experiment_config(name))
+        write_fold(
+            directory,
+            experiment=name,
+            subject=subject,
+            true=true,
+            predicted=[str(p) for p in predicted],
+            classes=classes,
+            seed=seed + offset,
+            config=config if config is not None else experiment_config(name),
+        )
         directories.append(directory)
     return directories
 
 
 def run_experiment(root: Path, name: str, folds: list[Path]) -> int:
-    return main(["report", "experiment", "--experiment", name, "--folds", *map(str, folds),
-                 "--out-dir", str(root / "tables"), "--plots-dir", str(root / "plots")])
+    return main(
+        [
+            "report",
+            "experiment",
+            "--experiment",
+            name,
+            "--folds",
+            *map(str, folds),
+            "--out-dir",
+            str(root / "tables"),
+            "--plots-dir",
+            str(root / "plots"),
+        ]
+    )
 
 
 def assert_png(path: Path) -> None:
@@ -173,17 +239,40 @@ def test_single_fold_has_no_std_and_multiclass_confusion(tmp_path):
 
 def test_summary_tables_wilcoxon_and_binomial(tmp_path):
     strong = make_experiment(tmp_path, name="strong", subjects=SUBJECTS, accuracy=0.85, seed=2)
-    weak = make_experiment(tmp_path, name="weak", subjects=SUBJECTS, accuracy=0.5, seed=3,
-                           config=experiment_config("weak", inputs=["ecg/spec_psd"]))
+    weak = make_experiment(
+        tmp_path,
+        name="weak",
+        subjects=SUBJECTS,
+        accuracy=0.5,
+        seed=3,
+        config=experiment_config("weak", inputs=["ecg/spec_psd"]),
+    )
     other = make_experiment(tmp_path, name="other", subjects=["X1"], accuracy=0.6, seed=4)
     for name, folds in (("strong", strong), ("weak", weak), ("other", other)):
         assert run_experiment(tmp_path, name, folds) == 0
     tables = tmp_path / "tables"
     out = tmp_path / "summary.tsv"
     markdown = tmp_path / "summary.md"
-    code = main(["report", "summary", "--experiments", str(tables / "weak.json"), str(tables / "strong.json"),
-                 str(tables / "other.json"), "--out", str(out), "--markdown", str(markdown),
-                 "--plots-dir", str(tmp_path / "plots"), "--compare", "strong:weak", "--compare", "strong:other"])
+    code = main(
+        [
+            "report",
+            "summary",
+            "--experiments",
+            str(tables / "weak.json"),
+            str(tables / "strong.json"),
+            str(tables / "other.json"),
+            "--out",
+            str(out),
+            "--markdown",
+            str(markdown),
+            "--plots-dir",
+            str(tmp_path / "plots"),
+            "--compare",
+            "strong:weak",
+            "--compare",
+            "strong:other",
+        ]
+    )
     assert code == 0
 
     weak_summary = json.loads((tables / "weak.json").read_text())
@@ -191,10 +280,14 @@ def test_summary_tables_wilcoxon_and_binomial(tmp_path):
     summary = pd.read_csv(out, sep="\t", dtype=str, keep_default_na=False)
     assert summary["experiment"].tolist() == ["weak", "strong", "other"]
     row = summary.set_index("experiment").loc["strong"]
-    assert row["accuracy"] == f"{100 * strong_summary['mean']['accuracy']:.2f} ± {100 * strong_summary['std']['accuracy']:.2f}"
+    assert (
+        row["accuracy"]
+        == f"{100 * strong_summary['mean']['accuracy']:.2f} ± {100 * strong_summary['std']['accuracy']:.2f}"
+    )
     assert row["inputs"] == "gsr/waveform" and row["folds"] == str(len(SUBJECTS))
-    expected_binomial = stats.binomtest(strong_summary["pooled"]["correct"], strong_summary["pooled"]["n"], 0.5,
-                                        alternative="greater").pvalue
+    expected_binomial = stats.binomtest(
+        strong_summary["pooled"]["correct"], strong_summary["pooled"]["n"], 0.5, alternative="greater"
+    ).pvalue
     assert float(row["binomial_p"]) == pytest.approx(expected_binomial, rel=1e-2)
 
     compared = pd.read_csv(tmp_path / "summary_compare.tsv", sep="\t", dtype=str, keep_default_na=False)
@@ -220,9 +313,26 @@ def test_identical_experiments_report_why_not_tested(tmp_path):
     assert run_experiment(tmp_path, "a", first) == 0
     assert run_experiment(tmp_path, "b", second) == 0
     out = tmp_path / "summary.tsv"
-    assert main(["report", "summary", "--experiments", str(tmp_path / "tables" / "a.json"),
-                 str(tmp_path / "tables" / "b.json"), "--out", str(out), "--markdown", str(tmp_path / "s.md"),
-                 "--plots-dir", str(tmp_path / "plots"), "--compare", "a:b"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "summary",
+                "--experiments",
+                str(tmp_path / "tables" / "a.json"),
+                str(tmp_path / "tables" / "b.json"),
+                "--out",
+                str(out),
+                "--markdown",
+                str(tmp_path / "s.md"),
+                "--plots-dir",
+                str(tmp_path / "plots"),
+                "--compare",
+                "a:b",
+            ]
+        )
+        == 0
+    )
     compared = pd.read_csv(tmp_path / "summary_compare.tsv", sep="\t", dtype=str, keep_default_na=False)
     assert compared.loc[0, "p_value"] == "" and "same accuracy" in compared.loc[0, "note"]
 
@@ -230,9 +340,22 @@ def test_identical_experiments_report_why_not_tested(tmp_path):
 def test_unknown_experiment_in_compare_is_an_error(tmp_path, capsys):
     folds = make_experiment(tmp_path, name="a", subjects=SUBJECTS[:3], accuracy=0.7, seed=6)
     assert run_experiment(tmp_path, "a", folds) == 0
-    code = main(["report", "summary", "--experiments", str(tmp_path / "tables" / "a.json"),
-                 "--out", str(tmp_path / "s.tsv"), "--markdown", str(tmp_path / "s.md"),
-                 "--plots-dir", str(tmp_path / "plots"), "--compare", "a:missing"])
+    code = main(
+        [
+            "report",
+            "summary",
+            "--experiments",
+            str(tmp_path / "tables" / "a.json"),
+            "--out",
+            str(tmp_path / "s.tsv"),
+            "--markdown",
+            str(tmp_path / "s.md"),
+            "--plots-dir",
+            str(tmp_path / "plots"),
+            "--compare",
+            "a:missing",
+        ]
+    )
     assert code == 1
     assert "unknown experiment 'missing'" in capsys.readouterr().err
     assert not (tmp_path / "s.tsv").exists()
@@ -244,11 +367,23 @@ def test_unknown_experiment_in_compare_is_an_error(tmp_path, capsys):
         (lambda folder: (folder / "predictions.tsv").unlink(), "predictions.tsv", "missing"),
         (lambda folder: (folder / "history.tsv").unlink(), "history.tsv", "missing"),
         (lambda folder: (folder / "metrics.json").write_text("{not json"), "metrics.json", "not valid JSON"),
-        (lambda folder: (folder / "metrics.json").write_text(json.dumps({"fold": "x"})), "metrics.json", "missing keys"),
-        (lambda folder: (folder / "history.tsv").write_text("epoch\tlr\ttrain_loss\ttrain_accuracy\n1\t0.1\tbad\t0.5\n"),
-         "history.tsv", "non-numeric"),
-        (lambda folder: (folder / "predictions.tsv").write_text("sample\tsubject\ttrue\n"), "predictions.tsv",
-         "missing columns"),
+        (
+            lambda folder: (folder / "metrics.json").write_text(json.dumps({"fold": "x"})),
+            "metrics.json",
+            "missing keys",
+        ),
+        (
+            lambda folder: (folder / "history.tsv").write_text(
+                "epoch\tlr\ttrain_loss\ttrain_accuracy\n1\t0.1\tbad\t0.5\n"
+            ),
+            "history.tsv",
+            "non-numeric",
+        ),
+        (
+            lambda folder: (folder / "predictions.tsv").write_text("sample\tsubject\ttrue\n"),
+            "predictions.tsv",
+            "missing columns",
+        ),
     ],
 )
 def test_damaged_fold_files_are_named(tmp_path, capsys, damage, file_name, message):
@@ -262,7 +397,9 @@ def test_damaged_fold_files_are_named(tmp_path, capsys, damage, file_name, messa
 
 def test_inconsistent_folds_are_errors(tmp_path, capsys):
     folds = make_experiment(tmp_path, name="a", subjects=SUBJECTS[:3], accuracy=0.7, seed=8)
-    three_class = make_experiment(tmp_path, name="a3", subjects=["T1"], accuracy=0.7, seed=9, classes=("No", "Low", "High"))
+    three_class = make_experiment(
+        tmp_path, name="a3", subjects=["T1"], accuracy=0.7, seed=9, classes=("No", "Low", "High")
+    )
     record = json.loads((three_class[0] / "metrics.json").read_text())
     record["experiment"] = "a"
     (three_class[0] / "metrics.json").write_text(json.dumps(record))
@@ -285,16 +422,40 @@ def test_inconsistent_folds_are_errors(tmp_path, capsys):
 
 def test_fusion_rows_show_the_difference_to_the_best_single_input(tmp_path):
     gsr = make_experiment(tmp_path, name="gsr", subjects=SUBJECTS, accuracy=0.8, seed=5)
-    ecg = make_experiment(tmp_path, name="ecg", subjects=SUBJECTS, accuracy=0.6, seed=6,
-                          config=experiment_config("ecg", inputs=["ecg/spec_psd"]))
-    fused = make_experiment(tmp_path, name="fused", subjects=SUBJECTS, accuracy=0.9, seed=7,
-                            config=experiment_config("fused", inputs=["gsr/waveform", "ecg/spec_psd"], fusion="concat"))
+    ecg = make_experiment(
+        tmp_path,
+        name="ecg",
+        subjects=SUBJECTS,
+        accuracy=0.6,
+        seed=6,
+        config=experiment_config("ecg", inputs=["ecg/spec_psd"]),
+    )
+    fused = make_experiment(
+        tmp_path,
+        name="fused",
+        subjects=SUBJECTS,
+        accuracy=0.9,
+        seed=7,
+        config=experiment_config("fused", inputs=["gsr/waveform", "ecg/spec_psd"], fusion="concat"),
+    )
     for name, folds in (("gsr", gsr), ("ecg", ecg), ("fused", fused)):
         assert run_experiment(tmp_path, name, folds) == 0
     tables = tmp_path / "tables"
     out = tmp_path / "summary.tsv"
-    code = main(["report", "summary", "--experiments", *(str(tables / f"{n}.json") for n in ("gsr", "ecg", "fused")),
-                 "--out", str(out), "--markdown", str(tmp_path / "summary.md"), "--plots-dir", str(tmp_path / "plots")])
+    code = main(
+        [
+            "report",
+            "summary",
+            "--experiments",
+            *(str(tables / f"{n}.json") for n in ("gsr", "ecg", "fused")),
+            "--out",
+            str(out),
+            "--markdown",
+            str(tmp_path / "summary.md"),
+            "--plots-dir",
+            str(tmp_path / "plots"),
+        ]
+    )
     assert code == 0
     means = {n: json.loads((tables / f"{n}.json").read_text())["mean"]["accuracy"] for n in ("gsr", "ecg", "fused")}
     best = max(("gsr", "ecg"), key=means.get)
@@ -312,7 +473,9 @@ def test_compute_metrics_against_sklearn_and_by_hand():
     predicted = ["A", "A", "B", "B", "A", "A", "B", "B"]  # C is never predicted
     scores = compute_metrics(true, predicted, classes)
     assert scores["accuracy"] == accuracy_score(true, predicted)
-    assert scores["recall_macro"] == recall_score(true, predicted, labels=list(classes), average="macro", zero_division=0)
+    assert scores["recall_macro"] == recall_score(
+        true, predicted, labels=list(classes), average="macro", zero_division=0
+    )
     assert scores["f1_macro"] == f1_score(true, predicted, labels=list(classes), average="macro", zero_division=0)
     # By hand: recalls 2/3, 1/2, 0; precisions 2/4, 1/4, 0 (nothing predicted C); F1s 4/7, 1/3, 0.
     assert scores["accuracy"] == pytest.approx(3 / 8)
@@ -354,9 +517,20 @@ def test_reports_of_real_training_folds_show_the_preset(tmp_path):
 
     subjects = ("S1", "S2", "S3")
     rows = [
-        {"dataset": "synthetic", "sample": f"{subject}-{name}-{k}", "subject": subject, "subject_id": str(s),
-         "class_id": class_id, "class_name": name, "video": "", "biosignals": "", "split": ""}
-        for s, subject in enumerate(subjects) for class_id, name in ((0, "BL1"), (4, "PA4")) for k in range(4)
+        {
+            "dataset": "synthetic",
+            "sample": f"{subject}-{name}-{k}",
+            "subject": subject,
+            "subject_id": str(s),
+            "class_id": class_id,
+            "class_name": name,
+            "video": "",
+            "biosignals": "",
+            "split": "",
+        }
+        for s, subject in enumerate(subjects)
+        for class_id, name in ((0, "BL1"), (4, "PA4"))
+        for k in range(4)
     ]
     table = pd.DataFrame(rows)
     samples = write_sample_table(table, tmp_path / "samples.tsv")
@@ -364,32 +538,64 @@ def test_reports_of_real_training_folds_show_the_preset(tmp_path):
     for name in ("gsr/waveform", "ecg/spec_psd"):
         modality, representation = name.split("/")
         store = SampleStore.create_or_resume(
-            tmp_path / "embeddings" / modality / f"{representation}.zarr", kind="embeddings",
-            array_name="embeddings", meta=SampleMeta.from_table(table), item_shape=(1, 160), dtype="float32",
+            tmp_path / "embeddings" / modality / f"{representation}.zarr",
+            kind="embeddings",
+            array_name="embeddings",
+            meta=SampleMeta.from_table(table),
+            item_shape=(1, 160),
+            dtype="float32",
             fingerprint={"synthetic": name},
         )
         for index, class_name in enumerate(table["class_name"]):
             store.write(index, (rng.normal(size=(1, 160)) + (class_name == "PA4")).astype(np.float32))
     short = {"epochs": 3, "warmup_epochs": 0, "cooldown_epochs": 0, "batch_size": 8, "lr": 1e-3}
     presets = {name: {**values, **short} for name, values in PRESETS.items()}
-    tiny = {"num_latents": 4, "latent_dim": 16, "cross_dim_head": 8, "self_heads": 2, "self_dim_head": 8,
-            "depth": 1, "output_dim": 16}
+    tiny = {
+        "num_latents": 4,
+        "latent_dim": 16,
+        "cross_dim_head": 8,
+        "self_heads": 2,
+        "self_dim_head": 8,
+        "depth": 1,
+        "output_dim": 16,
+    }
     experiments = {
         "gsr_a": {"inputs": ["gsr/waveform"], "preset": "p200"},
         "ecg_a": {"inputs": ["ecg/spec_psd"], "preset": "p200"},
         "gsr_b": {"inputs": ["gsr/waveform"], "preset": "p600"},
     }
-    config = {"presets": presets,
-              "experiments": {n: {**e, "fusion": "none", "task": "NP_vs_P4", "model": tiny} for n, e in experiments.items()}}
+    config = {
+        "presets": presets,
+        "experiments": {n: {**e, "fusion": "none", "task": "NP_vs_P4", "model": tiny} for n, e in experiments.items()},
+    }
     config_path = tmp_path / "experiments.yaml"
     config_path.write_text(yaml.safe_dump(config))
     for name in experiments:
         folds = []
         for subject in subjects:
             folds.append(tmp_path / "runs" / name / f"fold-{subject}")
-            assert main(["train", "--config", str(config_path), "--experiment", name, "--fold", subject,
-                         "--samples", str(samples), "--embeddings", str(tmp_path / "embeddings"),
-                         "--out", str(folds[-1]), "--device", "cpu"]) == 0
+            assert (
+                main(
+                    [
+                        "train",
+                        "--config",
+                        str(config_path),
+                        "--experiment",
+                        name,
+                        "--fold",
+                        subject,
+                        "--samples",
+                        str(samples),
+                        "--embeddings",
+                        str(tmp_path / "embeddings"),
+                        "--out",
+                        str(folds[-1]),
+                        "--device",
+                        "cpu",
+                    ]
+                )
+                == 0
+            )
         assert run_experiment(tmp_path, name, folds) == 0
         summary = json.loads((tmp_path / "tables" / f"{name}.json").read_text())
         preset = presets[experiments[name]["preset"]]
@@ -398,20 +604,46 @@ def test_reports_of_real_training_folds_show_the_preset(tmp_path):
         assert summary["dropout"] == preset["dropout"] and summary["mask_range"] == preset["mask_range"]
 
     markdown = tmp_path / "summary.md"
-    assert main(["report", "summary", "--experiments", *(str(tmp_path / "tables" / f"{n}.json") for n in experiments),
-                 "--out", str(tmp_path / "summary.tsv"), "--markdown", str(markdown),
-                 "--plots-dir", str(tmp_path / "plots")]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "summary",
+                "--experiments",
+                *(str(tmp_path / "tables" / f"{n}.json") for n in experiments),
+                "--out",
+                str(tmp_path / "summary.tsv"),
+                "--markdown",
+                str(markdown),
+                "--plots-dir",
+                str(tmp_path / "plots"),
+            ]
+        )
+        == 0
+    )
     tsv = pd.read_csv(tmp_path / "summary.tsv", sep="\t", dtype=str, keep_default_na=False)
     assert tsv["preset"].tolist() == ["p200", "p200", "p600"]  # --experiments order
     header = next(line for line in markdown.read_text().splitlines() if line.startswith("| input |"))
     assert [cell.strip() for cell in header.strip("|").split("|")][:12] == [
-        "input", "preset", "fusion", "task", "epochs", "aug. Basic", "aug. Masking", "reg. LS", "reg. DropOut",
-        "Acc", "Rec", "F1",
+        "input",
+        "preset",
+        "fusion",
+        "task",
+        "epochs",
+        "aug. Basic",
+        "aug. Masking",
+        "reg. LS",
+        "reg. DropOut",
+        "Acc",
+        "Rec",
+        "F1",
     ]
     shown = _markdown_rows(markdown.read_text())
     # Rows are input x preset: the two GSR presets next to each other, ECG after them.
     assert [(row["input"], row["preset"], row["experiment"]) for row in shown] == [
-        ("gsr/waveform", "p200", "gsr_a"), ("gsr/waveform", "p600", "gsr_b"), ("ecg/spec_psd", "p200", "ecg_a"),
+        ("gsr/waveform", "p200", "gsr_a"),
+        ("gsr/waveform", "p600", "gsr_b"),
+        ("ecg/spec_psd", "p200", "ecg_a"),
     ]
     by_name = {row["experiment"]: row for row in shown}
     assert by_name["gsr_b"]["aug. Masking"] == "0.5 15-20" and by_name["gsr_b"]["reg. LS"] == "0.1"

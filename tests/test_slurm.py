@@ -109,9 +109,7 @@ class SnakemakeRun:
     def submitted_slurm_jobs(self) -> dict[int, str]:
         """SLURM job id -> what it ran (`rule_<name>` or `group_<name>`), from the submission lines."""
         submitted = {}
-        for slurm_id, log_path in re.findall(
-            r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)", self.log
-        ):
+        for slurm_id, log_path in re.findall(r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)", self.log):
             # Logs sit at <slurm-logdir>/rule_<rule>[/<wildcards>]/<id>.log or
             # <slurm-logdir>/group_<group>_.../<id>.log.
             submitted[int(slurm_id)] = next(
@@ -272,9 +270,7 @@ def scenario(slurm_cluster, tmp_path_factory) -> ClusterScenario:
 
     local_dir = root / "local"
     local = run_to_end(
-        command=snakemake_command(
-            workdir=local_dir, extra=["--workflow-profile", "none", "--cores", "2"]
-        ),
+        command=snakemake_command(workdir=local_dir, extra=["--workflow-profile", "none", "--cores", "2"]),
         log_path=root / "local.log",
     )
     assert local.returncode == 0, local.log[-3000:]
@@ -355,9 +351,7 @@ def test_rerun_completes_without_recomputing_finished_outputs(scenario: ClusterS
     for path, before in kept.items():
         assert now[path] == before, f"{path} was rewritten by the rerun"
     rerun_train = {
-        path
-        for path in scenario.resumed.planned_outputs(rule="train")
-        if path.endswith(WORKFLOW.train_output_suffix)
+        path for path in scenario.resumed.planned_outputs(rule="train") if path.endswith(WORKFLOW.train_output_suffix)
     }
     assert rerun_train.isdisjoint(finished_train)
     assert len(rerun_train) == WORKFLOW.n_train_jobs - len(finished_train)
@@ -366,9 +360,7 @@ def test_rerun_completes_without_recomputing_finished_outputs(scenario: ClusterS
 
 
 def test_tables_equal_local_run(scenario: ClusterScenario) -> None:
-    tables = sorted(
-        table for pattern in WORKFLOW.tables for table in scenario.local_dir.glob(pattern)
-    )
+    tables = sorted(table for pattern in WORKFLOW.tables for table in scenario.local_dir.glob(pattern))
     assert len(tables) >= 2  # per-experiment tables and the summary
     for local_table in tables:
         relative = local_table.relative_to(scenario.local_dir)
@@ -386,9 +378,7 @@ def test_slurm_records_every_job_of_the_rerun_completed(scenario: ClusterScenari
 
 def test_train_jobs_are_grouped_into_fewer_slurm_jobs(scenario: ClusterScenario) -> None:
     for run in (scenario.killed, scenario.resumed):
-        train_rules = len(
-            [p for p in run.planned_outputs(rule="train") if p.endswith(WORKFLOW.train_output_suffix)]
-        )
+        train_rules = len([p for p in run.planned_outputs(rule="train") if p.endswith(WORKFLOW.train_output_suffix)])
         train_slurm_jobs = [u for u in run.submitted_slurm_jobs().values() if u == "group_train_train"]
         assert not [u for u in run.submitted_slurm_jobs().values() if u == "rule_train"]
         assert 0 < len(train_slurm_jobs) < train_rules

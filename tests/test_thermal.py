@@ -31,7 +31,10 @@ from painformer.thermal.quality import psnr_per_image, ssim_per_image
 from painformer.thermal.train import side_paths
 
 TINY = {
-    "image_size": 32, "batch_size": 4, "seed": 3, "holdout": 0.25,
+    "image_size": 32,
+    "batch_size": 4,
+    "seed": 3,
+    "holdout": 0.25,
     "generator": UNetConfig(depth=3, base_width=8, max_width=32),
     "discriminator": PatchConfig(base_width=8, num_layers=2),
 }
@@ -57,7 +60,9 @@ def test_architectures_take_any_multiple_of_two_to_the_depth():
     with pytest.raises(ValueError, match="multiple of 8"):
         UNetGenerator(depth=3)(torch.zeros(1, 3, 36, 36))
     assert PatchDiscriminator(num_layers=3).receptive_field() == 70
-    assert PatchDiscriminator(base_width=8, num_layers=3)(torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64)).shape == (1, 1, 6, 6)
+    assert PatchDiscriminator(base_width=8, num_layers=3)(
+        torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64)
+    ).shape == (1, 1, 6, 6)
 
 
 def test_ssim_and_psnr_match_known_values():
@@ -118,7 +123,9 @@ def test_same_seed_gives_identical_weights_and_resume_equals_uninterrupted(tmp_p
     assert list(pd.read_csv(side_paths(staged)["losses"], sep="\t")["epoch"]) == [1, 2, 3]
     finished = train_generator(pairs_dir=pairs, out=staged, settings=TrainSettings(epochs=3, **TINY), device="cpu")
     assert finished.epochs_run == 0  # a rerun after completion trains nothing
-    other_seed = train_generator(pairs_dir=pairs, out=staged, settings=TrainSettings(epochs=1, **{**TINY, "seed": 4}), device="cpu")
+    other_seed = train_generator(
+        pairs_dir=pairs, out=staged, settings=TrainSettings(epochs=1, **{**TINY, "seed": 4}), device="cpu"
+    )
     assert other_seed.resumed_from == 0  # different settings start over
 
 
@@ -140,7 +147,9 @@ def test_held_out_pairs_are_never_trained_on(tmp_path, pairs):
         weights.append(load_generator(out)[0].state_dict())
     for a, b in zip(weights[0].values(), weights[1].values()):
         assert torch.equal(a, b)
-    held_l1 = [pd.read_csv(side_paths(tmp_path / f"{r.name}.pt")["losses"], sep="\t")["holdout_l1"][0] for r in (pairs, noisy)]
+    held_l1 = [
+        pd.read_csv(side_paths(tmp_path / f"{r.name}.pt")["losses"], sep="\t")["holdout_l1"][0] for r in (pairs, noisy)
+    ]
     assert held_l1[0] != held_l1[1]  # the held-out images were read, only for scoring
 
 
@@ -167,8 +176,16 @@ def test_short_training_beats_both_trivial_baselines_on_held_out_pairs(tmp_path,
     """The generator has learned the mapping: on pairs it never saw, it is closer to the target
     thermal image than the mean grey image and than the input's grey level, on L1, PSNR and SSIM."""
     pairs = make_face_pairs(tmp_path / "faces", count=80, size=48, seed=1)
-    settings = TrainSettings(epochs=10, image_size=32, batch_size=8, seed=0, lr=1e-3, holdout=0.2,
-                             generator=TINY["generator"], discriminator=TINY["discriminator"])
+    settings = TrainSettings(
+        epochs=10,
+        image_size=32,
+        batch_size=8,
+        seed=0,
+        lr=1e-3,
+        holdout=0.2,
+        generator=TINY["generator"],
+        discriminator=TINY["discriminator"],
+    )
     out = tmp_path / "learned.pt"
     train_generator(pairs_dir=pairs, out=out, settings=settings, device="cpu")
     evaluation = evaluate_generator(out, pairs, device="cpu")
@@ -215,8 +232,9 @@ def write_video(path: Path, *, frames: int, seed: int) -> None:
 
     rng = np.random.default_rng(seed)
     rgb, _ = draw_face_pair(rng, 96)
-    writer = imageio_ffmpeg.write_frames(str(path), (128, 96), fps=25, codec="libx264", pix_fmt_out="yuv420p",
-                                         macro_block_size=16, quality=8)
+    writer = imageio_ffmpeg.write_frames(
+        str(path), (128, 96), fps=25, codec="libx264", pix_fmt_out="yuv420p", macro_block_size=16, quality=8
+    )
     writer.send(None)
     for t in range(frames):
         canvas = np.zeros((96, 128, 3), np.uint8)
@@ -235,12 +253,18 @@ def decord_center_frames(path: str, *, num_frames: int, crop: str = "center", si
     h, w = frames.shape[1:3]
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
-    return np.stack([cv2.resize(f[top : top + side, left : left + side], (size, size), interpolation=cv2.INTER_AREA) for f in frames])
+    return np.stack(
+        [
+            cv2.resize(f[top : top + side, left : left + side], (size, size), interpolation=cv2.INTER_AREA)
+            for f in frames
+        ]
+    )
 
 
 def frame_reader():
     try:
         from painformer.video import read_frames
+
         return read_frames
     except ImportError:
         return decord_center_frames
@@ -251,13 +275,25 @@ def test_apply_writes_complete_resumable_store(tmp_path, trained):
     for i, cls in enumerate(("BL1", "PA4")):
         video = tmp_path / f"s{i}.mp4"
         write_video(video, frames=20, seed=i)
-        rows.append({"dataset": "demo", "sample": f"subj-{cls}-{i:03d}", "subject": "subj", "subject_id": 0,
-                     "class_id": 4 * i, "class_name": cls, "video": str(video), "biosignals": "", "split": ""})
+        rows.append(
+            {
+                "dataset": "demo",
+                "sample": f"subj-{cls}-{i:03d}",
+                "subject": "subj",
+                "subject_id": 0,
+                "class_id": 4 * i,
+                "class_name": cls,
+                "video": str(video),
+                "biosignals": "",
+                "split": "",
+            }
+        )
     table = pd.DataFrame(rows)
     out, marker = tmp_path / "thermal.zarr", tmp_path / "thermal.complete"
     settings = ApplySettings(num_frames=3, crop="center", batch_size=2, device="cpu")
-    store = apply_generator(table=table, checkpoint=trained, out=out, settings=settings,
-                            complete_marker=marker, frame_reader=frame_reader())
+    store = apply_generator(
+        table=table, checkpoint=trained, out=out, settings=settings, complete_marker=marker, frame_reader=frame_reader()
+    )
     assert marker.is_file() and store.is_complete()
     reopened = SampleStore.open_complete(out)
     frames = reopened.read()
@@ -276,9 +312,32 @@ def test_cli_train_and_evaluate(tmp_path, pairs, capsys):
     from painformer.cli import main
 
     out = tmp_path / "cli.pt"
-    code = main(["thermal", "train", "--pairs", str(pairs), "--out", str(out), "--epochs", "1", "--image-size", "32",
-                 "--batch-size", "4", "--seed", "0", "--depth", "3", "--base-width", "8", "--disc-width", "8",
-                 "--device", "cpu"])
+    code = main(
+        [
+            "thermal",
+            "train",
+            "--pairs",
+            str(pairs),
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--image-size",
+            "32",
+            "--batch-size",
+            "4",
+            "--seed",
+            "0",
+            "--depth",
+            "3",
+            "--base-width",
+            "8",
+            "--disc-width",
+            "8",
+            "--device",
+            "cpu",
+        ]
+    )
     assert code == 0 and out.is_file() and side_paths(out)["losses"].is_file()
     assert main(["thermal", "evaluate", "--pairs", str(pairs), "--checkpoint", str(out), "--device", "cpu"]) == 0
     shown = capsys.readouterr().out

@@ -53,7 +53,13 @@ PRESET = {
     "seed": 0,
 }
 # Stores: name -> items per sample. PA1 samples exist in the table and stores but not in the task.
-STORES = {"gsr/waveform": 1, "ecg/spec_psd": 1, "rgb/frames": NUM_FRAMES, "thermal/frames": NUM_FRAMES, "depth/frames": NUM_FRAMES}
+STORES = {
+    "gsr/waveform": 1,
+    "ecg/spec_psd": 1,
+    "rgb/frames": NUM_FRAMES,
+    "thermal/frames": NUM_FRAMES,
+    "depth/frames": NUM_FRAMES,
+}
 
 
 def _table() -> pd.DataFrame:
@@ -112,7 +118,9 @@ def dataset(tmp_path_factory):
     samples = write_sample_table(table, root / "samples.tsv")
     for index, (name, items) in enumerate(STORES.items()):
         modality, representation = name.split("/")
-        _write_store(root / "embeddings" / modality / f"{representation}.zarr", table, items, seed=index, offset=3.0 * index)
+        _write_store(
+            root / "embeddings" / modality / f"{representation}.zarr", table, items, seed=index, offset=3.0 * index
+        )
     return {"root": root, "table": table, "samples": samples, "embeddings": root / "embeddings"}
 
 
@@ -147,7 +155,10 @@ FUSION_EXPERIMENTS = {
         ({"overrides": {"dropout": 2.0}}, "'dropout'"),
         ({"inputs": ["rgb/frames", "thermal/frames"], "fusion": "none"}, "key 'fusion'"),
         ({"inputs": ["rgb/frames", "thermal/frames"], "fusion": "video_encoder_concat"}, "video_encoder_concat"),
-        ({"inputs": ["gsr/waveform", "ecg/spec_psd", "rgb/frames"], "fusion": "video_encoder_concat"}, "exactly one non-video"),
+        (
+            {"inputs": ["gsr/waveform", "ecg/spec_psd", "rgb/frames"], "fusion": "video_encoder_concat"},
+            "exactly one non-video",
+        ),
         ({"inputs": ["rgb/frames", "gsr/waveform"], "fusion": "add", "aggregation": "concat"}, "differ in length"),
         ({"task": "NP_vs_P9"}, "key 'task'"),
         ({"fusion": "mix"}, "key 'fusion'"),
@@ -231,7 +242,9 @@ def test_list_folds(dataset):
 
 # -- data ------------------------------------------------------------------------------
 def test_data_selects_task_samples_and_splits_without_leakage(dataset):
-    experiments = load_experiments(_config(**FUSION_EXPERIMENTS, holdout={"inputs": ["gsr/waveform"], "protocol": "holdout"}))
+    experiments = load_experiments(
+        _config(**FUSION_EXPERIMENTS, holdout={"inputs": ["gsr/waveform"], "protocol": "holdout"})
+    )
     data = load_experiment_data(experiments["eq12"], dataset["table"], dataset["embeddings"])
     assert len(data) == len(SUBJECTS) * 2 * PER_CLASS
     assert set(data.classes) == {"BL1", "PA4"}
@@ -263,7 +276,9 @@ def test_aggregations_match_the_store(dataset):
     thermal = SampleStore.open_complete(dataset["embeddings"] / "thermal" / "frames.zarr")
     position = store.samples.index("s2-PA4-3")
     raw = store.read(position)  # (frames, 160)
-    results = {name: load_experiment_data(e, dataset["table"], dataset["embeddings"]) for name, e in experiments.items()}
+    results = {
+        name: load_experiment_data(e, dataset["table"], dataset["embeddings"]) for name, e in experiments.items()
+    }
     row = int(np.flatnonzero(results["cat"].samples == "s2-PA4-3")[0])
     np.testing.assert_array_equal(results["cat"].streams["fused"][row], raw.reshape(-1))
     np.testing.assert_allclose(results["total"].streams["fused"][row], raw.sum(axis=0), rtol=1e-6)
@@ -357,7 +372,9 @@ def test_decision_fusion_averages_the_members_probabilities(dataset):
     model = result.model.eval()
     assert len(model.members) == 3 and model.stream_names == tuple(experiment.inputs)
     with torch.no_grad():
-        logits = [member(torch.from_numpy(test[name])).double() for name, member in zip(model.stream_names, model.members)]
+        logits = [
+            member(torch.from_numpy(test[name])).double() for name, member in zip(model.stream_names, model.members)
+        ]
     members = np.stack([item.softmax(dim=1).numpy() for item in logits])  # (3, n_test, 2)
     np.testing.assert_allclose(result.probabilities, members.mean(axis=0), rtol=0, atol=1e-6)
     # The members disagree, so averaging probabilities differs from averaging logits.
@@ -427,16 +444,48 @@ def test_cli_writes_the_fold_folder(dataset, tmp_path):
     config_path.write_text(yaml.safe_dump(config))
     out = tmp_path / "runs" / "concat" / "fold-s2"
     argv = [
-        "train", "--config", str(config_path), "--experiment", "concat", "--fold", "s2",
-        "--samples", str(dataset["samples"]), "--embeddings", str(dataset["embeddings"]),
-        "--out", str(out), "--threads", "1", "--device", "cpu",
+        "train",
+        "--config",
+        str(config_path),
+        "--experiment",
+        "concat",
+        "--fold",
+        "s2",
+        "--samples",
+        str(dataset["samples"]),
+        "--embeddings",
+        str(dataset["embeddings"]),
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
     ]
     assert cli_main(argv) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "history.tsv", "metrics.json", "model.pt", "predictions.tsv"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.json",
+        "history.tsv",
+        "metrics.json",
+        "model.pt",
+        "predictions.tsv",
+    ]
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) == {
-        "experiment", "fold", "classes", "test_subjects", "n_train", "n_test", "accuracy", "recall_macro",
-        "f1_macro", "confusion", "epochs", "seed", "train_seconds", "device",
+        "experiment",
+        "fold",
+        "classes",
+        "test_subjects",
+        "n_train",
+        "n_test",
+        "accuracy",
+        "recall_macro",
+        "f1_macro",
+        "confusion",
+        "epochs",
+        "seed",
+        "train_seconds",
+        "device",
     }
     assert metrics["classes"] == ["BL1", "PA4"] and metrics["test_subjects"] == ["s2"]
     assert metrics["n_test"] == 2 * PER_CLASS and metrics["n_train"] == 3 * 2 * PER_CLASS
@@ -466,11 +515,25 @@ def test_cli_refuses_an_unknown_modality_before_reading_anything(dataset, tmp_pa
     config_path = tmp_path / "experiment.yaml"
     config_path.write_text(yaml.safe_dump(config))
     out = tmp_path / "fold-s1"
-    code = cli_main([
-        "train", "--config", str(config_path), "--experiment", "ghost", "--fold", "s1",
-        "--samples", str(dataset["samples"]), "--embeddings", str(dataset["embeddings"]),
-        "--out", str(out), "--device", "cpu",
-    ])
+    code = cli_main(
+        [
+            "train",
+            "--config",
+            str(config_path),
+            "--experiment",
+            "ghost",
+            "--fold",
+            "s1",
+            "--samples",
+            str(dataset["samples"]),
+            "--embeddings",
+            str(dataset["embeddings"]),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ]
+    )
     assert code != 0
     error = capsys.readouterr().err
     assert str(config_path) in error and "experiment 'ghost'" in error and "unknown modality 'eeg'" in error

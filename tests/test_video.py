@@ -76,7 +76,9 @@ def draw_face(height: int, width: int, centre_x: int, centre_y: int, scale: int)
         cv2.ellipse(image, (eye_x, eye_y - int(s * 0.18)), (int(s * 0.22), int(s * 0.05)), 0, 0, 360, (50, 40, 40), -1)
         cv2.ellipse(image, (eye_x, eye_y), (int(s * 0.17), int(s * 0.08)), 0, 0, 360, (235, 235, 235), -1)
         cv2.circle(image, (eye_x, eye_y), int(s * 0.07), (30, 30, 30), -1)
-    cv2.ellipse(image, (centre_x, centre_y + int(s * 0.15)), (int(s * 0.08), int(s * 0.2)), 0, 0, 360, (190, 150, 130), -1)
+    cv2.ellipse(
+        image, (centre_x, centre_y + int(s * 0.15)), (int(s * 0.08), int(s * 0.2)), 0, 0, 360, (190, 150, 130), -1
+    )
     cv2.ellipse(image, (centre_x, centre_y + int(s * 0.5)), (int(s * 0.3), int(s * 0.08)), 0, 0, 360, (140, 60, 60), -1)
     return cv2.GaussianBlur(image, (0, 0), 2)
 
@@ -194,7 +196,7 @@ def test_center_crop_geometry_on_non_square_video(tmp_path, height, width):
     assert frame[..., 0][frame[..., 1] < 128].size == 0
     assert (frame[2, :, 1] > 200).all() and (frame[:, 2, 1] > 200).all() and (frame[2, :, 0] < 40).all()
     # white square spans the middle half: rows/cols 24..72 of 96
-    white = (frame.min(axis=-1) > 200)
+    white = frame.min(axis=-1) > 200
     rows, cols = np.flatnonzero(white.any(axis=1)), np.flatnonzero(white.any(axis=0))
     assert abs(rows[0] - 24) <= 1 and abs(rows[-1] - 71) <= 1
     assert abs(cols[0] - 24) <= 1 and abs(cols[-1] - 71) <= 1

@@ -81,8 +81,14 @@ def test_complete_run_produces_every_result(finished_run):
 def test_adding_a_modality_runs_only_its_jobs(finished_run):
     workdir, config, _ = finished_run
     changed = copy.deepcopy(config)
-    changed["experiments"]["depth_video"] = {**copy.deepcopy(config["experiments"]["rgb_video"]), "inputs": ["depth/frames"]}
-    changed["experiments"]["ecg_psd"] = {**copy.deepcopy(config["experiments"]["gsr_waveform"]), "inputs": ["ecg/spec_psd"]}
+    changed["experiments"]["depth_video"] = {
+        **copy.deepcopy(config["experiments"]["rgb_video"]),
+        "inputs": ["depth/frames"],
+    }
+    changed["experiments"]["ecg_psd"] = {
+        **copy.deepcopy(config["experiments"]["gsr_waveform"]),
+        "inputs": ["ecg/spec_psd"],
+    }
     counts = dry_run_counts(workdir, write_yaml(changed, workdir / "added.yaml"))
     folds = 3
     assert counts.get("embed") == 2  # depth/frames and ecg/spec_psd only
@@ -106,16 +112,22 @@ def test_changing_one_hyperparameter_reruns_that_experiment_only(finished_run):
 def test_bad_config_key_is_named(tmp_path):
     config = tiny_demo_config(tmp_path)
     config["backbone"]["batchsize"] = 4
-    result = snakemake(tmp_path, "--cores", "1", "--configfile", str(write_yaml(config, tmp_path / "c.yaml")), "-n", check=False)
+    result = snakemake(
+        tmp_path, "--cores", "1", "--configfile", str(write_yaml(config, tmp_path / "c.yaml")), "-n", check=False
+    )
     assert result.returncode != 0
     assert "batchsize" in result.stdout + result.stderr
 
 
 def test_lint_and_format_are_clean():
-    lint = subprocess.run([str(BIN / "snakemake"), "--lint", "--cores", "1"], cwd=REPO, capture_output=True, text=True, env=environment())
+    lint = subprocess.run(
+        [str(BIN / "snakemake"), "--lint", "--cores", "1"], cwd=REPO, capture_output=True, text=True, env=environment()
+    )
     assert lint.returncode == 0, lint.stdout + lint.stderr
     assert "Lints for rule" not in lint.stdout + lint.stderr, lint.stdout + lint.stderr
-    fmt = subprocess.run([str(BIN / "snakefmt"), "--check", "Snakefile", "workflow"], cwd=REPO, capture_output=True, text=True)
+    fmt = subprocess.run(
+        [str(BIN / "snakefmt"), "--check", "Snakefile", "workflow"], cwd=REPO, capture_output=True, text=True
+    )
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 

@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from workflow_helpers import job_counts, snakemake, tiny_demo_config, write_yaml
 
 from painformer.cli import main
 from painformer.errors import InputError
 from painformer.interpret.sheet import LABEL_HEIGHT, pick_samples, spread_items
 from painformer.report.metrics import compute_metrics
 from painformer.stores import SampleMeta, SampleStore, write_completion_marker
-from workflow_helpers import job_counts, snakemake, tiny_demo_config, write_yaml
 
 COLUMNS = ["dataset", "sample", "subject", "subject_id", "class_id", "class_name", "video", "biosignals", "split"]
 
@@ -25,7 +25,9 @@ def _table() -> pd.DataFrame:
     for subject_id, subject in enumerate(("071309_w_21", "072414_m_23")):
         for class_id, class_name in ((0, "BL1"), (4, "PA4")):
             for k in range(2):
-                rows.append(["demo", f"{subject}-{class_name}-{k:03d}", subject, subject_id, class_id, class_name, "", "", ""])
+                rows.append(
+                    ["demo", f"{subject}-{class_name}-{k:03d}", subject, subject_id, class_id, class_name, "", "", ""]
+                )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -55,17 +57,38 @@ def test_attention_sheet_of_picked_samples_from_a_frame_store(tmp_path: Path):
     samples = tmp_path / "samples.tsv"
     table.to_csv(samples, sep="\t", index=False)
     store = SampleStore.create_or_resume(
-        tmp_path / "thermal.zarr", kind="frames", array_name="frames", meta=SampleMeta.from_table(table),
-        item_shape=(6, 224, 224, 3), dtype="uint8", fingerprint={"test": 1},
+        tmp_path / "thermal.zarr",
+        kind="frames",
+        array_name="frames",
+        meta=SampleMeta.from_table(table),
+        item_shape=(6, 224, 224, 3),
+        dtype="uint8",
+        fingerprint={"test": 1},
     )
     for index in range(len(table)):
         store.write(index, _frames(index, 6))
     write_completion_marker(store, tmp_path / "thermal.complete")
     sheet = tmp_path / "attention" / "thermal" / "frames.png"
     argv = [
-        "attention", "--samples", str(samples), "--modality", "thermal", "--images", str(tmp_path / "thermal.zarr"),
-        "--checkpoint", "none", "--pick", "2", "--max-items", "3", "--sheet", str(sheet),
-        "--device", "cpu", "--threads", "2",
+        "attention",
+        "--samples",
+        str(samples),
+        "--modality",
+        "thermal",
+        "--images",
+        str(tmp_path / "thermal.zarr"),
+        "--checkpoint",
+        "none",
+        "--pick",
+        "2",
+        "--max-items",
+        "3",
+        "--sheet",
+        str(sheet),
+        "--device",
+        "cpu",
+        "--threads",
+        "2",
     ]
     assert main(argv) == 0
     picture = np.asarray(Image.open(sheet))
@@ -88,15 +111,31 @@ def _fold(directory: Path, *, experiment: str, subject: str, true: list[str], pr
     directory.mkdir(parents=True)
     probabilities = np.where(np.array(predicted)[:, None] == np.array(classes)[None], 0.8, 0.2)
     pd.DataFrame(
-        {"sample": [f"{subject}-{i:03d}" for i in range(len(true))], "subject": subject, "true": true,
-         "predicted": predicted, "prob_BL1": probabilities[:, 0], "prob_PA4": probabilities[:, 1]}
+        {
+            "sample": [f"{subject}-{i:03d}" for i in range(len(true))],
+            "subject": subject,
+            "true": true,
+            "predicted": predicted,
+            "prob_BL1": probabilities[:, 0],
+            "prob_PA4": probabilities[:, 1],
+        }
     ).to_csv(directory / "predictions.tsv", sep="\t", index=False)
     metrics = compute_metrics(true, predicted, classes)
     record = {
-        "experiment": experiment, "fold": subject, "classes": list(classes), "test_subjects": [subject],
-        "n_train": 8, "n_test": len(true), "accuracy": metrics["accuracy"], "recall_macro": metrics["recall_macro"],
-        "f1_macro": metrics["f1_macro"], "confusion": metrics["confusion"], "epochs": 2, "seed": 0,
-        "train_seconds": 0.5, "device": "cpu",
+        "experiment": experiment,
+        "fold": subject,
+        "classes": list(classes),
+        "test_subjects": [subject],
+        "n_train": 8,
+        "n_test": len(true),
+        "accuracy": metrics["accuracy"],
+        "recall_macro": metrics["recall_macro"],
+        "f1_macro": metrics["f1_macro"],
+        "confusion": metrics["confusion"],
+        "epochs": 2,
+        "seed": 0,
+        "train_seconds": 0.5,
+        "device": "cpu",
     }
     (directory / "metrics.json").write_text(json.dumps(record))
     pd.DataFrame({"epoch": [1, 2], "lr": [1e-3, 5e-4], "train_loss": [0.7, 0.6], "train_accuracy": [0.5, 0.6]}).to_csv(
@@ -110,10 +149,33 @@ def test_summary_opens_with_the_provenance_notes(tmp_path: Path):
     for subject, predicted in (("s1", ["BL1", "PA4", "PA4", "PA4"]), ("s2", ["BL1", "BL1", "BL1", "PA4"])):
         folds.append(tmp_path / "runs" / f"fold-{subject}")
         _fold(folds[-1], experiment="gsr", subject=subject, true=["BL1", "BL1", "PA4", "PA4"], predicted=predicted)
-    assert main(["report", "experiment", "--experiment", "gsr", "--folds", *map(str, folds),
-                 "--out-dir", str(tmp_path / "tables"), "--plots-dir", str(tmp_path / "plots")]) == 0
-    base = ["report", "summary", "--experiments", str(tmp_path / "tables" / "gsr.json"), "--out",
-            str(tmp_path / "summary.tsv"), "--plots-dir", str(tmp_path / "plots")]
+    assert (
+        main(
+            [
+                "report",
+                "experiment",
+                "--experiment",
+                "gsr",
+                "--folds",
+                *map(str, folds),
+                "--out-dir",
+                str(tmp_path / "tables"),
+                "--plots-dir",
+                str(tmp_path / "plots"),
+            ]
+        )
+        == 0
+    )
+    base = [
+        "report",
+        "summary",
+        "--experiments",
+        str(tmp_path / "tables" / "gsr.json"),
+        "--out",
+        str(tmp_path / "summary.tsv"),
+        "--plots-dir",
+        str(tmp_path / "plots"),
+    ]
     notes = ["Backbone: UNTRAINED random initialisation", "Depth frames: NOT meaningful | stand-in"]
     argv = base + ["--markdown", str(tmp_path / "summary.md")]
     assert main(argv + [arg for note in notes for arg in ("--note", note)]) == 0

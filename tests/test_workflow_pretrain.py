@@ -46,8 +46,9 @@ def demo_config(workdir: Path, **pretrain) -> Path:
 
 def dry_run(workdir: Path, configfile: Path, *targets: str) -> tuple[dict[str, int], dict[str, list[str]]]:
     """Job counts and, per rule, the text of each scheduled job's block (inputs, reason, command)."""
-    result = snakemake(workdir, "--cores", "2", "--configfile", str(configfile), "--dry-run",
-                       "--printshellcmds", *targets)
+    result = snakemake(
+        workdir, "--cores", "2", "--configfile", str(configfile), "--dry-run", "--printshellcmds", *targets
+    )
     output = result.stdout + result.stderr
     blocks: dict[str, list[str]] = {}
     for block in re.split(r"\n(?=\[[^\]]+\]\n(?:local)?(?:rule|checkpoint) )", output):
@@ -76,13 +77,21 @@ def test_enabled_pretraining_runs_before_every_embedding(tmp_path):
         assert "Input files updated by another job" in reason and PRETRAINED in reason
         assert f"--checkpoint {PRETRAINED} " in block
     (backbone,) = blocks["pretrain_backbone"]
-    assert "painformer pretrain --tasks results/demo/pretrain_tasks/pretrain.yaml --out results/demo/models/pretrain --epochs 20 " in backbone
+    assert (
+        "painformer pretrain --tasks results/demo/pretrain_tasks/pretrain.yaml --out results/demo/models/pretrain --epochs 20 "
+        in backbone
+    )
     assert "--resume" in backbone and "gpu=1" in backbone
     # The tasks come from a dataset of other people, generated with its own seed.
     (data,) = blocks["pretrain_demo_data"]
-    assert "painformer demo-data results/demo/pretrain_data/dataset --subjects 12 --samples-per-class 5 --seed 1 " in data
+    assert (
+        "painformer demo-data results/demo/pretrain_data/dataset --subjects 12 --samples-per-class 5 --seed 1 " in data
+    )
     (tasks,) = blocks["pretrain_tasks"]
-    assert "painformer pretrain make-demo-tasks --samples results/demo/pretrain_data/samples.tsv --out results/demo/pretrain_tasks " in tasks
+    assert (
+        "painformer pretrain make-demo-tasks --samples results/demo/pretrain_data/samples.tsv --out results/demo/pretrain_tasks "
+        in tasks
+    )
     assert "--probe-subjects 2" in tasks and "--frame-window 0.3 0.65" in tasks
     assert "--signal gsr --representation waveform" in tasks
 
@@ -113,7 +122,9 @@ def test_disabled_pretraining_schedules_nothing_and_embeds_with_the_configured_b
 
 
 def test_own_tasks_file_skips_the_demo_tasks(tmp_path):
-    tasks = write_yaml({"tasks": [{"name": "faces", "dataset": "faces/", "num_classes": 2}]}, tmp_path / "my_tasks.yaml")
+    tasks = write_yaml(
+        {"tasks": [{"name": "faces", "dataset": "faces/", "num_classes": 2}]}, tmp_path / "my_tasks.yaml"
+    )
     configfile = demo_config(tmp_path, enabled=True, tasks=str(tasks), epochs=None, training=None)
     counts, blocks = dry_run(tmp_path, configfile, EMBED_TARGETS[0])
     assert counts.get("pretrain_backbone") == 1 and counts["embed"] == 1
@@ -134,12 +145,26 @@ def test_training_settings_with_an_own_tasks_file_are_refused(tmp_path):
 
 def test_demo_tasks_file_carries_the_configured_training_settings(tmp_path):
     """Real jobs up to the tasks file the training job reads (demo data, index, task files)."""
-    config = load_yaml(demo_config(tmp_path, enabled=True, probe_subjects=2, frames_per_video=1,
-                                   demo={"subjects": 4, "samples_per_class": 1, "seed": 1}))
+    config = load_yaml(
+        demo_config(
+            tmp_path,
+            enabled=True,
+            probe_subjects=2,
+            frames_per_video=1,
+            demo={"subjects": 4, "samples_per_class": 1, "seed": 1},
+        )
+    )
     config["dataset"]["demo"] = {"subjects": 4, "samples_per_class": 1, "seed": 0}
     configfile = write_yaml(config, tmp_path / "config.yaml")
-    snakemake(tmp_path, "results/demo/pretrain_tasks/pretrain.yaml", "results/demo/samples.tsv",
-              "--cores", "2", "--configfile", str(configfile))
+    snakemake(
+        tmp_path,
+        "results/demo/pretrain_tasks/pretrain.yaml",
+        "results/demo/samples.tsv",
+        "--cores",
+        "2",
+        "--configfile",
+        str(configfile),
+    )
     pretrain = load_pretrain_config(tmp_path / "results/demo/pretrain_tasks/pretrain.yaml")
     assert [task.name for task in pretrain.tasks] == ["identity", "pain_face", "pain_gsr"]
     # Nobody of the evaluated dataset is in a pretraining task.

@@ -26,7 +26,9 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1200
     command = [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
     result = subprocess.run(command, capture_output=True, text=True, env=environment(), timeout=timeout)
     if check and result.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}")
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+        )
     return result
 
 
@@ -107,9 +109,33 @@ def full_biovid_grid(tmp_path: Path) -> tuple[Path, dict]:
         for class_id, class_name in ((0, "BL1"), (4, "PA4")):
             for k in range(20):
                 sample = f"{subject}-{class_name}-{k + 1:03d}"
-                rows.append(["biovid", sample, subject, s, class_id, class_name,
-                             f"/data/video/{subject}/{sample}.mp4", f"/data/bio/{subject}/{sample}_bio.csv", ""])
-    table = pd.DataFrame(rows, columns=["dataset", "sample", "subject", "subject_id", "class_id", "class_name", "video", "biosignals", "split"])
+                rows.append(
+                    [
+                        "biovid",
+                        sample,
+                        subject,
+                        s,
+                        class_id,
+                        class_name,
+                        f"/data/video/{subject}/{sample}.mp4",
+                        f"/data/bio/{subject}/{sample}_bio.csv",
+                        "",
+                    ]
+                )
+    table = pd.DataFrame(
+        rows,
+        columns=[
+            "dataset",
+            "sample",
+            "subject",
+            "subject_id",
+            "class_id",
+            "class_name",
+            "video",
+            "biosignals",
+            "split",
+        ],
+    )
     write_sample_table(table, tmp_path / "index.tsv")
     config = load_yaml(REPO / "config" / "biovid.yaml")
     config["dataset"]["samples"] = str(tmp_path / "index.tsv")

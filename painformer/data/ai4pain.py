@@ -74,16 +74,21 @@ class Ai4PainLayout:
         try:
             pattern = re.compile(self.stem_pattern)
         except re.error as error:
-            raise InputError(f"AI4Pain layout: stem_pattern {self.stem_pattern!r} is not a regular expression ({error})") from None
+            raise InputError(
+                f"AI4Pain layout: stem_pattern {self.stem_pattern!r} is not a regular expression ({error})"
+            ) from None
         missing = {"subject", "label"} - set(pattern.groupindex)
         if missing:
             raise InputError(f"AI4Pain layout: stem_pattern lacks the named groups {sorted(missing)}")
         unknown = sorted(set(self.labels.values()) - set(AI4PAIN_CLASSES))
         if unknown:
-            raise InputError(f"AI4Pain layout: labels map to unknown classes {unknown}; classes are {list(AI4PAIN_CLASSES)}")
+            raise InputError(
+                f"AI4Pain layout: labels map to unknown classes {unknown}; classes are {list(AI4PAIN_CLASSES)}"
+            )
         if len(self.excluded_channels) >= self.n_channels or self.n_channels < 1:
-            raise InputError(f"AI4Pain layout: {self.n_channels} channels with {len(self.excluded_channels)} excluded "
-                             "leaves none")
+            raise InputError(
+                f"AI4Pain layout: {self.n_channels} channels with {len(self.excluded_channels)} excluded leaves none"
+            )
         if self.fs <= 0 or self.time_unit_seconds <= 0:
             raise InputError("AI4Pain layout: fs and time_unit_seconds must be positive")
 
@@ -135,7 +140,9 @@ class FnirsRecording:
     hhb: np.ndarray = field(repr=False)
 
 
-def fnirs_problems(path: str | Path, *, layout: Ai4PainLayout = DEFAULT_LAYOUT) -> tuple[FnirsRecording | None, list[str]]:
+def fnirs_problems(
+    path: str | Path, *, layout: Ai4PainLayout = DEFAULT_LAYOUT
+) -> tuple[FnirsRecording | None, list[str]]:
     """Read an fNIRS file in ``layout`` and list every problem; the recording is None when there is any."""
     path = Path(path)
     try:
@@ -163,7 +170,9 @@ def fnirs_problems(path: str | Path, *, layout: Ai4PainLayout = DEFAULT_LAYOUT) 
     if problems:
         return None, problems
     channels = tuple(channel for channel in hbo2 if channel not in layout.excluded_channels)
-    columns = [layout.time_column] + [c + layout.hbo2_suffix for c in channels] + [c + layout.hhb_suffix for c in channels]
+    columns = (
+        [layout.time_column] + [c + layout.hbo2_suffix for c in channels] + [c + layout.hhb_suffix for c in channels]
+    )
     try:
         values = frame[columns].to_numpy(dtype=np.float64)
     except ValueError:
@@ -177,8 +186,13 @@ def fnirs_problems(path: str | Path, *, layout: Ai4PainLayout = DEFAULT_LAYOUT) 
     if sampling:
         return None, sampling
     n = len(channels)
-    return FnirsRecording(path=path, fs=float(fs), channels=channels, hbo2=np.ascontiguousarray(values[:, 1:1 + n].T),
-                          hhb=np.ascontiguousarray(values[:, 1 + n:].T)), []
+    return FnirsRecording(
+        path=path,
+        fs=float(fs),
+        channels=channels,
+        hbo2=np.ascontiguousarray(values[:, 1 : 1 + n].T),
+        hhb=np.ascontiguousarray(values[:, 1 + n :].T),
+    ), []
 
 
 def read_fnirs(path: str | Path, *, layout: Ai4PainLayout = DEFAULT_LAYOUT) -> FnirsRecording:
@@ -193,9 +207,16 @@ def _subject_id(subject: str, ordinal: int) -> str:
     return subject if subject.isdigit() else str(ordinal)
 
 
-def index_ai4pain(root: str | Path, *, layout: Ai4PainLayout = DEFAULT_LAYOUT, classes: list[str] | None = None,
-                  check_videos: bool = True, decode_videos: bool = False, dataset: str = "ai4pain",
-                  workers: int | None = None) -> tuple[pd.DataFrame, list[Problem]]:
+def index_ai4pain(
+    root: str | Path,
+    *,
+    layout: Ai4PainLayout = DEFAULT_LAYOUT,
+    classes: list[str] | None = None,
+    check_videos: bool = True,
+    decode_videos: bool = False,
+    dataset: str = "ai4pain",
+    workers: int | None = None,
+) -> tuple[pd.DataFrame, list[Problem]]:
     """Index an AI4Pain tree: the table of good samples and every problem found.
 
     Problems: unparsable file names, unknown labels, a subject in two splits, an fNIRS file
@@ -225,19 +246,28 @@ def index_ai4pain(root: str | Path, *, layout: Ai4PainLayout = DEFAULT_LAYOUT, c
         fnirs_keys = {(p.parent.name, p.name[: -len(layout.fnirs_suffix)]) for p in fnirs_files}
         for video in video_files:
             if (video.parent.name, video.name[: -len(layout.video_suffix)]) not in fnirs_keys:
-                problems.append(Problem(video.name[: -len(layout.video_suffix)], os.path.join(root_text, str(video.relative_to(root))),
-                                        "video without an fNIRS file"))
+                problems.append(
+                    Problem(
+                        video.name[: -len(layout.video_suffix)],
+                        os.path.join(root_text, str(video.relative_to(root))),
+                        "video without an fNIRS file",
+                    )
+                )
         video_set = set(video_files)
         for fnirs in fnirs_files:
             stem = fnirs.name[: -len(layout.fnirs_suffix)]
             fnirs_path = os.path.join(root_text, str(fnirs.relative_to(root)))
             match = pattern.match(stem)
             if match is None:
-                problems.append(Problem(stem, fnirs_path, f"file name does not match stem_pattern {layout.stem_pattern!r}"))
+                problems.append(
+                    Problem(stem, fnirs_path, f"file name does not match stem_pattern {layout.stem_pattern!r}")
+                )
                 continue
             subject, label = match["subject"], match["label"]
             if subject != fnirs.parent.name:
-                problems.append(Problem(stem, fnirs_path, f"subject {subject!r} in the name, folder is {fnirs.parent.name!r}"))
+                problems.append(
+                    Problem(stem, fnirs_path, f"subject {subject!r} in the name, folder is {fnirs.parent.name!r}")
+                )
                 continue
             if label not in layout.labels:
                 problems.append(Problem(stem, fnirs_path, f"label {label!r} is not one of {sorted(layout.labels)}"))
@@ -254,8 +284,18 @@ def index_ai4pain(root: str | Path, *, layout: Ai4PainLayout = DEFAULT_LAYOUT, c
             if video not in video_set:
                 problems.append(Problem(stem, video_path, "video not found"))
                 continue
-            rows.append({"dataset": dataset, "sample": stem, "subject": subject, "class_id": AI4PAIN_CLASSES.index(class_name),
-                         "class_name": class_name, "video": video_path, "biosignals": fnirs_path, "split": split})
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "sample": stem,
+                    "subject": subject,
+                    "class_id": AI4PAIN_CLASSES.index(class_name),
+                    "class_name": class_name,
+                    "video": video_path,
+                    "biosignals": fnirs_path,
+                    "split": split,
+                }
+            )
     duplicated = pd.Series([row["sample"] for row in rows]).duplicated(keep=False)
     for row, twice in zip(rows, duplicated):
         if twice:
@@ -263,10 +303,15 @@ def index_ai4pain(root: str | Path, *, layout: Ai4PainLayout = DEFAULT_LAYOUT, c
     rows = [row for row, twice in zip(rows, duplicated) if not twice]
 
     def check(row: dict[str, Any]) -> list[Problem]:
-        found = [Problem(row["sample"], row["biosignals"], text) for text in fnirs_problems(row["biosignals"], layout=layout)[1]]
+        found = [
+            Problem(row["sample"], row["biosignals"], text)
+            for text in fnirs_problems(row["biosignals"], layout=layout)[1]
+        ]
         if check_videos:
-            found += [Problem(row["sample"], row["video"], text)
-                      for text in video_problems(row["video"], decode_first_frame=decode_videos)]
+            found += [
+                Problem(row["sample"], row["video"], text)
+                for text in video_problems(row["video"], decode_first_frame=decode_videos)
+            ]
         return found
 
     bad = set()
@@ -278,6 +323,12 @@ def index_ai4pain(root: str | Path, *, layout: Ai4PainLayout = DEFAULT_LAYOUT, c
     for row in rows:
         row["subject_id"] = _subject_id(row["subject"], ordinal[row["subject"]])
     table = pd.DataFrame([row for row in rows if row["sample"] not in bad], columns=list(SAMPLE_COLUMNS))
-    log.info("%s: %d samples checked in %.1f s, %d good, %d problems", root, len(rows), time.perf_counter() - started,
-             len(table), len(problems))
+    log.info(
+        "%s: %d samples checked in %.1f s, %d good, %d problems",
+        root,
+        len(rows),
+        time.perf_counter() - started,
+        len(table),
+        len(problems),
+    )
     return sort_samples(table), problems

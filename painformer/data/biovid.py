@@ -55,8 +55,10 @@ def read_samples_csv(root: Path) -> pd.DataFrame:
     listing.columns = [str(column).strip() for column in listing.columns]
     missing = [column for column in SAMPLES_CSV_COLUMNS if column not in listing.columns]
     if missing:
-        raise InputError(f"{path}: missing columns {missing} (header has {list(listing.columns)}; "
-                         f"expected tab-separated {list(SAMPLES_CSV_COLUMNS)})")
+        raise InputError(
+            f"{path}: missing columns {missing} (header has {list(listing.columns)}; "
+            f"expected tab-separated {list(SAMPLES_CSV_COLUMNS)})"
+        )
     return listing.apply(lambda column: column.str.strip())
 
 
@@ -69,11 +71,20 @@ def _listing_problems(listing: pd.DataFrame, samples_csv: str) -> tuple[pd.DataF
         if not sample or not row["subject_name"]:
             problems.append(Problem(sample, line, "empty sample_name or subject_name"))
         elif row["class_name"] not in BIOVID_CLASSES:
-            problems.append(Problem(sample, line, f"unknown class_name {row['class_name']!r}; "
-                                                  f"BioVid classes are {list(BIOVID_CLASSES)}"))
+            problems.append(
+                Problem(
+                    sample, line, f"unknown class_name {row['class_name']!r}; BioVid classes are {list(BIOVID_CLASSES)}"
+                )
+            )
         elif row["class_id"] != str(BIOVID_CLASSES.index(row["class_name"])):
-            problems.append(Problem(sample, line, f"class_id {row['class_id']!r} does not match class_name "
-                                                  f"{row['class_name']} (expected {BIOVID_CLASSES.index(row['class_name'])})"))
+            problems.append(
+                Problem(
+                    sample,
+                    line,
+                    f"class_id {row['class_id']!r} does not match class_name "
+                    f"{row['class_name']} (expected {BIOVID_CLASSES.index(row['class_name'])})",
+                )
+            )
         elif not row["subject_id"].isdigit():
             problems.append(Problem(sample, line, f"subject_id {row['subject_id']!r} is not a non-negative integer"))
         else:
@@ -81,8 +92,11 @@ def _listing_problems(listing: pd.DataFrame, samples_csv: str) -> tuple[pd.DataF
         keep[index] = False
     duplicated = listing["sample_name"].duplicated(keep=False) & (listing["sample_name"] != "")
     for index in listing.index[duplicated]:
-        problems.append(Problem(listing.at[index, "sample_name"], f"{samples_csv} line {index + 2}",
-                                "sample_name listed more than once"))
+        problems.append(
+            Problem(
+                listing.at[index, "sample_name"], f"{samples_csv} line {index + 2}", "sample_name listed more than once"
+            )
+        )
     return listing[keep & ~duplicated], problems
 
 
@@ -97,8 +111,11 @@ def _extra_files(root: Path, root_text: str, folder: str, suffix: str, expected:
             continue
         for entry in sorted(os.scandir(subject.path), key=lambda entry: entry.name):
             if entry.name.endswith(suffix) and (subject.name, entry.name[: -len(suffix)]) not in expected:
-                problems.append(Problem("", os.path.join(root_text, folder, subject.name, entry.name),
-                                        f"not listed in {SAMPLES_FILE}"))
+                problems.append(
+                    Problem(
+                        "", os.path.join(root_text, folder, subject.name, entry.name), f"not listed in {SAMPLES_FILE}"
+                    )
+                )
     return problems
 
 
@@ -106,11 +123,18 @@ def _video_check_name(check_videos: bool, decode_videos: bool) -> str:
     return ("first frame decoded" if decode_videos else "opened") if check_videos else "only checked to exist"
 
 
-def index_biovid(root: str | Path, *, biosignals: str = "filtered", classes: list[str] | None = None,
-                 check_videos: bool = True, decode_videos: bool = False, dataset: str = "biovid",
-                 workers: int | None = None,
-                 expected_fs: float = BIOVID_FS, min_seconds: float = BIOVID_MIN_SECONDS,
-                 ) -> tuple[pd.DataFrame, list[Problem]]:
+def index_biovid(
+    root: str | Path,
+    *,
+    biosignals: str = "filtered",
+    classes: list[str] | None = None,
+    check_videos: bool = True,
+    decode_videos: bool = False,
+    dataset: str = "biovid",
+    workers: int | None = None,
+    expected_fs: float = BIOVID_FS,
+    min_seconds: float = BIOVID_MIN_SECONDS,
+) -> tuple[pd.DataFrame, list[Problem]]:
     """Index a BioVid Part A tree: the table of good samples and every problem found.
 
     Problems (``Problem(sample, file, problem)``; sample "" for a file that is no sample):
@@ -136,13 +160,20 @@ def index_biovid(root: str | Path, *, biosignals: str = "filtered", classes: lis
     problems += _extra_files(root, root_text, signal_folder, BIOSIGNAL_SUFFIX, listed)
     if classes is not None:
         valid = valid[valid["class_name"].isin(classes)]
-    rows: list[dict[str, Any]] = [{
-        "dataset": dataset, "sample": row.sample_name, "subject": row.subject_name, "subject_id": row.subject_id,
-        "class_id": int(row.class_id), "class_name": row.class_name,
-        "video": os.path.join(root_text, VIDEO_DIR, row.subject_name, row.sample_name + VIDEO_SUFFIX),
-        "biosignals": os.path.join(root_text, signal_folder, row.subject_name, row.sample_name + BIOSIGNAL_SUFFIX),
-        "split": "",
-    } for row in valid.itertuples()]
+    rows: list[dict[str, Any]] = [
+        {
+            "dataset": dataset,
+            "sample": row.sample_name,
+            "subject": row.subject_name,
+            "subject_id": row.subject_id,
+            "class_id": int(row.class_id),
+            "class_name": row.class_name,
+            "video": os.path.join(root_text, VIDEO_DIR, row.subject_name, row.sample_name + VIDEO_SUFFIX),
+            "biosignals": os.path.join(root_text, signal_folder, row.subject_name, row.sample_name + BIOSIGNAL_SUFFIX),
+            "split": "",
+        }
+        for row in valid.itertuples()
+    ]
 
     def check(row: dict[str, Any]) -> list[Problem]:
         _, signal_text = biosignal_problems(row["biosignals"], expected_fs=expected_fs, min_seconds=min_seconds)
@@ -160,6 +191,13 @@ def index_biovid(root: str | Path, *, biosignals: str = "filtered", classes: lis
         if found:
             bad.add(row["sample"])
     table = pd.DataFrame([row for row in rows if row["sample"] not in bad], columns=list(SAMPLE_COLUMNS))
-    log.info("%s: %d samples checked in %.1f s (videos %s), %d good, %d problems", root, len(rows),
-             time.perf_counter() - started, _video_check_name(check_videos, decode_videos), len(table), len(problems))
+    log.info(
+        "%s: %d samples checked in %.1f s (videos %s), %d good, %d problems",
+        root,
+        len(rows),
+        time.perf_counter() - started,
+        _video_check_name(check_videos, decode_videos),
+        len(table),
+        len(problems),
+    )
     return sort_samples(table), problems

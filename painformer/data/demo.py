@@ -181,8 +181,9 @@ def low_responder_count(subjects: int, fraction: float) -> int:
     return min(subjects, math.floor(subjects * fraction + 0.5))
 
 
-def make_profiles(subjects: int, seed: int, *,
-                  low_responder_fraction: float = LOW_RESPONDER_FRACTION) -> list[SubjectProfile]:
+def make_profiles(
+    subjects: int, seed: int, *, low_responder_fraction: float = LOW_RESPONDER_FRACTION
+) -> list[SubjectProfile]:
     """The subjects of a demo dataset, sorted by name; deterministic for ``seed``.
 
     Low responders are picked from their own random stream after every subject is drawn, so
@@ -193,48 +194,79 @@ def make_profiles(subjects: int, seed: int, *,
     for index, name in enumerate(_subject_names(subjects, rng)):
         face_w = rng.uniform(62, 74)
         background = _jitter(rng, tuple(int(v) for v in rng.integers(70, 200, size=3)), 0)
-        profiles.append(SubjectProfile(
-            index=index, name=name,
-            cx=128 + rng.uniform(-8, 8), cy=126 + rng.uniform(-6, 6),
-            face_w=face_w, face_h=face_w * rng.uniform(1.22, 1.38),
-            skin=_jitter(rng, SKIN_TONES[rng.integers(len(SKIN_TONES))], 6),
-            hair=_jitter(rng, HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))], 8),
-            iris=_jitter(rng, IRIS_COLOURS[rng.integers(len(IRIS_COLOURS))], 8),
-            clothes=_jitter(rng, tuple(int(v) for v in rng.integers(30, 220, size=3)), 0),
-            background_top=background,
-            background_bottom=tuple(float(np.clip(v * rng.uniform(0.55, 0.85), 0, 255)) for v in background),
-            long_hair=bool(rng.random() < 0.5), fringe=rng.uniform(0.55, 0.72),
-            eye_y=rng.uniform(-0.16, -0.08), eye_dx=rng.uniform(0.36, 0.44),
-            eye_w=rng.uniform(0.16, 0.2), eye_h=rng.uniform(0.08, 0.1),
-            brow_gap=rng.uniform(0.14, 0.19), brow_arch=rng.uniform(0.02, 0.06),
-            brow_thickness=int(rng.integers(3, 6)), nose_len=rng.uniform(0.2, 0.27),
-            mouth_y=rng.uniform(0.44, 0.52), mouth_w=rng.uniform(0.24, 0.32), lip=rng.uniform(0.035, 0.055),
-            expressiveness=rng.uniform(0.75, 1.25),
-            motion_x=rng.uniform(1.0, 4.0), motion_y=rng.uniform(0.5, 2.5), motion_rot=rng.uniform(0.5, 3.0),
-            motion_freq=rng.uniform(0.15, 0.45),
-            heart_rate=rng.uniform(58, 82), heart_gain=rng.uniform(6, 14), ecg_gain=rng.uniform(0.6, 1.4),
-            gsr_tonic=rng.uniform(2.0, 12.0), gsr_gain=rng.uniform(0.5, 1.3), gsr_decay=rng.uniform(2.0, 3.5),
-            emg_level=rng.uniform(3.0, 8.0), emg_gain=rng.uniform(0.2, 0.6),
-        ))
+        profiles.append(
+            SubjectProfile(
+                index=index,
+                name=name,
+                cx=128 + rng.uniform(-8, 8),
+                cy=126 + rng.uniform(-6, 6),
+                face_w=face_w,
+                face_h=face_w * rng.uniform(1.22, 1.38),
+                skin=_jitter(rng, SKIN_TONES[rng.integers(len(SKIN_TONES))], 6),
+                hair=_jitter(rng, HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))], 8),
+                iris=_jitter(rng, IRIS_COLOURS[rng.integers(len(IRIS_COLOURS))], 8),
+                clothes=_jitter(rng, tuple(int(v) for v in rng.integers(30, 220, size=3)), 0),
+                background_top=background,
+                background_bottom=tuple(float(np.clip(v * rng.uniform(0.55, 0.85), 0, 255)) for v in background),
+                long_hair=bool(rng.random() < 0.5),
+                fringe=rng.uniform(0.55, 0.72),
+                eye_y=rng.uniform(-0.16, -0.08),
+                eye_dx=rng.uniform(0.36, 0.44),
+                eye_w=rng.uniform(0.16, 0.2),
+                eye_h=rng.uniform(0.08, 0.1),
+                brow_gap=rng.uniform(0.14, 0.19),
+                brow_arch=rng.uniform(0.02, 0.06),
+                brow_thickness=int(rng.integers(3, 6)),
+                nose_len=rng.uniform(0.2, 0.27),
+                mouth_y=rng.uniform(0.44, 0.52),
+                mouth_w=rng.uniform(0.24, 0.32),
+                lip=rng.uniform(0.035, 0.055),
+                expressiveness=rng.uniform(0.75, 1.25),
+                motion_x=rng.uniform(1.0, 4.0),
+                motion_y=rng.uniform(0.5, 2.5),
+                motion_rot=rng.uniform(0.5, 3.0),
+                motion_freq=rng.uniform(0.15, 0.45),
+                heart_rate=rng.uniform(58, 82),
+                heart_gain=rng.uniform(6, 14),
+                ecg_gain=rng.uniform(0.6, 1.4),
+                gsr_tonic=rng.uniform(2.0, 12.0),
+                gsr_gain=rng.uniform(0.5, 1.3),
+                gsr_decay=rng.uniform(2.0, 3.5),
+                emg_level=rng.uniform(3.0, 8.0),
+                emg_gain=rng.uniform(0.2, 0.6),
+            )
+        )
     chooser = np.random.default_rng(np.random.SeedSequence([seed, 4]))
-    low = sorted(int(i) for i in chooser.choice(subjects, low_responder_count(subjects, low_responder_fraction),
-                                                replace=False))
+    low = sorted(
+        int(i) for i in chooser.choice(subjects, low_responder_count(subjects, low_responder_fraction), replace=False)
+    )
     for index in low:
         factor = float(chooser.uniform(*LOW_RESPONSE))
         p = profiles[index]
-        profiles[index] = replace(p, low_responder=True, responsiveness=factor,
-                                  expressiveness=p.expressiveness * factor, heart_gain=p.heart_gain * factor,
-                                  gsr_gain=p.gsr_gain * factor, emg_gain=p.emg_gain * factor)
+        profiles[index] = replace(
+            p,
+            low_responder=True,
+            responsiveness=factor,
+            expressiveness=p.expressiveness * factor,
+            heart_gain=p.heart_gain * factor,
+            gsr_gain=p.gsr_gain * factor,
+            emg_gain=p.emg_gain * factor,
+        )
     return profiles
 
 
 def settings_profiles(settings: DemoSettings) -> list[SubjectProfile]:
     """The subjects of the dataset ``settings`` describe, each gain scaled by its modality's strength."""
-    return [replace(p, expressiveness=p.expressiveness * settings.face_strength,
-                    heart_gain=p.heart_gain * settings.ecg_strength, emg_gain=p.emg_gain * settings.emg_strength,
-                    gsr_gain=p.gsr_gain * settings.gsr_strength)
-            for p in make_profiles(settings.subjects, settings.seed,
-                                   low_responder_fraction=settings.low_responder_fraction)]
+    return [
+        replace(
+            p,
+            expressiveness=p.expressiveness * settings.face_strength,
+            heart_gain=p.heart_gain * settings.ecg_strength,
+            emg_gain=p.emg_gain * settings.emg_strength,
+            gsr_gain=p.gsr_gain * settings.gsr_strength,
+        )
+        for p in make_profiles(settings.subjects, settings.seed, low_responder_fraction=settings.low_responder_fraction)
+    ]
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -256,12 +288,19 @@ def plan_sample(profile: SubjectProfile, class_id: int, rng: np.random.Generator
     """
     level = (class_id / (len(CLASS_NAMES) - 1)) ** RESPONSE_EXPONENT
     pain = max(0.0, level + rng.normal(0.0, 0.1))
-    onset, offset, rise, fall = rng.uniform(0.2, 1.0), rng.uniform(3.6, 4.4), rng.uniform(0.6, 1.2), rng.uniform(0.7, 1.1)
+    onset, offset, rise, fall = (
+        rng.uniform(0.2, 1.0),
+        rng.uniform(3.6, 4.4),
+        rng.uniform(0.6, 1.2),
+        rng.uniform(0.7, 1.1),
+    )
     t = np.arange(NUM_FRAMES) / FPS
     course = _smoothstep((t - onset) / rise) * (1.0 - _smoothstep((t - offset) / fall))
     intensity = max(0.0, pain * profile.expressiveness + rng.normal(0.0, 0.12))
-    spontaneous = sum(rng.uniform(0.0, 0.05) * (1 + np.sin(2 * np.pi * rng.uniform(0.1, 0.6) * t + rng.uniform(0, 6.3)))
-                      for _ in range(2))
+    spontaneous = sum(
+        rng.uniform(0.0, 0.05) * (1 + np.sin(2 * np.pi * rng.uniform(0.1, 0.6) * t + rng.uniform(0, 6.3)))
+        for _ in range(2)
+    )
     blink = np.zeros(NUM_FRAMES)
     for start in rng.uniform(0, t[-1], size=rng.poisson(1.6)):
         first = int(start * FPS)
@@ -273,12 +312,17 @@ def plan_sample(profile: SubjectProfile, class_id: int, rng: np.random.Generator
     freq = profile.motion_freq * rng.uniform(0.8, 1.25)
     sway = 1.0 + HEAD_MOTION_GAIN * intensity * course
     return SamplePlan(
-        expression=intensity * course + spontaneous, blink=blink,
+        expression=intensity * course + spontaneous,
+        blink=blink,
         dx=profile.motion_x * sway * np.sin(2 * np.pi * freq * t + phases[0]) + wander[0],
         dy=profile.motion_y * sway * np.sin(2 * np.pi * freq * 1.3 * t + phases[1]) + wander[1],
         angle=profile.motion_rot * sway * np.sin(2 * np.pi * freq * 0.7 * t + phases[2]),
         flicker=1.0 + 0.015 * np.sin(2 * np.pi * rng.uniform(0.5, 2.0) * t) + rng.normal(0, 0.004, NUM_FRAMES),
-        onset=onset, offset=offset, rise=rise, fall=fall, pain=pain,
+        onset=onset,
+        offset=offset,
+        rise=rise,
+        fall=fall,
+        pain=pain,
     )
 
 
@@ -304,14 +348,21 @@ def simulate_biosignals(profile: SubjectProfile, plan: SamplePlan, rng: np.rando
     gsr = gsr + rng.normal(0.0, 0.004, BIO_SAMPLES)
     # ECG: heart rate rises with pain.
     heart_rate = profile.heart_rate + profile.heart_gain * plan.pain + rng.normal(0.0, 2.5)
-    ecg = nk.ecg_simulate(duration=BIO_SAMPLES / BIO_RATE, sampling_rate=BIO_RATE, heart_rate=heart_rate,
-                          heart_rate_std=1.0, method="ecgsyn", random_state=int(rng.integers(2**31)))
+    ecg = nk.ecg_simulate(
+        duration=BIO_SAMPLES / BIO_RATE,
+        sampling_rate=BIO_RATE,
+        heart_rate=heart_rate,
+        heart_rate_std=1.0,
+        method="ecgsyn",
+        random_state=int(rng.integers(2**31)),
+    )
     ecg = np.resize(np.asarray(ecg, dtype=float), BIO_SAMPLES) * profile.ecg_gain
     ecg = ecg + 0.04 * np.sin(2 * np.pi * rng.uniform(0.15, 0.3) * t + rng.uniform(0, 6.3))
     ecg = ecg + rng.normal(0.0, 0.01, BIO_SAMPLES)
     # EMG (trapezius): band-limited noise whose envelope swells with pain (a weak cue).
-    band = sosfiltfilt(butter(4, (20.0, 200.0), btype="bandpass", fs=BIO_RATE, output="sos"),
-                       rng.normal(0.0, 1.0, BIO_SAMPLES + 512))[256:-256]
+    band = sosfiltfilt(
+        butter(4, (20.0, 200.0), btype="bandpass", fs=BIO_RATE, output="sos"), rng.normal(0.0, 1.0, BIO_SAMPLES + 512)
+    )[256:-256]
     band = band / band.std()
     envelope = profile.emg_level * (1.0 + profile.emg_gain * plan.pain * rng.uniform(0.4, 1.4) * course)
     for _ in range(rng.poisson(1.0)):  # movement bursts unrelated to pain
@@ -323,8 +374,14 @@ def simulate_biosignals(profile: SubjectProfile, plan: SamplePlan, rng: np.rando
 
 def write_biosignals(path: Path, table: np.ndarray) -> None:
     with atomic_path(path) as tmp:
-        np.savetxt(tmp, table, fmt=("%d", "%.5f", "%.5f", "%.5f"), delimiter="\t",
-                   header="time\tgsr\tecg\temg_trapezius", comments="")
+        np.savetxt(
+            tmp,
+            table,
+            fmt=("%d", "%.5f", "%.5f", "%.5f"),
+            delimiter="\t",
+            header="time\tgsr\tecg\temg_trapezius",
+            comments="",
+        )
 
 
 # ---------------------------------------------------------------- files
@@ -335,8 +392,11 @@ def write_video(path: Path, frames: Iterable[np.ndarray]) -> None:
     import av
 
     with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=FPS, options={
-            "crf": "20", "preset": "veryfast", "threads": "1", "x264-params": "bframes=0:rc-lookahead=10"})
+        stream = container.add_stream(
+            "libx264",
+            rate=FPS,
+            options={"crf": "20", "preset": "veryfast", "threads": "1", "x264-params": "bframes=0:rc-lookahead=10"},
+        )
         stream.width = stream.height = FRAME_SIZE
         stream.pix_fmt = "yuv420p"
         for frame in frames:
@@ -369,8 +429,9 @@ def _run_sample(job: SampleJob) -> float:
     renderer = FaceRenderer(profile, noise_seed=int(rng.integers(2**31)))
     name = f"{profile.name}-{CLASS_NAMES[job.class_id]}-{job.number:03d}"
     write_video(job.root / "video" / profile.name / f"{name}.mp4", (renderer.rgb(plan, i) for i in range(NUM_FRAMES)))
-    write_biosignals(job.root / "biosignals_filtered" / profile.name / f"{name}_bio.csv",
-                     simulate_biosignals(profile, plan, rng))
+    write_biosignals(
+        job.root / "biosignals_filtered" / profile.name / f"{name}_bio.csv", simulate_biosignals(profile, plan, rng)
+    )
     return time.process_time() - started
 
 
@@ -425,8 +486,10 @@ def _prepare_root(root: Path, settings: DemoSettings) -> bool:
         shutil.rmtree(root / name, ignore_errors=True)
     root.mkdir(parents=True, exist_ok=True)
     with atomic_path(marker) as tmp:
-        tmp.write_text(json.dumps({"generator": "painformer demo-data", "synthetic": True,
-                                   "settings": asdict(settings)}, indent=2) + "\n")
+        tmp.write_text(
+            json.dumps({"generator": "painformer demo-data", "synthetic": True, "settings": asdict(settings)}, indent=2)
+            + "\n"
+        )
     return False
 
 
@@ -442,10 +505,20 @@ def _worker_count(workers: int | None, jobs: int) -> int:
     return max(1, min(workers, jobs))
 
 
-def generate_demo_dataset(root: str | os.PathLike, *, subjects: int = 6, samples_per_class: int = 4, seed: int = 0,
-                          thermal_pairs: int = 150, workers: int | None = None,
-                          low_responder_fraction: float = LOW_RESPONDER_FRACTION, face_strength: float = 1.0,
-                          ecg_strength: float = 1.0, emg_strength: float = 1.0, gsr_strength: float = 1.0) -> Path:
+def generate_demo_dataset(
+    root: str | os.PathLike,
+    *,
+    subjects: int = 6,
+    samples_per_class: int = 4,
+    seed: int = 0,
+    thermal_pairs: int = 150,
+    workers: int | None = None,
+    low_responder_fraction: float = LOW_RESPONDER_FRACTION,
+    face_strength: float = 1.0,
+    ecg_strength: float = 1.0,
+    emg_strength: float = 1.0,
+    gsr_strength: float = 1.0,
+) -> Path:
     """Write the demo dataset under ``root`` in the BioVid Part A layout and return ``root``.
 
     ``samples.csv`` is written last: its presence means the tree is complete. An
@@ -457,21 +530,31 @@ def generate_demo_dataset(root: str | os.PathLike, *, subjects: int = 6, samples
     if not 1 <= subjects <= 500:
         raise InputError(f"{root}: subjects must be between 1 and 500, got {subjects}")
     if not 1 <= samples_per_class <= 199:
-        raise InputError(f"{root}: samples_per_class must be between 1 and 199 (3-digit sample numbers), "
-                         f"got {samples_per_class}")
+        raise InputError(
+            f"{root}: samples_per_class must be between 1 and 199 (3-digit sample numbers), got {samples_per_class}"
+        )
     if thermal_pairs < 0:
         raise InputError(f"{root}: thermal_pairs must be >= 0, got {thermal_pairs}")
     if not (math.isfinite(low_responder_fraction) and 0.0 <= low_responder_fraction <= 1.0):
         raise InputError(f"{root}: low_responder_fraction must be between 0 and 1, got {low_responder_fraction}")
-    strengths = {"face_strength": face_strength, "ecg_strength": ecg_strength, "emg_strength": emg_strength,
-                 "gsr_strength": gsr_strength}
+    strengths = {
+        "face_strength": face_strength,
+        "ecg_strength": ecg_strength,
+        "emg_strength": emg_strength,
+        "gsr_strength": gsr_strength,
+    }
     for name, value in strengths.items():
         if not (math.isfinite(value) and 0.0 <= value <= MAX_STRENGTH):
             raise InputError(f"{root}: {name} must be between 0 and {MAX_STRENGTH:g}, got {value}")
     root = Path(root)
-    settings = DemoSettings(subjects=subjects, samples_per_class=samples_per_class, seed=seed,
-                            thermal_pairs=thermal_pairs, low_responder_fraction=float(low_responder_fraction),
-                            **{name: float(value) for name, value in strengths.items()})
+    settings = DemoSettings(
+        subjects=subjects,
+        samples_per_class=samples_per_class,
+        seed=seed,
+        thermal_pairs=thermal_pairs,
+        low_responder_fraction=float(low_responder_fraction),
+        **{name: float(value) for name, value in strengths.items()},
+    )
     if _prepare_root(root, settings):
         log.info("%s: demo dataset already complete with these settings", root)
         return root
@@ -483,9 +566,18 @@ def generate_demo_dataset(root: str | os.PathLike, *, subjects: int = 6, samples
         (root / "video" / profile.name).mkdir(parents=True, exist_ok=True)
         (root / "biosignals_filtered" / profile.name).mkdir(parents=True, exist_ok=True)
         for number, class_id in enumerate(presentation_order(settings, profile.index), start=1):
-            jobs.append(SampleJob(root=root, settings=settings, subject=profile.index, class_id=class_id, number=number))
-            rows.append((profile.index, profile.name, class_id, CLASS_NAMES[class_id],
-                         f"{profile.name}-{CLASS_NAMES[class_id]}-{number:03d}"))
+            jobs.append(
+                SampleJob(root=root, settings=settings, subject=profile.index, class_id=class_id, number=number)
+            )
+            rows.append(
+                (
+                    profile.index,
+                    profile.name,
+                    class_id,
+                    CLASS_NAMES[class_id],
+                    f"{profile.name}-{CLASS_NAMES[class_id]}-{number:03d}",
+                )
+            )
     chunk = 25
     pair_jobs = [(root, settings, first, min(first + chunk, thermal_pairs)) for first in range(0, thermal_pairs, chunk)]
     for folder in ("rgb", "thermal"):
@@ -506,6 +598,13 @@ def generate_demo_dataset(root: str | os.PathLike, *, subjects: int = 6, samples
     lines += [f"{s}\t{n}\t{c}\t{cn}\t{i}\t{sn}" for i, (s, n, c, cn, sn) in enumerate(rows)]
     with atomic_path(root / SAMPLES_FILE) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
-    log.info("%s: %d videos + biosignals, %d thermal pairs in %.1f s wall (%.1f CPU seconds in %d workers)",
-             root, len(jobs), thermal_pairs, time.perf_counter() - started, cpu, n_workers)
+    log.info(
+        "%s: %d videos + biosignals, %d thermal pairs in %.1f s wall (%.1f CPU seconds in %d workers)",
+        root,
+        len(jobs),
+        thermal_pairs,
+        time.perf_counter() - started,
+        cpu,
+        n_workers,
+    )
     return root

@@ -26,17 +26,43 @@ _SCALE = float(1 << _SHIFT)
 # Thermal "temperatures" (0 cold .. 1 hot) of every drawn part: warm eye corners, forehead
 # and mouth, cool nose, hair and background. Mixed pairs interpolate with the expression.
 THERMAL_LEVELS = {
-    "background": 0.08, "clothes": 0.28, "neck": 0.6, "hair": 0.2, "ear": 0.46, "skin": 0.58,
-    "forehead": 0.7, "nose_region": 0.38, "cheek": 0.56, "cheek_pain": 0.64, "fold": 0.58,
-    "fold_pain": 0.62, "socket": 0.72, "socket_pain": 0.76, "sclera": 0.84, "iris": 0.82,
-    "pupil": 0.82, "lid": 0.76, "canthus": 0.98, "brow": 0.5, "wrinkle": 0.6, "nose_line": 0.42,
-    "nostril": 0.5, "lip": 0.78, "mouth_inner": 0.96, "teeth": 0.72,
+    "background": 0.08,
+    "clothes": 0.28,
+    "neck": 0.6,
+    "hair": 0.2,
+    "ear": 0.46,
+    "skin": 0.58,
+    "forehead": 0.7,
+    "nose_region": 0.38,
+    "cheek": 0.56,
+    "cheek_pain": 0.64,
+    "fold": 0.58,
+    "fold_pain": 0.62,
+    "socket": 0.72,
+    "socket_pain": 0.76,
+    "sclera": 0.84,
+    "iris": 0.82,
+    "pupil": 0.82,
+    "lid": 0.76,
+    "canthus": 0.98,
+    "brow": 0.5,
+    "wrinkle": 0.6,
+    "nose_line": 0.42,
+    "nostril": 0.5,
+    "lip": 0.78,
+    "mouth_inner": 0.96,
+    "teeth": 0.72,
 }
 
 # Ironbow-like false colour: black -> indigo -> magenta -> orange -> yellow -> white.
 _IRONBOW_STOPS = (
-    (0.0, (0, 0, 8)), (0.18, (40, 0, 110)), (0.4, (150, 10, 140)), (0.6, (225, 70, 30)),
-    (0.8, (252, 170, 0)), (0.93, (255, 230, 90)), (1.0, (255, 255, 230)),
+    (0.0, (0, 0, 8)),
+    (0.18, (40, 0, 110)),
+    (0.4, (150, 10, 140)),
+    (0.6, (225, 70, 30)),
+    (0.8, (252, 170, 0)),
+    (0.93, (255, 230, 90)),
+    (1.0, (255, 255, 230)),
 )
 
 
@@ -47,23 +73,38 @@ def ironbow_lut() -> np.ndarray:
     colours = np.array([c for _, c in _IRONBOW_STOPS], dtype=float)
     return np.stack([np.interp(x, stops, colours[:, k]) for k in range(3)], axis=1).round().astype(np.uint8)
 
+
 def visible_palette(profile: SubjectProfile) -> dict[str, np.ndarray]:
     """RGB colour of every face part for ``profile``."""
     skin = np.array(profile.skin)
     hair = np.array(profile.hair)
     dark = np.array((60.0, 30.0, 30.0))
     return {
-        "clothes": np.array(profile.clothes), "neck": skin * 0.85, "hair": hair, "ear": skin * 0.9,
-        "skin": skin, "forehead": skin, "nose_region": skin,
+        "clothes": np.array(profile.clothes),
+        "neck": skin * 0.85,
+        "hair": hair,
+        "ear": skin * 0.9,
+        "skin": skin,
+        "forehead": skin,
+        "nose_region": skin,
         "cheek": skin * 0.97 + np.array((220.0, 100.0, 100.0)) * 0.03,
         "cheek_pain": skin * 0.8 + np.array((220.0, 90.0, 90.0)) * 0.2,
-        "fold": skin * 0.9 + dark * 0.1, "fold_pain": skin * 0.45 + dark * 0.55,
-        "socket": skin * 0.9, "socket_pain": skin * 0.72,
-        "sclera": np.array((245.0, 243.0, 238.0)), "iris": np.array(profile.iris), "pupil": np.array((15.0, 12.0, 12.0)),
-        "lid": skin * 0.35, "canthus": skin * 0.8 + np.array((230.0, 120.0, 120.0)) * 0.2,
-        "brow": hair * 0.7, "wrinkle": skin * 0.45 + dark * 0.55, "nose_line": skin * 0.78,
-        "nostril": skin * 0.45, "lip": skin * 0.55 + np.array((190.0, 70.0, 80.0)) * 0.45,
-        "mouth_inner": np.array((70.0, 20.0, 25.0)), "teeth": np.array((240.0, 236.0, 222.0)),
+        "fold": skin * 0.9 + dark * 0.1,
+        "fold_pain": skin * 0.45 + dark * 0.55,
+        "socket": skin * 0.9,
+        "socket_pain": skin * 0.72,
+        "sclera": np.array((245.0, 243.0, 238.0)),
+        "iris": np.array(profile.iris),
+        "pupil": np.array((15.0, 12.0, 12.0)),
+        "lid": skin * 0.35,
+        "canthus": skin * 0.8 + np.array((230.0, 120.0, 120.0)) * 0.2,
+        "brow": hair * 0.7,
+        "wrinkle": skin * 0.45 + dark * 0.55,
+        "nose_line": skin * 0.78,
+        "nostril": skin * 0.45,
+        "lip": skin * 0.55 + np.array((190.0, 70.0, 80.0)) * 0.45,
+        "mouth_inner": np.array((70.0, 20.0, 25.0)),
+        "teeth": np.array((240.0, 236.0, 222.0)),
     }
 
 
@@ -75,11 +116,20 @@ def _pt(x: float, y: float) -> tuple[int, int]:
     return round(x * _SCALE), round(y * _SCALE)
 
 
-def _ellipse(img: np.ndarray, centre: tuple[float, float], axes: tuple[float, float], colour: np.ndarray,
-             *, start: float = 0.0, end: float = 360.0, thickness: int = -1) -> None:
+def _ellipse(
+    img: np.ndarray,
+    centre: tuple[float, float],
+    axes: tuple[float, float],
+    colour: np.ndarray,
+    *,
+    start: float = 0.0,
+    end: float = 360.0,
+    thickness: int = -1,
+) -> None:
     axes_px = _pt(max(axes[0], 0.5), max(axes[1], 0.5))
-    cv2.ellipse(img, _pt(*centre), axes_px, 0.0, start, end, tuple(float(c) for c in colour), thickness,
-                cv2.LINE_AA, _SHIFT)
+    cv2.ellipse(
+        img, _pt(*centre), axes_px, 0.0, start, end, tuple(float(c) for c in colour), thickness, cv2.LINE_AA, _SHIFT
+    )
 
 
 def _line(img: np.ndarray, points: list[tuple[float, float]], colour: np.ndarray, thickness: int) -> None:
@@ -96,8 +146,15 @@ def draw_head(canvas: np.ndarray, p: SubjectProfile, palette: dict[str, np.ndarr
     """Draw the parts that do not move with the expression (body, hair, ears, face, nose region)."""
     cx, cy, a, b = p.cx, p.cy, p.face_w, p.face_h
     _ellipse(canvas, (cx, cy + 1.6 * b), (1.9 * a, 0.75 * b), palette["clothes"])
-    neck = np.array([_pt(cx - 0.42 * a, cy + 0.5 * b), _pt(cx + 0.42 * a, cy + 0.5 * b),
-                     _pt(cx + 0.5 * a, cy + 1.05 * b), _pt(cx - 0.5 * a, cy + 1.05 * b)], dtype=np.int32)
+    neck = np.array(
+        [
+            _pt(cx - 0.42 * a, cy + 0.5 * b),
+            _pt(cx + 0.42 * a, cy + 0.5 * b),
+            _pt(cx + 0.5 * a, cy + 1.05 * b),
+            _pt(cx - 0.5 * a, cy + 1.05 * b),
+        ],
+        dtype=np.int32,
+    )
     cv2.fillConvexPoly(canvas, neck, tuple(float(c) for c in palette["neck"]), cv2.LINE_AA, _SHIFT)
     hair_drop = 0.55 * b if p.long_hair else 0.0
     _ellipse(canvas, (cx, cy - 0.1 * b + hair_drop / 2), (1.1 * a, 1.02 * b + hair_drop / 2), palette["hair"])
@@ -109,15 +166,20 @@ def draw_head(canvas: np.ndarray, p: SubjectProfile, palette: dict[str, np.ndarr
     _ellipse(canvas, (cx, cy + 0.08 * b), (0.15 * a, 0.2 * b), palette["nose_region"])
 
 
-def draw_expression(canvas: np.ndarray, p: SubjectProfile, palette: dict[str, np.ndarray], *,
-                    expression: float, blink: float) -> None:
+def draw_expression(
+    canvas: np.ndarray, p: SubjectProfile, palette: dict[str, np.ndarray], *, expression: float, blink: float
+) -> None:
     """Draw the expressive parts over a head from ``draw_head`` (in place, before head motion)."""
     e = max(0.0, expression)
     cx, cy, a, b = p.cx, p.cy, p.face_w, p.face_h
     # Cheeks, raised and flushed with pain.
     for s in (-1, 1):
-        _ellipse(canvas, (cx + s * 0.52 * a, cy + (0.2 - 0.05 * e) * b), (0.2 * a, 0.13 * b),
-                 _mix(palette, "cheek", "cheek_pain", e))
+        _ellipse(
+            canvas,
+            (cx + s * 0.52 * a, cy + (0.2 - 0.05 * e) * b),
+            (0.2 * a, 0.13 * b),
+            _mix(palette, "cheek", "cheek_pain", e),
+        )
     # Eyes: orbit tightening narrows the opening and darkens the socket.
     eye_y = cy + p.eye_y * b
     ew, eh = p.eye_w * a, p.eye_h * a
@@ -132,15 +194,29 @@ def draw_expression(canvas: np.ndarray, p: SubjectProfile, palette: dict[str, np
             _ellipse(canvas, (ex, centre_y), (radius, radius), palette["iris"])
             _ellipse(canvas, (ex, centre_y), (radius * 0.45, radius * 0.45), palette["pupil"])
         _ellipse(canvas, (ex, centre_y), (ew, max(open_h, 0.6)), palette["lid"], start=180, end=360, thickness=2)
-        _ellipse(canvas, (ex, centre_y), (ew, max(open_h, 0.6)), _mix(palette, "skin", "lid", 0.5),
-                 start=0, end=180, thickness=1)
+        _ellipse(
+            canvas,
+            (ex, centre_y),
+            (ew, max(open_h, 0.6)),
+            _mix(palette, "skin", "lid", 0.5),
+            start=0,
+            end=180,
+            thickness=1,
+        )
         _ellipse(canvas, (ex - s * ew * 0.95, centre_y), (0.12 * ew, 0.12 * ew), palette["canthus"])
         # Brows: lowered, inner ends pulled down and together (corrugator).
         lower, inner_extra, inward = 0.09 * e * b, 0.07 * e * b, 0.06 * e * a
         y0 = eye_y - p.brow_gap * b + lower
-        _line(canvas, [(ex - s * (0.95 * ew + inward), y0 + inner_extra),
-                       (ex + s * 0.1 * ew, y0 - p.brow_arch * b),
-                       (ex + s * 1.2 * ew, y0 + 0.03 * b)], palette["brow"], p.brow_thickness)
+        _line(
+            canvas,
+            [
+                (ex - s * (0.95 * ew + inward), y0 + inner_extra),
+                (ex + s * 0.1 * ew, y0 - p.brow_arch * b),
+                (ex + s * 1.2 * ew, y0 + 0.03 * b),
+            ],
+            palette["brow"],
+            p.brow_thickness,
+        )
     glabella = _mix(palette, "skin", "wrinkle", (e - 0.15) * 1.2)
     for s in (-1, 1):
         top = eye_y - (p.brow_gap - 0.1 * e) * b
@@ -148,11 +224,14 @@ def draw_expression(canvas: np.ndarray, p: SubjectProfile, palette: dict[str, np
     # Nose: wrinkles across the bridge, flared nostrils, tip pulled up with the upper lip.
     tip_y = cy + (p.nose_len - 0.03 * e) * b
     _line(canvas, [(cx, eye_y + 0.05 * b), (cx + 0.04 * a, tip_y - 0.05 * b)], palette["nose_line"], 1)
-    _ellipse(canvas, (cx, tip_y - 0.01 * b), (0.14 * a, 0.05 * b), palette["nose_line"], start=0, end=180,
-             thickness=1)
+    _ellipse(canvas, (cx, tip_y - 0.01 * b), (0.14 * a, 0.05 * b), palette["nose_line"], start=0, end=180, thickness=1)
     for s in (-1, 1):
-        _ellipse(canvas, (cx + s * 0.09 * a * (1 + 0.3 * e), tip_y), (0.05 * a * (1 + 0.4 * e), 0.028 * b),
-                 palette["nostril"])
+        _ellipse(
+            canvas,
+            (cx + s * 0.09 * a * (1 + 0.3 * e), tip_y),
+            (0.05 * a * (1 + 0.4 * e), 0.028 * b),
+            palette["nostril"],
+        )
     nose_wrinkle = _mix(palette, "skin", "wrinkle", (e - 0.2) * 1.3)
     for k in range(3):
         y = eye_y + (0.07 + 0.04 * k) * b
@@ -163,8 +242,16 @@ def draw_expression(canvas: np.ndarray, p: SubjectProfile, palette: dict[str, np
     opening = 0.1 * b * float(np.clip(e - 0.2, 0.0, 1.2))
     fold = _mix(palette, "fold", "fold_pain", 0.25 + 0.6 * e)
     for s in (-1, 1):
-        _line(canvas, [(cx + s * 0.16 * a, tip_y - 0.02 * b), (cx + s * 0.3 * a, tip_y + 0.12 * b),
-                       (cx + s * (half_w + 0.06 * a), mouth_y + 0.05 * b)], fold, 1 + int(e > 0.5))
+        _line(
+            canvas,
+            [
+                (cx + s * 0.16 * a, tip_y - 0.02 * b),
+                (cx + s * 0.3 * a, tip_y + 0.12 * b),
+                (cx + s * (half_w + 0.06 * a), mouth_y + 0.05 * b),
+            ],
+            fold,
+            1 + int(e > 0.5),
+        )
     _ellipse(canvas, (cx, mouth_y), (half_w, p.lip * b + opening), palette["lip"])
     if opening > 1.0:
         _ellipse(canvas, (cx, mouth_y), (half_w * 0.88, opening), palette["mouth_inner"])
@@ -184,8 +271,9 @@ def _move(image: np.ndarray, profile: SubjectProfile, plan: SamplePlan, frame: i
     """Small head motion: rotation about the face centre plus translation."""
     matrix = cv2.getRotationMatrix2D((profile.cx, profile.cy), float(plan.angle[frame]), 1.0)
     matrix[:, 2] += (plan.dx[frame], plan.dy[frame])
-    return cv2.warpAffine(image, matrix, (FRAME_SIZE, FRAME_SIZE), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(
+        image, matrix, (FRAME_SIZE, FRAME_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
 
 
 class FaceRenderer:
@@ -211,16 +299,22 @@ class FaceRenderer:
 
     def rgb(self, plan: SamplePlan, frame: int) -> np.ndarray:
         canvas = self.head.copy()
-        draw_expression(canvas, self.profile, self.palette, expression=float(plan.expression[frame]),
-                        blink=float(plan.blink[frame]))
+        draw_expression(
+            canvas, self.profile, self.palette, expression=float(plan.expression[frame]), blink=float(plan.blink[frame])
+        )
         moved = cv2.convertScaleAbs(_move(canvas, self.profile, plan, frame), alpha=float(plan.flicker[frame]))
         bank = frame % len(self.noise_up)
         return cv2.add(cv2.subtract(moved, self.noise_down[bank]), self.noise_up[bank])
 
     def thermal(self, plan: SamplePlan, frame: int) -> np.ndarray:
         canvas = self.thermal_head.copy()
-        draw_expression(canvas, self.profile, self.thermal_colours, expression=float(plan.expression[frame]),
-                        blink=float(plan.blink[frame]))
+        draw_expression(
+            canvas,
+            self.profile,
+            self.thermal_colours,
+            expression=float(plan.expression[frame]),
+            blink=float(plan.blink[frame]),
+        )
         moved = _move(canvas[:, :, 0].copy(), self.profile, plan, frame)
         smooth = cv2.GaussianBlur(moved, (0, 0), sigmaX=3.0)
         return self.lut[smooth]

@@ -60,8 +60,10 @@ def sample_features(biosignals: str | Path) -> dict[str, float]:
 
 def feature_table(samples: pd.DataFrame) -> pd.DataFrame:
     """One row per sample of a sample table: ``subject``, ``class_name`` and the ``FEATURES``."""
-    rows = [{"sample": row.sample, "subject": row.subject, "class_name": row.class_name,
-             **sample_features(row.biosignals)} for row in samples.itertuples()]
+    rows = [
+        {"sample": row.sample, "subject": row.subject, "class_name": row.class_name, **sample_features(row.biosignals)}
+        for row in samples.itertuples()
+    ]
     return pd.DataFrame(rows, columns=["sample", "subject", "class_name", *FEATURES])
 
 
@@ -108,14 +110,17 @@ def sanity_check(samples: pd.DataFrame, classes: Sequence[str] = ("BL1", "PA4"))
         correct = loso_predictions(table[columns].to_numpy(dtype=float), labels, subjects) == labels
         accuracy[name] = float(correct.mean())
         per_subject[name] = pd.Series(correct).groupby(subjects).mean()
-    return SanityResult(accuracy=pd.DataFrame({"accuracy": accuracy}), per_subject=pd.DataFrame(per_subject),
-                        features=table)
+    return SanityResult(
+        accuracy=pd.DataFrame({"accuracy": accuracy}), per_subject=pd.DataFrame(per_subject), features=table
+    )
 
 
 def format_result(result: SanityResult, classes: Sequence[str] = ("BL1", "PA4")) -> str:
     """The accuracy table and the per-subject accuracies as aligned text."""
-    title = (f"LOSO accuracy, {classes[0]} vs {classes[1]}, {len(result.features)} samples of "
-             f"{result.features['subject'].nunique()} subjects (chance 0.5)")
+    title = (
+        f"LOSO accuracy, {classes[0]} vs {classes[1]}, {len(result.features)} samples of "
+        f"{result.features['subject'].nunique()} subjects (chance 0.5)"
+    )
     lines = [title, "", f"{'features':<16}{'accuracy':>9}"]
     lines += [f"{name:<16}{value:>9.3f}" for name, value in result.accuracy["accuracy"].items()]
     lines += ["", "per subject:", f"{'subject':<16}" + "".join(f"{name:>15}" for name in result.per_subject.columns)]

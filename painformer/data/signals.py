@@ -80,13 +80,16 @@ def sampling_problems(time_seconds: np.ndarray, check: SamplingCheck) -> tuple[f
         deviation = np.abs(steps - median) / median
         if np.any(deviation > check.step_tolerance):
             first = int(np.argmax(deviation > check.step_tolerance))
-            problems.append(f"irregular sampling: step {steps[first]:.6g} s at data row {first + 2}, "
-                            f"median step {median:.6g} s")
+            problems.append(
+                f"irregular sampling: step {steps[first]:.6g} s at data row {first + 2}, median step {median:.6g} s"
+            )
     span = float(time_seconds[-1] - time_seconds[0])
     fs = (n - 1) / span if span > 0 else float("nan")
     if not np.isfinite(fs) or abs(fs - check.expected_fs) > check.fs_tolerance * check.expected_fs:
-        problems.append(f"sampling rate {fs:.6g} Hz from the time column, expected {check.expected_fs:g} Hz "
-                        f"(tolerance {check.fs_tolerance:.0%})")
+        problems.append(
+            f"sampling rate {fs:.6g} Hz from the time column, expected {check.expected_fs:g} Hz "
+            f"(tolerance {check.fs_tolerance:.0%})"
+        )
     elif span < check.min_seconds - 1.0 / check.expected_fs:
         problems.append(f"record lasts {span:.3f} s, need at least {check.min_seconds:g} s")
     return fs, problems
@@ -113,16 +116,18 @@ def read_table_problems(path: Path, *, required: tuple[str, ...]) -> tuple[pd.Da
             numeric = pd.to_numeric(values, errors="coerce")
             bad = values[numeric.isna() & values.notna()]
             if len(bad):
-                problems.append(f"column {column!r} has non-numeric values (first {bad.iloc[0]!r} "
-                                f"at data row {bad.index[0] + 1})")
+                problems.append(
+                    f"column {column!r} has non-numeric values (first {bad.iloc[0]!r} at data row {bad.index[0] + 1})"
+                )
                 continue
             frame[column] = numeric
         array = frame[column].to_numpy(dtype=np.float64)
         not_finite = ~np.isfinite(array)
         if not_finite.any():
             first = int(np.argmax(not_finite))
-            problems.append(f"column {column!r} has {int(not_finite.sum())} NaN/inf values "
-                            f"(first at data row {first + 1})")
+            problems.append(
+                f"column {column!r} has {int(not_finite.sum())} NaN/inf values (first at data row {first + 1})"
+            )
     return frame, problems
 
 
@@ -142,8 +147,9 @@ class Biosignals:
         return len(next(iter(self.signals.values())))
 
 
-def biosignal_problems(path: str | Path, *, expected_fs: float = BIOVID_FS,
-                       min_seconds: float = BIOVID_MIN_SECONDS) -> tuple[Biosignals | None, list[str]]:
+def biosignal_problems(
+    path: str | Path, *, expected_fs: float = BIOVID_FS, min_seconds: float = BIOVID_MIN_SECONDS
+) -> tuple[Biosignals | None, list[str]]:
     """Read a BioVid ``*_bio.csv`` and list every problem; the record is None when there is any."""
     path = Path(path)
     frame, problems = read_table_problems(path, required=BIOVID_REQUIRED_COLUMNS)
@@ -157,8 +163,9 @@ def biosignal_problems(path: str | Path, *, expected_fs: float = BIOVID_FS,
     return Biosignals(path=path, fs=float(fs), signals=MappingProxyType(signals)), []
 
 
-def read_biosignals(path: str | Path, *, expected_fs: float = BIOVID_FS,
-                    min_seconds: float = BIOVID_MIN_SECONDS) -> Biosignals:
+def read_biosignals(
+    path: str | Path, *, expected_fs: float = BIOVID_FS, min_seconds: float = BIOVID_MIN_SECONDS
+) -> Biosignals:
     """Read and check a BioVid ``*_bio.csv``; InputError lists every problem with the file name."""
     record, problems = biosignal_problems(path, expected_fs=expected_fs, min_seconds=min_seconds)
     if record is None:

@@ -14,7 +14,17 @@ import pandas as pd
 from painformer.errors import InputError
 from painformer.utils import atomic_path
 
-SAMPLE_COLUMNS = ("dataset", "sample", "subject", "subject_id", "class_id", "class_name", "video", "biosignals", "split")
+SAMPLE_COLUMNS = (
+    "dataset",
+    "sample",
+    "subject",
+    "subject_id",
+    "class_id",
+    "class_name",
+    "video",
+    "biosignals",
+    "split",
+)
 _TEXT_COLUMNS = ("dataset", "sample", "subject", "subject_id", "class_name", "video", "biosignals", "split")
 
 

@@ -75,7 +75,9 @@ def default_workers() -> int:
     return max(1, min(16, 2 * available))
 
 
-def run_parallel(function: Callable[[Item], Result], items: Sequence[Item], *, workers: int | None = None) -> list[Result]:
+def run_parallel(
+    function: Callable[[Item], Result], items: Sequence[Item], *, workers: int | None = None
+) -> list[Result]:
     """``[function(item) for item in items]`` on a thread pool, results in input order."""
     workers = default_workers() if workers is None else max(1, workers)
     if workers == 1 or len(items) < 2:

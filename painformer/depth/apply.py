@@ -46,7 +46,9 @@ class DepthSettings:
         if self.num_frames < 1:
             raise InputError(f"num_frames must be positive, got {self.num_frames}")
         if self.normalization not in NORMALIZATIONS:
-            raise InputError(f"unknown normalization {self.normalization!r}; expected one of {', '.join(NORMALIZATIONS)}")
+            raise InputError(
+                f"unknown normalization {self.normalization!r}; expected one of {', '.join(NORMALIZATIONS)}"
+            )
 
 
 def apply_depth(
@@ -105,16 +107,23 @@ def apply_depth(
             raise InputError(f"{path}: video of sample {samples[index]} is missing")
         return read_frames(path, num_frames=settings.num_frames, crop=settings.crop, fps=settings.fps)
 
-    log.info("%d of %d samples to process with %s on %s%s", len(pending), len(store), info.name, device,
-             " (UNTRAINED tiny model: depth NOT meaningful)" if info.untrained_tiny else "")
+    log.info(
+        "%d of %d samples to process with %s on %s%s",
+        len(pending),
+        len(store),
+        info.name,
+        device,
+        " (UNTRAINED tiny model: depth NOT meaningful)" if info.untrained_tiny else "",
+    )
     with ThreadPoolExecutor(max_workers=1) as pool:
         upcoming = pool.submit(load, pending[0])
         for position, index in enumerate(pending):
             frames = upcoming.result()
             if position + 1 < len(pending):
                 upcoming = pool.submit(load, pending[position + 1])
-            depth = estimate_depth(frames, model, processor, device, settings.batch_size,
-                                   normalization=settings.normalization)
+            depth = estimate_depth(
+                frames, model, processor, device, settings.batch_size, normalization=settings.normalization
+            )
             store.write(index, depth)
             log.debug("sample %s done", samples[index])
     if complete_marker is not None:

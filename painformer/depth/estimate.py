@@ -97,8 +97,9 @@ def predict_depth(frames: np.ndarray, model, processor, device: torch.device, ba
         pixel_values = _pixel_values(frames[start : start + batch_size], processor, device)
         with autocast:
             depth = model(pixel_values=pixel_values).predicted_depth
-        depth = F.interpolate(depth.float().unsqueeze(1), size=(OUTPUT_SIZE, OUTPUT_SIZE), mode="bilinear",
-                              align_corners=False).squeeze(1)
+        depth = F.interpolate(
+            depth.float().unsqueeze(1), size=(OUTPUT_SIZE, OUTPUT_SIZE), mode="bilinear", align_corners=False
+        ).squeeze(1)
         outputs.append(depth.cpu().numpy())
     return np.concatenate(outputs).astype(np.float32, copy=False)
 
@@ -116,8 +117,15 @@ def depth_to_uint8(depth: np.ndarray, *, normalization: str = "video") -> np.nda
     return np.repeat(grey[..., None], 3, axis=-1)
 
 
-def estimate_depth(frames: np.ndarray, model, processor, device: torch.device | str, batch_size: int = 16, *,
-                   normalization: str = "video") -> np.ndarray:
+def estimate_depth(
+    frames: np.ndarray,
+    model,
+    processor,
+    device: torch.device | str,
+    batch_size: int = 16,
+    *,
+    normalization: str = "video",
+) -> np.ndarray:
     """uint8 RGB frames (N, H, W, 3) of one video -> uint8 depth frames (N, 224, 224, 3)."""
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:

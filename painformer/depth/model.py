@@ -134,7 +134,9 @@ def load_depth_model(model_dir: str | Path, device: str | torch.device = "auto")
         processor = AutoImageProcessor.from_pretrained(str(model_dir), local_files_only=True)
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"{model_dir}: cannot load a depth-estimation model ({first_line}); {HOW_TO_GET}") from error
+        raise CheckpointError(
+            f"{model_dir}: cannot load a depth-estimation model ({first_line}); {HOW_TO_GET}"
+        ) from error
     if info.untrained_tiny:
         log.warning("%s: UNTRAINED tiny depth model, its depth maps are NOT meaningful (pipeline test only)", model_dir)
     return model.to(device).eval(), processor
@@ -228,6 +230,9 @@ def make_tiny_depth_model(out_dir: str | Path, *, seed: int = 0, spec: TinyDepth
     if out_dir.exists():
         shutil.rmtree(out_dir)
     tmp.rename(out_dir)
-    log.warning("%s: wrote an UNTRAINED tiny depth model (%d parameters); its depth maps are NOT meaningful",
-                out_dir, sum(p.numel() for p in model.parameters()))
+    log.warning(
+        "%s: wrote an UNTRAINED tiny depth model (%d parameters); its depth maps are NOT meaningful",
+        out_dir,
+        sum(p.numel() for p in model.parameters()),
+    )
     return out_dir

@@ -26,9 +26,14 @@ def add_commands(subparsers) -> None:
     embed.add_argument("--images", help="upstream image store (biosignal images, thermal or depth frames)")
     embed.add_argument("--num-frames", type=positive_int, help="frames sampled per video (RGB)")
     embed.add_argument("--crop", default="center", choices=["center", "face"], help="frame crop (RGB)")
-    embed.add_argument("--fps", type=frame_rate,
-                       help="expected frame rate (RGB; BioVid 25, AI4Pain 30): other rates are resampled, with a warning")
-    embed.add_argument("--checkpoint", default="none", help="PainFormer checkpoint, or 'none' for an untrained backbone")
+    embed.add_argument(
+        "--fps",
+        type=frame_rate,
+        help="expected frame rate (RGB; BioVid 25, AI4Pain 30): other rates are resampled, with a warning",
+    )
+    embed.add_argument(
+        "--checkpoint", default="none", help="PainFormer checkpoint, or 'none' for an untrained backbone"
+    )
     embed.add_argument("--out", required=True, help="output store, e.g. results/demo/embeddings/gsr/waveform.zarr")
     embed.add_argument("--complete-marker", help="JSON file written only once every sample is embedded")
     embed.add_argument("--batch-size", type=positive_int, default=16)
@@ -38,8 +43,11 @@ def add_commands(subparsers) -> None:
     embed.add_argument("--float16", action="store_true", help="store embeddings as float16")
     embed.add_argument("--compile", action="store_true", help="torch.compile the backbone (GPU)")
     embed.add_argument("--force", action="store_true", help="delete an existing store made differently and start over")
-    embed.add_argument("--replace-stale", action="store_true",
-        help="resume a store made the same way, replace one made differently (for workflows)")
+    embed.add_argument(
+        "--replace-stale",
+        action="store_true",
+        help="resume a store made the same way, replace one made differently (for workflows)",
+    )
     embed.add_argument("--no-progress", action="store_true")
     embed.set_defaults(func=run_embed)
 
@@ -69,19 +77,31 @@ def run_embed(args: argparse.Namespace) -> int:
     if table.empty:
         raise InputError(f"{args.samples}: the sample table is empty")
     source = open_source(
-        table=table, modality=args.modality, representation=args.representation,
-        images=args.images, num_frames=args.num_frames, crop=args.crop, fps=args.fps,
+        table=table,
+        modality=args.modality,
+        representation=args.representation,
+        images=args.images,
+        num_frames=args.num_frames,
+        crop=args.crop,
+        fps=args.fps,
     )
     checkpoint = None if args.checkpoint.lower() in ("none", "") else args.checkpoint
     model = load_painformer(checkpoint)
     settings = EmbedSettings(
-        batch_size=args.batch_size, device=str(select_device(args.device)),
-        loader_threads=args.loader_threads, compile=args.compile,
+        batch_size=args.batch_size,
+        device=str(select_device(args.device)),
+        loader_threads=args.loader_threads,
+        compile=args.compile,
         store_dtype="float16" if args.float16 else "float32",
     )
     store = extract_embeddings(
-        source=source, out=args.out, model=model, modality=args.modality,
-        representation=args.representation, settings=settings, force="stale" if args.replace_stale else args.force,
+        source=source,
+        out=args.out,
+        model=model,
+        modality=args.modality,
+        representation=args.representation,
+        settings=settings,
+        force="stale" if args.replace_stale else args.force,
         progress=not args.no_progress,
     )
     if args.complete_marker:
@@ -105,7 +125,9 @@ def run_inspect(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2, sort_keys=True))
         return 0
     print(f"store      {summary['path']}")
-    print(f"kind       {summary['kind']}  array {summary['array']}  shape {tuple(summary['shape'])}  dtype {summary['dtype']}")
+    print(
+        f"kind       {summary['kind']}  array {summary['array']}  shape {tuple(summary['shape'])}  dtype {summary['dtype']}"
+    )
     print(f"complete   {summary['complete']}  ({summary['samples_done']}/{summary['samples_total']} samples done)")
     print(f"subjects   {summary['subjects']}  classes {', '.join(summary['classes'])}")
     for key, value in sorted(summary["attrs"].items()):

@@ -24,8 +24,12 @@ def export_h5(store_path: str | Path, out: str | Path) -> Path:
     strings = h5py.string_dtype("utf-8")
     with atomic_path(out, suffix=".h5") as tmp, h5py.File(tmp, "w") as handle:
         data = handle.create_dataset(
-            store.array_name, shape=store.array.shape, dtype=store.array.dtype,
-            chunks=(1, *store.array.shape[1:]), compression="gzip", compression_opts=4,
+            store.array_name,
+            shape=store.array.shape,
+            dtype=store.array.dtype,
+            chunks=(1, *store.array.shape[1:]),
+            compression="gzip",
+            compression_opts=4,
         )
         for index in range(len(store)):
             data[index] = store.read(index)
@@ -36,7 +40,9 @@ def export_h5(store_path: str | Path, out: str | Path) -> Path:
         for key, value in store.attrs.items():
             if key in ("samples", "subjects", "classes"):
                 continue
-            handle.attrs[key] = value if isinstance(value, (int, float, str, bool)) else json.dumps(value, sort_keys=True)
+            handle.attrs[key] = (
+                value if isinstance(value, (int, float, str, bool)) else json.dumps(value, sort_keys=True)
+            )
     return Path(out)
 
 

@@ -48,7 +48,9 @@ class EmbedSettings:
         return "bfloat16" if torch.device(self.device).type == "cuda" else "float32"
 
 
-def prefetch(load: Callable[[int], Any], indices: Iterable[int], *, threads: int, lookahead: int) -> Iterator[tuple[int, Any]]:
+def prefetch(
+    load: Callable[[int], Any], indices: Iterable[int], *, threads: int, lookahead: int
+) -> Iterator[tuple[int, Any]]:
     """Yield ``(i, load(i))`` in order while up to ``lookahead`` loads run in background threads."""
     with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="painformer-load") as pool:
         queue: deque = deque()
@@ -101,7 +103,9 @@ class _BatchRunner:
         return embeddings.float().cpu().numpy()
 
 
-def store_fingerprint(*, model: PainFormer, source: ImageSource, modality: str, representation: str, settings: EmbedSettings) -> dict[str, Any]:
+def store_fingerprint(
+    *, model: PainFormer, source: ImageSource, modality: str, representation: str, settings: EmbedSettings
+) -> dict[str, Any]:
     return {
         "backbone": "painformer",
         "checkpoint_sha256": getattr(model, "checkpoint_sha256", "unknown"),
@@ -125,7 +129,9 @@ def extract_embeddings(
     progress: bool = True,
 ) -> SampleStore:
     """Embed every pending sample of ``source`` into the store at ``out`` and return it."""
-    fingerprint = store_fingerprint(model=model, source=source, modality=modality, representation=representation, settings=settings)
+    fingerprint = store_fingerprint(
+        model=model, source=source, modality=modality, representation=representation, settings=settings
+    )
     store = SampleStore.create_or_resume(
         out,
         kind="embeddings",
@@ -190,7 +196,13 @@ def extract_embeddings(
             )
         return torch.from_numpy(np.ascontiguousarray(images))  # (n_items, H, W, 3) uint8
 
-    with tqdm(total=len(pending), desc=f"embed {modality}/{representation}", unit="sample", disable=not progress, mininterval=2.0) as bar:
+    with tqdm(
+        total=len(pending),
+        desc=f"embed {modality}/{representation}",
+        unit="sample",
+        disable=not progress,
+        mininterval=2.0,
+    ) as bar:
         for index, tensor in prefetch(load, pending, threads=settings.loader_threads, lookahead=settings.lookahead):
             buffers[index] = np.empty((source.num_items, EMBEDDING_DIM), dtype=np.float32)
             filled[index] = 0

@@ -29,20 +29,30 @@ def add_commands(subparsers) -> None:
     given.add_argument("--samples", help="sample table (samples.tsv); with --modality and --sample or --pick")
     given.add_argument("--image", action="append", help="an image file (repeatable), instead of samples")
     parser.add_argument("--modality", choices=["rgb", "thermal", "depth", "ecg", "emg", "gsr", "fnirs"])
-    parser.add_argument("--representation", default="frames", choices=["frames", "waveform", "spec_angle", "spec_phase", "spec_psd"])
+    parser.add_argument(
+        "--representation", default="frames", choices=["frames", "waveform", "spec_angle", "spec_phase", "spec_psd"]
+    )
     parser.add_argument("--images", help="upstream image store (biosignal images, thermal or depth frames)")
-    parser.add_argument("--checkpoint", default="none", help="PainFormer checkpoint, or 'none' for an untrained backbone")
+    parser.add_argument(
+        "--checkpoint", default="none", help="PainFormer checkpoint, or 'none' for an untrained backbone"
+    )
     chosen = parser.add_mutually_exclusive_group()
     chosen.add_argument("--sample", action="append", help="sample name (repeatable)")
     chosen.add_argument(
-        "--pick", type=positive_int, metavar="N",
+        "--pick",
+        type=positive_int,
+        metavar="N",
         help="choose N samples: per subject in table order, its first sample of each class",
     )
     written = parser.add_mutually_exclusive_group(required=True)
     written.add_argument("--out", help="output folder for one PNG per image")
-    written.add_argument("--sheet", help="one PNG of every chosen sample: a captioned row per sample, a panel per image")
+    written.add_argument(
+        "--sheet", help="one PNG of every chosen sample: a captioned row per sample, a panel per image"
+    )
     parser.add_argument(
-        "--max-items", type=positive_int, metavar="K",
+        "--max-items",
+        type=positive_int,
+        metavar="K",
         help="at most K images per sample, evenly spread (frames of a video, fNIRS channels)",
     )
     parser.add_argument("--num-frames", type=positive_int, default=4, help="frames per video (video modalities)")
@@ -51,7 +61,9 @@ def add_commands(subparsers) -> None:
     parser.add_argument("--stages", type=int, nargs="+", default=[3, 4], choices=[3, 4])
     parser.add_argument("--reduce", default="mean", choices=["mean", "max"], help="how heads are combined")
     parser.add_argument("--rollout", action="store_true", help="attention rollout within each stage")
-    parser.add_argument("--overlay-only", action="store_true", help="write the overlay alone, not the image | overlay panel")
+    parser.add_argument(
+        "--overlay-only", action="store_true", help="write the overlay alone, not the image | overlay panel"
+    )
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--threads", type=positive_int, help="torch CPU threads")
     parser.set_defaults(func=run_attention)
@@ -94,8 +106,13 @@ def sample_items(args: argparse.Namespace) -> Iterator[tuple[str, str, np.ndarra
     chosen = table[table["sample"].astype(str).isin(names)].reset_index(drop=True)
     num_frames = args.num_frames if args.representation == "frames" else None
     source = open_source(
-        table=chosen, modality=args.modality, representation=args.representation,
-        images=args.images, num_frames=num_frames, crop=args.crop, fps=args.fps,
+        table=chosen,
+        modality=args.modality,
+        representation=args.representation,
+        images=args.images,
+        num_frames=num_frames,
+        crop=args.crop,
+        fps=args.fps,
     )
     class_of = dict(zip(chosen["sample"].astype(str), chosen["class_name"].astype(str)))
     for index, sample in enumerate(source.meta.samples):
@@ -128,8 +145,10 @@ def run_attention(args: argparse.Namespace) -> int:
     for name, caption, images, items in inputs:
         heat = attention_maps(model, images, stages=tuple(args.stages), reduce=args.reduce, rollout=args.rollout)
         blended = overlay(images, heat)
-        pictures = [mixed if args.overlay_only else np.concatenate([image, mixed], axis=1)
-                    for image, mixed in zip(images, blended)]
+        pictures = [
+            mixed if args.overlay_only else np.concatenate([image, mixed], axis=1)
+            for image, mixed in zip(images, blended)
+        ]
         if out is None:
             rows.append(pictures)
             labels.append(caption)

@@ -29,7 +29,7 @@ reproduces that, ``(3, 4)`` (the default) adds the finer 14x14 stage.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -75,7 +75,7 @@ def _grid_to_image(importance: torch.Tensor, size: tuple[int, int]) -> torch.Ten
 def _normalise(maps: torch.Tensor) -> torch.Tensor:
     flat = maps.flatten(1)
     low = flat.min(dim=1).values.view(-1, 1, 1)
-    span = (flat.max(dim=1).values.view(-1, 1, 1) - low)
+    span = flat.max(dim=1).values.view(-1, 1, 1) - low
     return torch.where(span > 0, (maps - low) / span.clamp_min(1e-12), torch.zeros_like(maps))
 
 
@@ -138,7 +138,9 @@ def token_importance(
     was_training = model.training
     model.eval()
     try:
-        importance = _stage_importance(model, preprocess(images).to(device), stages=wanted, reduce=reduce, rollout=rollout)
+        importance = _stage_importance(
+            model, preprocess(images).to(device), stages=wanted, reduce=reduce, rollout=rollout
+        )
     finally:
         model.train(was_training)
     grids = {}

@@ -1,7 +1,7 @@
 """Models: the PainFormer backbone, the Embedding-Mixer and the Video-Encoder."""
 
-from painformer.models.mixer import EmbeddingMixer, VideoEncoder, set_factored_attention
 from painformer.models.loading import UNTRAINED, check_state_dict, load_painformer
+from painformer.models.mixer import EmbeddingMixer, VideoEncoder, set_factored_attention
 from painformer.models.painformer import EMBEDDING_DIM, PainFormer, painformer
 from painformer.models.preprocess import PREPROCESS_PARAMS, preprocess
 

@@ -6,11 +6,11 @@ import argparse
 import json
 from dataclasses import asdict
 
-from painformer.models.flops import ModelCost, table_i_costs
 from painformer.cli_types import positive_int
+from painformer.models.flops import ModelCost, table_i_costs
 
 
-def add_commands(subparsers: "argparse._SubParsersAction") -> None:
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
     models = subparsers.add_parser(
         "models",
         help="inspect the models (PainFormer, Embedding-Mixer, Video-Encoder)",

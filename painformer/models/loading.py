@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
@@ -25,7 +26,9 @@ def _extract_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
     elif isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
         obj = obj["state_dict"]
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(f"{path}: not a PainFormer checkpoint (expected a state dict or {{'model_state_dict': ...}})")
+        raise CheckpointError(
+            f"{path}: not a PainFormer checkpoint (expected a state dict or {{'model_state_dict': ...}})"
+        )
     state = {}
     for key, value in obj.items():
         if key.startswith("module."):

@@ -36,8 +36,9 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 from timm.models import register_model
+from torch import nn
+
 
 def fourier_position_features(
     length: int,

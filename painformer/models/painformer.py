@@ -22,14 +22,14 @@ classifier head is configured), ``num_features`` is 160.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import partial
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 from timm.layers import DropPath
 from timm.models import register_model
+from torch import nn
 
 # Input normalisation of the published checkpoint (VGGFace2 statistics).
 PAINFORMER_MEAN = (0.6068, 0.4517, 0.3800)
@@ -280,7 +280,9 @@ class PainFormer(nn.Module):
             setattr(self, f"patch_embed{stage}", patch_embed)
             setattr(self, f"block{stage}", blocks)
             setattr(self, f"norm{stage}", LayerNorm6(dim))
-        self.post_network = nn.ModuleList([ClassBlock(dim=embed_dims[-1], num_heads=num_heads[-1], mlp_ratio=mlp_ratios[-1])])
+        self.post_network = nn.ModuleList(
+            [ClassBlock(dim=embed_dims[-1], num_heads=num_heads[-1], mlp_ratio=mlp_ratios[-1])]
+        )
         self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
         self.apply(self._init_weights)
 

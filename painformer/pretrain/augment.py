@@ -50,7 +50,9 @@ def build_train_transform(settings: AugmentSettings, *, size: int = 224) -> v2.C
         steps.append(v2.GaussianNoise(mean=0.0, sigma=settings.gaussian_noise_std, clip=True))
     steps.append(v2.Normalize(mean=list(PAINFORMER_MEAN), std=list(PAINFORMER_STD)))
     if settings.square_mask_probability > 0:
-        steps.append(v2.RandomErasing(p=settings.square_mask_probability, scale=(0.02, 0.15), ratio=(1.0, 1.0), value=0.0))
+        steps.append(
+            v2.RandomErasing(p=settings.square_mask_probability, scale=(0.02, 0.15), ratio=(1.0, 1.0), value=0.0)
+        )
     return v2.Compose(steps)
 
 

@@ -6,8 +6,8 @@ import argparse
 import json
 import logging
 
-from painformer.errors import InputError
 from painformer.cli_types import positive_int
+from painformer.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +25,16 @@ def add_commands(subparsers) -> None:
     parser.add_argument("--epochs", type=positive_int, help="override training.epochs")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
-    parser.add_argument("--stop-after-epoch", type=positive_int, help="stop after this epoch (continue later with --resume)")
+    parser.add_argument(
+        "--stop-after-epoch", type=positive_int, help="stop after this epoch (continue later with --resume)"
+    )
     parser.add_argument("--threads", type=positive_int, help="torch CPU threads")
-    parser.add_argument("--loader-workers", type=int, default=0, help="processes decoding and augmenting batches (0: in the main process)")
+    parser.add_argument(
+        "--loader-workers",
+        type=int,
+        default=0,
+        help="processes decoding and augmenting batches (0: in the main process)",
+    )
     parser.set_defaults(func=run_pretrain)
     commands = parser.add_subparsers(dest="pretrain_command", metavar="SUBCOMMAND")
 
@@ -40,15 +47,26 @@ def add_commands(subparsers) -> None:
     demo.add_argument("--samples", required=True, help="sample table (samples.tsv)")
     demo.add_argument("--out", required=True, help="output folder")
     demo.add_argument("--frames-per-video", type=positive_int, default=4)
-    demo.add_argument("--signal", nargs="+", default=["gsr"], choices=["ecg", "emg", "gsr"],
-                      help="biosignals of the pain tasks, one task each (default: gsr)")
     demo.add_argument(
-        "--representation", default="spec_psd", choices=["waveform", "spec_angle", "spec_phase", "spec_psd", "spectrograms"],
+        "--signal",
+        nargs="+",
+        default=["gsr"],
+        choices=["ecg", "emg", "gsr"],
+        help="biosignals of the pain tasks, one task each (default: gsr)",
+    )
+    demo.add_argument(
+        "--representation",
+        default="spec_psd",
+        choices=["waveform", "spec_angle", "spec_phase", "spec_psd", "spectrograms"],
         help="biosignal image of the signal task; 'spectrograms': the three spectrogram types in equal shares",
     )
     demo.add_argument("--probe-subjects", type=int, default=3, help="subjects held out of every task, for the probe")
     demo.add_argument(
-        "--frame-window", type=float, nargs=2, default=(0.0, 1.0), metavar=("START", "END"),
+        "--frame-window",
+        type=float,
+        nargs=2,
+        default=(0.0, 1.0),
+        metavar=("START", "END"),
         help="take the frames from this part of each clip, as fractions of its length (default: 0 1, the whole clip)",
     )
     demo.set_defaults(func=run_make_demo_tasks)
@@ -77,8 +95,14 @@ def run_pretrain(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = load_pretrain_config(args.tasks, epochs=args.epochs)
-    pretrain(config, out=args.out, device=args.device, resume=args.resume,
-             stop_after_epoch=args.stop_after_epoch, loader_workers=args.loader_workers)
+    pretrain(
+        config,
+        out=args.out,
+        device=args.device,
+        resume=args.resume,
+        stop_after_epoch=args.stop_after_epoch,
+        loader_workers=args.loader_workers,
+    )
     return 0
 
 
@@ -89,8 +113,12 @@ def run_make_demo_tasks(args: argparse.Namespace) -> int:
     if not 0.0 <= start < end <= 1.0:
         raise InputError(f"--frame-window: expected two fractions 0 <= START < END <= 1, got {start} {end}")
     written = make_demo_tasks(
-        samples=args.samples, out=args.out, frames_per_video=args.frames_per_video,
-        signals=args.signal, representation=args.representation, probe_subjects=args.probe_subjects,
+        samples=args.samples,
+        out=args.out,
+        frames_per_video=args.frames_per_video,
+        signals=args.signal,
+        representation=args.representation,
+        probe_subjects=args.probe_subjects,
         frame_window=(start, end),
     )
     for path in written:
@@ -103,8 +131,10 @@ def run_probe(args: argparse.Namespace) -> int:
 
     results = probe_checkpoints(task=args.task, checkpoints=args.checkpoint, device=args.device)
     for result in results:
-        print(f"{result['checkpoint']}\taccuracy {result['accuracy']:.4f}\t"
-              f"per-subject standardised {result['accuracy_subject_normalised']:.4f}\t(chance {result['chance']:.4f}, {result['n_images']} images, {result['n_subjects']} subjects)")
+        print(
+            f"{result['checkpoint']}\taccuracy {result['accuracy']:.4f}\t"
+            f"per-subject standardised {result['accuracy_subject_normalised']:.4f}\t(chance {result['chance']:.4f}, {result['n_images']} images, {result['n_subjects']} subjects)"
+        )
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(results, handle, indent=2)

@@ -116,7 +116,9 @@ def _check_settings(settings: PretrainSettings, *, n_tasks: int, source: str) ->
     if settings.warmup_epochs < 0 or settings.cooldown_epochs < 0:
         problems.append("warmup_epochs and cooldown_epochs must be >= 0")
     if settings.cooldown_epochs >= settings.epochs and settings.cooldown_epochs > 0:
-        problems.append(f"cooldown_epochs {settings.cooldown_epochs} leaves no cosine phase in {settings.epochs} epochs")
+        problems.append(
+            f"cooldown_epochs {settings.cooldown_epochs} leaves no cosine phase in {settings.epochs} epochs"
+        )
     if settings.image_size != 224:
         problems.append(f"image_size must be 224 (the backbone's input size), got {settings.image_size}")
     if settings.loss_weighting not in LOSS_WEIGHTINGS:
@@ -158,7 +160,9 @@ def parse_pretrain_config(raw: Any, *, source: str, epochs: int | None = None) -
             raise InputError(f"{where}: unknown keys {extra}")
         name = str(entry["name"])
         if not TASK_NAME.match(name):
-            raise InputError(f"{where}: task name {name!r} must start with a letter and use letters, digits, '_' or '-'")
+            raise InputError(
+                f"{where}: task name {name!r} must start with a letter and use letters, digits, '_' or '-'"
+            )
         num_classes = entry["num_classes"]
         if not isinstance(num_classes, int) or num_classes < 2:
             raise InputError(f"{where} ({name}): num_classes must be an integer >= 2, got {num_classes!r}")

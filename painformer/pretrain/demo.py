@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import yaml
@@ -46,14 +46,18 @@ def _read_video_frames(path: str, num_frames: int, window: tuple[float, float]) 
     return read_frames(path, num_frames=num_frames, crop="center", window=window)
 
 
-def _write_task(path: Path, images: Sequence[np.ndarray], labels: Sequence[int], subjects: Sequence[str], classes: Sequence[str]) -> None:
+def _write_task(
+    path: Path, images: Sequence[np.ndarray], labels: Sequence[int], subjects: Sequence[str], classes: Sequence[str]
+) -> None:
     import h5py
 
     from painformer.utils import atomic_path
 
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as handle:
-            handle.create_dataset("images", data=np.stack(images).astype(np.uint8), chunks=(1, 224, 224, 3), compression="lzf")
+            handle.create_dataset(
+                "images", data=np.stack(images).astype(np.uint8), chunks=(1, 224, 224, 3), compression="lzf"
+            )
             handle["labels"] = np.asarray(labels, dtype=np.int64)
             handle["subjects"] = np.asarray(subjects, dtype="S")
             handle.attrs["classes"] = list(classes)
@@ -157,8 +161,10 @@ def make_demo_tasks(
     tasks = [
         {"name": "identity", "dataset": str(out / "identity_frames.h5"), "num_classes": len(pretrain_subjects)},
         {"name": "pain_face", "dataset": str(out / "pain_frames.h5"), "num_classes": 2},
-        *({"name": f"pain_{signal}", "dataset": str(out / f"pain_{signal}_{representation}.h5"), "num_classes": 2}
-          for signal in signals),
+        *(
+            {"name": f"pain_{signal}", "dataset": str(out / f"pain_{signal}_{representation}.h5"), "num_classes": 2}
+            for signal in signals
+        ),
     ]
     tasks_yaml.write_text(
         "# Written by `painformer pretrain make-demo-tasks`; training settings: config/pretrain_demo.yaml.\n"

@@ -17,7 +17,7 @@ per Adam step) and the tasks with larger losses lose their weight more slowly.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

@@ -8,8 +8,9 @@ accuracy with the untrained one's shows what pretraining added.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch

@@ -20,9 +20,10 @@ import csv
 import logging
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -135,7 +136,9 @@ def step_seed(seed: int, update: int, purpose: int) -> int:
 class StepBatches(torch.utils.data.Dataset):
     """One epoch's planned batches; item ``i`` is step ``i``'s augmented images and labels."""
 
-    def __init__(self, *, tasks: Sequence[TaskData], plan: list[list[tuple[int, int]]], first_update: int, seed: int, transform):
+    def __init__(
+        self, *, tasks: Sequence[TaskData], plan: list[list[tuple[int, int]]], first_update: int, seed: int, transform
+    ):
         self.tasks = list(tasks)
         self.plan = plan
         self.first_update = first_update
@@ -186,7 +189,9 @@ def pretrain(
     settings = config.settings
     last_path, backbone_path, log_path = out / "last.pt", out / "painformer.pth", out / "log.tsv"
     if last_path.exists() and not resume:
-        raise InputError(f"{last_path}: a run already exists here; pass --resume to continue it or choose another --out")
+        raise InputError(
+            f"{last_path}: a run already exists here; pass --resume to continue it or choose another --out"
+        )
     out.mkdir(parents=True, exist_ok=True)
 
     tasks = [open_task(spec, source=config.source) for spec in config.tasks]
@@ -248,7 +253,12 @@ def pretrain(
     records = []
     log.info(
         "pretraining %d tasks (%s), sizes %s, batch quotas %s, %d steps/epoch on %s (%s)",
-        len(tasks), ", ".join(names), sizes, batches.quotas, steps, torch_device,
+        len(tasks),
+        ", ".join(names),
+        sizes,
+        batches.quotas,
+        steps,
+        torch_device,
         "bfloat16 autocast" if use_bfloat16 else "float32",
     )
     last_epoch = settings.epochs if stop_after_epoch is None else min(settings.epochs, stop_after_epoch)
@@ -260,12 +270,19 @@ def pretrain(
         seen = torch.zeros(len(tasks))
         total_sum = 0.0
         epoch_batches = StepBatches(
-            tasks=tasks, plan=[batches.next_batch() for _ in range(steps)],
-            first_update=(epoch - 1) * steps, seed=settings.seed, transform=transform,
+            tasks=tasks,
+            plan=[batches.next_batch() for _ in range(steps)],
+            first_update=(epoch - 1) * steps,
+            seed=settings.seed,
+            transform=transform,
         )
         loader = torch.utils.data.DataLoader(
-            epoch_batches, batch_size=None, shuffle=False, num_workers=loader_workers,
-            pin_memory=torch_device.type == "cuda", persistent_workers=False,
+            epoch_batches,
+            batch_size=None,
+            shuffle=False,
+            num_workers=loader_workers,
+            pin_memory=torch_device.type == "cuda",
+            persistent_workers=False,
         )
         for step, (images, labels, counts) in enumerate(loader):
             update = (epoch - 1) * steps + step
@@ -318,10 +335,18 @@ def pretrain(
         _write_log(log_path, columns, rows)
         if progress:
             summary = ", ".join(
-                f"{n}: loss {l:.3f} acc {a:.3f} w {w:+.4f}"
-                for n, l, a, w in zip(names, record.task_loss, record.task_accuracy, record.task_weight)
+                f"{n}: loss {loss:.3f} acc {a:.3f} w {w:+.4f}"
+                for n, loss, a, w in zip(names, record.task_loss, record.task_accuracy, record.task_weight)
             )
-            log.info("epoch %d/%d total %.4f lr %.3g (%s) %.1fs", epoch, settings.epochs, record.total_loss, record.lr, summary, record.seconds)
+            log.info(
+                "epoch %d/%d total %.4f lr %.3g (%s) %.1fs",
+                epoch,
+                settings.epochs,
+                record.total_loss,
+                record.lr,
+                summary,
+                record.seconds,
+            )
     if not backbone_path.exists() and last_path.exists():
         # Finished run whose backbone file was removed: rebuild it from the run state.
         save_backbone(model, backbone_path, config=config, epoch=start_epoch)

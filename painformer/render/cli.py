@@ -28,8 +28,11 @@ def add_commands(subparsers) -> None:
     render.add_argument("--loader-threads", type=positive_int, default=2, help="threads reading signal files")
     render.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     render.add_argument("--force", action="store_true", help="delete an existing store made differently and start over")
-    render.add_argument("--replace-stale", action="store_true",
-        help="resume a store made the same way, replace one made differently (for workflows)")
+    render.add_argument(
+        "--replace-stale",
+        action="store_true",
+        help="resume a store made the same way, replace one made differently (for workflows)",
+    )
     render.set_defaults(func=run_render)
 
 

@@ -63,9 +63,7 @@ def _as_batch(signals: np.ndarray) -> np.ndarray:
     bad = ~np.isfinite(array)
     if bad.any():
         rows = np.flatnonzero(bad.any(axis=1))
-        raise InputError(
-            f"signal rows {rows[:10].tolist()} contain {int(bad.sum())} NaN or infinite values"
-        )
+        raise InputError(f"signal rows {rows[:10].tolist()} contain {int(bad.sum())} NaN or infinite values")
     return array
 
 

@@ -72,9 +72,7 @@ def load_checked(*, index: int, path: str, signal: str, loader: SignalLoader, sa
     bad = ~np.isfinite(values)
     if bad.any():
         first = int(np.flatnonzero(bad.reshape(-1, values.shape[-1]).any(axis=0))[0])
-        raise InputError(
-            f"{path}: {signal} contains {int(bad.sum())} NaN or infinite values (first at sample {first})"
-        )
+        raise InputError(f"{path}: {signal} contains {int(bad.sum())} NaN or infinite values (first at sample {first})")
     if not (np.isfinite(fs) and fs > 0):
         raise InputError(f"{path}: invalid sampling rate {fs!r}")
     return LoadedSignal(index=index, path=path, values=values, fs=float(fs), sample=sample)
@@ -188,8 +186,14 @@ def render_signal_store(
             )
         return item
 
-    bar = tqdm(total=len(pending), desc=f"render {signal}/{representation}", unit="sample",
-               disable=not progress, mininterval=2.0, file=sys.stderr)
+    bar = tqdm(
+        total=len(pending),
+        desc=f"render {signal}/{representation}",
+        unit="sample",
+        disable=not progress,
+        mininterval=2.0,
+        file=sys.stderr,
+    )
     with bar, ThreadPoolExecutor(max_workers=max(1, loader_threads)) as pool:
         batches = list(_batches(pending, batch_size))
         # Load the next batch while the current one is rendered and written.

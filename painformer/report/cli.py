@@ -38,11 +38,17 @@ def add_commands(subparsers) -> None:
     summary.add_argument("--markdown", required=True, help="summary markdown")
     summary.add_argument("--plots-dir", required=True, help="folder for summary.png")
     summary.add_argument(
-        "--compare", action="append", default=[], metavar="A:B",
+        "--compare",
+        action="append",
+        default=[],
+        metavar="A:B",
         help="paired Wilcoxon test of experiment A against B over common subjects (repeatable)",
     )
     summary.add_argument(
-        "--note", action="append", default=[], metavar="TEXT",
+        "--note",
+        action="append",
+        default=[],
+        metavar="TEXT",
         help="a line of the markdown's Provenance section, placed first (repeatable): where the backbone, "
         "depth and thermal models came from",
     )
@@ -73,8 +79,14 @@ def run_summary(args: argparse.Namespace) -> int:
     from painformer.report.summary import compare_path, write_summary
 
     table, comparisons = write_summary(
-        experiment_files=args.experiments, out=args.out, markdown=args.markdown,
-        plots_dir=args.plots_dir, compare=args.compare, provenance=args.note,
+        experiment_files=args.experiments,
+        out=args.out,
+        markdown=args.markdown,
+        plots_dir=args.plots_dir,
+        compare=args.compare,
+        provenance=args.note,
     )
-    print(f"{len(table)} experiments -> {args.out}, {args.markdown}; {len(comparisons)} comparisons -> {compare_path(args.out)}")
+    print(
+        f"{len(table)} experiments -> {args.out}, {args.markdown}; {len(comparisons)} comparisons -> {compare_path(args.out)}"
+    )
     return 0

@@ -31,9 +31,7 @@ TABLE_COLUMNS = {"accuracy": "accuracy", "recall_macro": "recall", "f1_macro": "
 
 def pooled_predictions(folds: Sequence[FoldResult]) -> pd.DataFrame:
     """Every fold's predictions in one table, with the fold name as a column."""
-    return pd.concat(
-        [fold.predictions.assign(fold=fold.fold) for fold in folds], ignore_index=True
-    )
+    return pd.concat([fold.predictions.assign(fold=fold.fold) for fold in folds], ignore_index=True)
 
 
 def per_subject_accuracy(predictions: pd.DataFrame) -> dict[str, dict]:
@@ -41,10 +39,7 @@ def per_subject_accuracy(predictions: pd.DataFrame) -> dict[str, dict]:
     correct = predictions["true"].to_numpy() == predictions["predicted"].to_numpy()
     frame = pd.DataFrame({"subject": predictions["subject"].to_numpy(), "correct": correct})
     grouped = frame.groupby("subject", sort=True)["correct"]
-    return {
-        str(subject): {"accuracy": float(values.mean()), "n": int(values.size)}
-        for subject, values in grouped
-    }
+    return {str(subject): {"accuracy": float(values.mean()), "n": int(values.size)} for subject, values in grouped}
 
 
 def summarize_experiment(*, experiment: str, folds: Sequence[FoldResult]) -> dict:
@@ -111,11 +106,21 @@ def experiment_table(summary: dict) -> pd.DataFrame:
     ]
     for name in ("mean", "std"):
         rows.append(
-            {"fold": name, "test_subjects": "", "n": "", **{TABLE_COLUMNS[k]: _percent(summary[name][k]) for k in METRIC_KEYS}}
+            {
+                "fold": name,
+                "test_subjects": "",
+                "n": "",
+                **{TABLE_COLUMNS[k]: _percent(summary[name][k]) for k in METRIC_KEYS},
+            }
         )
     pooled = summary["pooled"]
     rows.append(
-        {"fold": "pooled", "test_subjects": "", "n": str(pooled["n"]), **{TABLE_COLUMNS[k]: _percent(pooled[k]) for k in METRIC_KEYS}}
+        {
+            "fold": "pooled",
+            "test_subjects": "",
+            "n": str(pooled["n"]),
+            **{TABLE_COLUMNS[k]: _percent(pooled[k]) for k in METRIC_KEYS},
+        }
     )
     return pd.DataFrame(rows, columns=["fold", "test_subjects", "n", *TABLE_COLUMNS.values()])
 

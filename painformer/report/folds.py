@@ -25,7 +25,16 @@ PREDICTIONS_FILE = "predictions.tsv"
 HISTORY_FILE = "history.tsv"
 CONFIG_FILE = "config.json"
 
-REQUIRED_METRIC_KEYS = ("fold", "classes", "test_subjects", "n_test", "accuracy", "recall_macro", "f1_macro", "confusion")
+REQUIRED_METRIC_KEYS = (
+    "fold",
+    "classes",
+    "test_subjects",
+    "n_test",
+    "accuracy",
+    "recall_macro",
+    "f1_macro",
+    "confusion",
+)
 PREDICTION_COLUMNS = ("sample", "subject", "true", "predicted")
 HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "train_accuracy")
 
@@ -136,7 +145,9 @@ def _read_history(path: Path) -> pd.DataFrame:
         values = pd.to_numeric(table[name], errors="coerce")
         if values.isna().any():
             row = int(values.isna().to_numpy().argmax())
-            raise InputError(f"{path}: column {name!r} holds a non-numeric value {table[name].iloc[row]!r} in row {row + 1}")
+            raise InputError(
+                f"{path}: column {name!r} holds a non-numeric value {table[name].iloc[row]!r} in row {row + 1}"
+            )
         table[name] = values.astype(float)
     return table.loc[:, list(HISTORY_COLUMNS)]
 

@@ -43,8 +43,13 @@ def plot_confusion(*, confusion: np.ndarray, classes: Sequence[str], title: str,
         for column in range(size):
             colour = "white" if shares[row, column] > 0.6 else "black"
             axes.text(
-                column, row, f"{int(counts[row, column])}\n{100 * shares[row, column]:.1f}%",
-                ha="center", va="center", color=colour, fontsize=9,
+                column,
+                row,
+                f"{int(counts[row, column])}\n{100 * shares[row, column]:.1f}%",
+                ha="center",
+                va="center",
+                color=colour,
+                fontsize=9,
             )
     axes.set_xticks(range(size), labels=list(classes))
     axes.set_yticks(range(size), labels=list(classes))
@@ -104,12 +109,17 @@ def plot_summary(
     positions = np.arange(count)
     width = 0.26
     figure, axes = plt.subplots(figsize=(max(5.0, 1.1 * count + 2.0), 4.0))
-    for offset, (column, label) in enumerate((("accuracy", "accuracy"), ("recall", "recall"), ("f1", "F1"))):
+    for offset, (_column, label) in enumerate((("accuracy", "accuracy"), ("recall", "recall"), ("f1", "F1"))):
         errors = np.where(np.isnan(stds[:, offset]), 0.0, stds[:, offset])
         axes.bar(positions + (offset - 1) * width, means[:, offset], width, yerr=errors, capsize=2, label=label)
     axes.hlines(
-        [100.0 * value for value in chances], positions - 1.5 * width, positions + 1.5 * width,
-        colors="tab:red", linestyles="--", zorder=3, label="chance",
+        [100.0 * value for value in chances],
+        positions - 1.5 * width,
+        positions + 1.5 * width,
+        colors="tab:red",
+        linestyles="--",
+        zorder=3,
+        label="chance",
     )
     axes.set_xticks(positions, labels=list(names), rotation=30, ha="right", fontsize=8)
     axes.set_ylim(0, 100)

@@ -126,7 +126,9 @@ def summary_table(summaries: Sequence[dict]) -> pd.DataFrame:
             "task": _setting_text(summary.get("task")),
             "epochs": _setting_text(summary.get("epochs")),
             "basic": _setting_text(summary.get("basic_p")),
-            "masking": " ".join(filter(None, (_setting_text(summary.get("masking_p")), _mask_text(summary.get("mask_range"))))),
+            "masking": " ".join(
+                filter(None, (_setting_text(summary.get("masking_p")), _mask_text(summary.get("mask_range"))))
+            ),
             "ls": _setting_text(summary.get("label_smoothing")),
             "dropout": _setting_text(summary.get("dropout")),
             "folds": str(summary["n_folds"]),
@@ -157,9 +159,12 @@ def _versus_best_single(summary: dict, summaries: Sequence[dict]) -> str:
     if len(inputs) < 2 or summary["mean"]["accuracy"] is None:
         return ""
     singles = [
-        other for other in summaries
-        if len(_inputs_of(other)) == 1 and _inputs_of(other)[0] in inputs
-        and other.get("task") == summary.get("task") and other["mean"]["accuracy"] is not None
+        other
+        for other in summaries
+        if len(_inputs_of(other)) == 1
+        and _inputs_of(other)[0] in inputs
+        and other.get("task") == summary.get("task")
+        and other["mean"]["accuracy"] is not None
     ]
     if not singles:
         return ""
@@ -183,21 +188,39 @@ def compare_experiments(first: dict, second: dict) -> Comparison:
     names = (first["experiment"], second["experiment"])
     common = sorted(set(first["per_subject"]) & set(second["per_subject"]))
     if len(common) < 2:
-        return Comparison(*names, n=len(common), mean_difference=None, statistic=None, p_value=None,
-                          note=f"not tested: {len(common)} common subject(s), the test needs at least 2")
+        return Comparison(
+            *names,
+            n=len(common),
+            mean_difference=None,
+            statistic=None,
+            p_value=None,
+            note=f"not tested: {len(common)} common subject(s), the test needs at least 2",
+        )
     accuracy_first = np.array([first["per_subject"][subject] for subject in common], dtype=float)
     accuracy_second = np.array([second["per_subject"][subject] for subject in common], dtype=float)
     differences = accuracy_first - accuracy_second
     mean_difference = float(differences.mean())
     if np.all(differences == 0):
-        return Comparison(*names, n=len(common), mean_difference=mean_difference, statistic=None, p_value=None,
-                          note="not tested: every common subject has the same accuracy in both")
+        return Comparison(
+            *names,
+            n=len(common),
+            mean_difference=mean_difference,
+            statistic=None,
+            p_value=None,
+            note="not tested: every common subject has the same accuracy in both",
+        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = stats.wilcoxon(accuracy_first, accuracy_second)
     note = "; ".join(sorted({str(item.message).split("\n")[0] for item in caught}))
-    return Comparison(*names, n=len(common), mean_difference=mean_difference, statistic=float(result.statistic),
-                      p_value=float(result.pvalue), note=note)
+    return Comparison(
+        *names,
+        n=len(common),
+        mean_difference=mean_difference,
+        statistic=float(result.statistic),
+        p_value=float(result.pvalue),
+        note=note,
+    )
 
 
 def parse_comparisons(pairs: Sequence[str], known: Sequence[str]) -> list[tuple[str, str]]:
@@ -271,8 +294,13 @@ def compare_path(out: str | Path) -> Path:
 
 
 def write_summary(
-    *, experiment_files: Sequence[str | Path], out: str | Path, markdown: str | Path,
-    plots_dir: str | Path, compare: Sequence[str] = (), provenance: Sequence[str] = (),
+    *,
+    experiment_files: Sequence[str | Path],
+    out: str | Path,
+    markdown: str | Path,
+    plots_dir: str | Path,
+    compare: Sequence[str] = (),
+    provenance: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, list[Comparison]]:
     """Write the summary TSV, the comparisons TSV, the markdown and PLOTS/summary.png.
 
@@ -302,9 +330,13 @@ def write_summary(
         compared.to_csv(path, sep="\t", index=False)
 
     plot_path = Path(plots_dir) / "summary.png"
-    means = np.array([[np.nan if s["mean"][k] is None else 100.0 * s["mean"][k] for k in METRIC_KEYS] for s in summaries])
+    means = np.array(
+        [[np.nan if s["mean"][k] is None else 100.0 * s["mean"][k] for k in METRIC_KEYS] for s in summaries]
+    )
     stds = np.array([[np.nan if s["std"][k] is None else 100.0 * s["std"][k] for k in METRIC_KEYS] for s in summaries])
-    plot_summary(names=names, means=means, stds=stds, chances=[1.0 / len(s["classes"]) for s in summaries], out=plot_path)
+    plot_summary(
+        names=names, means=means, stds=stds, chances=[1.0 / len(s["classes"]) for s in summaries], out=plot_path
+    )
 
     markdown = Path(markdown)
     # Settings no experiment recorded would only add empty columns to the table.

@@ -8,7 +8,18 @@ from painformer.thermal.pairs import find_pairs, holdout_names
 from painformer.thermal.train import TrainSettings, load_generator, train_generator
 
 __all__ = [
-    "ApplySettings", "Evaluation", "PatchConfig", "PatchDiscriminator", "TrainSettings", "UNetConfig",
-    "UNetGenerator", "apply_generator", "evaluate_generator", "find_pairs", "holdout_names",
-    "load_generator", "train_generator", "translate_frames",
+    "ApplySettings",
+    "Evaluation",
+    "PatchConfig",
+    "PatchDiscriminator",
+    "TrainSettings",
+    "UNetConfig",
+    "UNetGenerator",
+    "apply_generator",
+    "evaluate_generator",
+    "find_pairs",
+    "holdout_names",
+    "load_generator",
+    "train_generator",
+    "translate_frames",
 ]

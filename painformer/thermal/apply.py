@@ -49,8 +49,9 @@ def _default_reader() -> FrameReader:
 
 
 @torch.no_grad()
-def translate_frames(generator: torch.nn.Module, frames: np.ndarray, *, image_size: int,
-                     device: torch.device, batch_size: int) -> np.ndarray:
+def translate_frames(
+    generator: torch.nn.Module, frames: np.ndarray, *, image_size: int, device: torch.device, batch_size: int
+) -> np.ndarray:
     """uint8 (N, H, W, 3) RGB -> uint8 (N, 224, 224, 3) synthetic thermal."""
     outputs = []
     for start in range(0, len(frames), batch_size):
@@ -121,16 +122,23 @@ def apply_generator(
         return frames
 
     pending = store.pending()
-    log.info("%d of %d samples to translate (generator %dx%d, device %s)",
-             len(pending), len(store), image_size, image_size, device)
+    log.info(
+        "%d of %d samples to translate (generator %dx%d, device %s)",
+        len(pending),
+        len(store),
+        image_size,
+        image_size,
+        device,
+    )
     with ThreadPoolExecutor(max_workers=1) as pool:
         upcoming = pool.submit(load, pending[0]) if pending else None
         for position, index in enumerate(pending):
             frames = upcoming.result()
             if position + 1 < len(pending):
                 upcoming = pool.submit(load, pending[position + 1])
-            thermal = translate_frames(generator, frames, image_size=image_size, device=device,
-                                       batch_size=settings.batch_size)
+            thermal = translate_frames(
+                generator, frames, image_size=image_size, device=device, batch_size=settings.batch_size
+            )
             store.write(index, thermal)
             log.debug("sample %s done", samples[index])
     if complete_marker is not None:

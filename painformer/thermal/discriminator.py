@@ -34,7 +34,9 @@ class PatchDiscriminator(nn.Module):
 
     def __init__(self, *, in_channels: int = 6, base_width: int = 32, num_layers: int = 3, max_width: int = 256):
         super().__init__()
-        self.config = PatchConfig(in_channels=in_channels, base_width=base_width, num_layers=num_layers, max_width=max_width)
+        self.config = PatchConfig(
+            in_channels=in_channels, base_width=base_width, num_layers=num_layers, max_width=max_width
+        )
         layers: list[nn.Module] = [
             nn.Conv2d(in_channels, base_width, kernel_size=4, stride=2, padding=1),
             nn.LeakyReLU(0.2),

@@ -64,5 +64,3 @@ def make_face_pairs(root: Path, *, count: int, size: int = 64, seed: int = 0) ->
         cv2.imwrite(str(root / "rgb" / f"face_{index:03d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         cv2.imwrite(str(root / "thermal" / f"face_{index:03d}.png"), cv2.cvtColor(thermal, cv2.COLOR_RGB2BGR))
     return root
-
-

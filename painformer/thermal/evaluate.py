@@ -85,7 +85,9 @@ def evaluate_generator(
     if split == "holdout":
         wanted = list(training.get("holdout_names", []))
         if not wanted:
-            raise InputError(f"{checkpoint}: trained without held-out pairs; evaluate a separate folder with --split all")
+            raise InputError(
+                f"{checkpoint}: trained without held-out pairs; evaluate a separate folder with --split all"
+            )
         by_name = {p.name: p for p in pairs}
         missing = [n for n in wanted if n not in by_name]
         if missing:
@@ -107,5 +109,7 @@ def evaluate_generator(
         "constant_mean": torch.full_like(target_unit, mean),
         "rgb_to_grey": rgb_to_grey(rgb_unit),
     }
-    rows = tuple(EvaluationRow(method=name, **quality_table(images, target_unit)) for name, images in candidates.items())
+    rows = tuple(
+        EvaluationRow(method=name, **quality_table(images, target_unit)) for name, images in candidates.items()
+    )
     return Evaluation(rows=rows, n_pairs=len(pairs), split=split, image_size=size)

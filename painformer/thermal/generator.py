@@ -86,8 +86,12 @@ class UNetGenerator(nn.Module):
     ):
         super().__init__()
         self.config = UNetConfig(
-            in_channels=in_channels, out_channels=out_channels, depth=depth,
-            base_width=base_width, max_width=max_width, dropout=dropout,
+            in_channels=in_channels,
+            out_channels=out_channels,
+            depth=depth,
+            base_width=base_width,
+            max_width=max_width,
+            dropout=dropout,
         )
         cfg = self.config
         self.down = nn.ModuleList()
@@ -117,9 +121,7 @@ class UNetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] % self.size_multiple or x.shape[-2] % self.size_multiple:
-            raise ValueError(
-                f"image size {tuple(x.shape[-2:])} is not a multiple of {self.size_multiple} (2**depth)"
-            )
+            raise ValueError(f"image size {tuple(x.shape[-2:])} is not a multiple of {self.size_multiple} (2**depth)")
         skips = []
         for layer in self.down:
             x = layer(x)

@@ -45,7 +45,9 @@ def ssim_per_image(
     if prediction.shape != target.shape or prediction.ndim != 4:
         raise ValueError(f"expected two (B, C, H, W) tensors of equal shape, got {prediction.shape}, {target.shape}")
     if min(prediction.shape[-2:]) < window_size:
-        raise ValueError(f"images of size {tuple(prediction.shape[-2:])} are smaller than the SSIM window {window_size}")
+        raise ValueError(
+            f"images of size {tuple(prediction.shape[-2:])} are smaller than the SSIM window {window_size}"
+        )
     x = prediction.to(torch.float64)
     y = target.to(torch.float64)
     channels = x.shape[1]

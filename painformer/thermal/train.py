@@ -234,8 +234,14 @@ def train_generator(
         log.info("resuming after epoch %d of %d from %s", start_epoch, settings.epochs, paths["state"])
 
     n_train = len(train_index)
-    log.info("%d training pairs, %d held out, %dx%d, device %s", n_train, len(hold_index),
-             settings.image_size, settings.image_size, target)
+    log.info(
+        "%d training pairs, %d held out, %dx%d, device %s",
+        n_train,
+        len(hold_index),
+        settings.image_size,
+        settings.image_size,
+        target,
+    )
     for epoch in range(start_epoch + 1, settings.epochs + 1):
         generator.train()
         discriminator.train()
@@ -290,7 +296,9 @@ def train_generator(
         history.append(row)
         write_sample_grid(
             paths["samples"] / f"epoch_{epoch:03d}.png",
-            to_unit(to_signed(shown_rgb)), shown_generated, to_unit(to_signed(shown_thermal)),
+            to_unit(to_signed(shown_rgb)),
+            shown_generated,
+            to_unit(to_signed(shown_thermal)),
         )
         with atomic_path(paths["state"]) as tmp:
             torch.save(
@@ -310,8 +318,14 @@ def train_generator(
         _write_losses(paths["losses"], history)
         log.info(
             "epoch %d/%d  g_l1 %.4f  g_adv %.4f  d_loss %.4f  holdout L1 %.4f PSNR %.2f SSIM %.4f",
-            epoch, settings.epochs, row["g_l1"], row["g_adv"], row["d_loss"],
-            row["holdout_l1"], row["holdout_psnr"], row["holdout_ssim"],
+            epoch,
+            settings.epochs,
+            row["g_l1"],
+            row["g_adv"],
+            row["d_loss"],
+            row["holdout_l1"],
+            row["holdout_psnr"],
+            row["holdout_ssim"],
         )
 
     from painformer import __version__
@@ -340,12 +354,18 @@ def train_generator(
     with atomic_path(out) as tmp:
         torch.save(checkpoint, tmp)
     return TrainResult(
-        checkpoint=out, epochs_run=settings.epochs - start_epoch, resumed_from=start_epoch,
-        history=history, n_train=n_train, n_holdout=len(hold_index),
+        checkpoint=out,
+        epochs_run=settings.epochs - start_epoch,
+        resumed_from=start_epoch,
+        history=history,
+        n_train=n_train,
+        n_holdout=len(hold_index),
     )
 
 
-def load_generator(checkpoint: str | Path, *, device: str | torch.device = "cpu") -> tuple[UNetGenerator, dict[str, Any]]:
+def load_generator(
+    checkpoint: str | Path, *, device: str | torch.device = "cpu"
+) -> tuple[UNetGenerator, dict[str, Any]]:
     """Rebuild a trained generator (eval mode, on ``device``) and return it with the checkpoint dict."""
     path = Path(checkpoint)
     if not path.is_file():

@@ -32,9 +32,7 @@ def mask_lengths(dim: int, fractions: torch.Tensor) -> torch.Tensor:
     return torch.clamp(torch.round(fractions * dim).to(torch.int64), min=1, max=dim)
 
 
-def masking(
-    x: torch.Tensor, *, p: float, mask_range: tuple[float, float], generator: torch.Generator
-) -> torch.Tensor:
+def masking(x: torch.Tensor, *, p: float, mask_range: tuple[float, float], generator: torch.Generator) -> torch.Tensor:
     """(B, D) -> (B, D): in the chosen rows a contiguous run of ~fraction x D values is set to 0."""
     if p <= 0.0:
         return x

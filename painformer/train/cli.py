@@ -72,7 +72,14 @@ def run_train(args: argparse.Namespace) -> int:
     metrics = write_fold(result, args.out)
     LOG.info(
         "%s fold %s: accuracy %.4f, macro recall %.4f, macro F1 %.4f (%d train, %d test, %.1f s on %s)",
-        experiment.name, args.fold, metrics["accuracy"], metrics["recall_macro"], metrics["f1_macro"],
-        metrics["n_train"], metrics["n_test"], metrics["train_seconds"], metrics["device"],
+        experiment.name,
+        args.fold,
+        metrics["accuracy"],
+        metrics["recall_macro"],
+        metrics["f1_macro"],
+        metrics["n_train"],
+        metrics["n_test"],
+        metrics["train_seconds"],
+        metrics["device"],
     )
     return 0

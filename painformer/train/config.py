@@ -181,7 +181,9 @@ def _validated_preset(values: dict[str, Any], *, where: str) -> Preset:
         or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in mask_range)
         or not 0.0 <= mask_range[0] <= mask_range[1] <= 1.0
     ):
-        raise InputError(f"{where}: key 'mask_range' must be [low, high] with 0 <= low <= high <= 1, got {mask_range!r}")
+        raise InputError(
+            f"{where}: key 'mask_range' must be [low, high] with 0 <= low <= high <= 1, got {mask_range!r}"
+        )
     if values["normalize"] not in NORMALIZATIONS:
         raise InputError(f"{where}: key 'normalize' must be one of {list(NORMALIZATIONS)}, got {values['normalize']!r}")
     epochs = number("epochs", integer=True, low=1)
@@ -252,7 +254,17 @@ def _experiment_from_raw(name: str, raw: Mapping[str, Any], presets: Mapping[str
     where = f"experiment {name!r}"
     if not isinstance(raw, Mapping):
         raise InputError(f"{where}: definition must be a mapping, got {type(raw).__name__}")
-    known_keys = {"inputs", "fusion", "aggregation", "task", "protocol", "preset", "overrides", "model", "video_encoder"}
+    known_keys = {
+        "inputs",
+        "fusion",
+        "aggregation",
+        "task",
+        "protocol",
+        "preset",
+        "overrides",
+        "model",
+        "video_encoder",
+    }
     unknown = sorted(set(raw) - known_keys)
     if unknown:
         raise InputError(f"{where}: unknown key(s) {unknown}; known: {sorted(known_keys)}")
@@ -359,9 +371,7 @@ def load_experiments(config: Mapping[str, Any]) -> dict[str, Experiment]:
         raise InputError("config: key 'presets' must be a non-empty mapping of preset name -> settings")
     if not isinstance(raw_experiments, Mapping) or not raw_experiments:
         raise InputError("config: key 'experiments' must be a non-empty mapping of experiment name -> definition")
-    presets = {
-        str(name): _preset_from_raw(str(name), raw, where="config") for name, raw in raw_presets.items()
-    }
+    presets = {str(name): _preset_from_raw(str(name), raw, where="config") for name, raw in raw_presets.items()}
     return {str(name): _experiment_from_raw(str(name), raw, presets) for name, raw in raw_experiments.items()}
 
 

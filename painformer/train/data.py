@@ -153,7 +153,9 @@ def load_experiment_data(experiment: Experiment, table, embeddings_dir: str | Pa
     )
 
 
-def fuse_inputs(experiment: Experiment, vectors: dict[str, np.ndarray], *, embeddings_dir: str | Path = "") -> dict[str, np.ndarray]:
+def fuse_inputs(
+    experiment: Experiment, vectors: dict[str, np.ndarray], *, embeddings_dir: str | Path = ""
+) -> dict[str, np.ndarray]:
     """Combine per-input vectors into the model's streams (see the module docstring)."""
     fusion = experiment.fusion
     if fusion == "none":
@@ -201,7 +203,9 @@ def split_fold(experiment: Experiment, fold: str, data: ExperimentData) -> tuple
         train_mask = ~test_mask
     else:
         if fold != "holdout":
-            raise InputError(f"experiment {experiment.name!r}: a holdout experiment has the one fold 'holdout', not {fold!r}")
+            raise InputError(
+                f"experiment {experiment.name!r}: a holdout experiment has the one fold 'holdout', not {fold!r}"
+            )
         train_mask = data.splits == "train"
         test_mask = data.splits == "validation"
     train_idx, test_idx = np.flatnonzero(train_mask), np.flatnonzero(test_mask)
@@ -261,7 +265,9 @@ class Standardizer:
         )
 
     def apply(self, streams: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {name: ((values - self.means[name]) / self.stds[name]).astype(np.float32) for name, values in streams.items()}
+        return {
+            name: ((values - self.means[name]) / self.stds[name]).astype(np.float32) for name, values in streams.items()
+        }
 
 
 def fit_normalizer(normalize: str, train_streams: dict[str, np.ndarray]) -> Standardizer:

@@ -89,7 +89,9 @@ def _to_device(streams: dict[str, np.ndarray], device: torch.device) -> dict[str
     return {name: torch.from_numpy(np.ascontiguousarray(values)).to(device) for name, values in streams.items()}
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, *, epochs: int, lr: float, warmup_epochs: int, cooldown_epochs: int):
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, *, epochs: int, lr: float, warmup_epochs: int, cooldown_epochs: int
+):
     """Per-epoch cosine schedule with linear warm-up and a cool-down at the minimum lr."""
     from timm.scheduler import CosineLRScheduler
 
@@ -112,7 +114,9 @@ def autocast(device: torch.device):
 
 
 @torch.no_grad()
-def predict_probabilities(model: FusionModel, streams: dict[str, torch.Tensor], *, batch_size: int = EVAL_BATCH) -> np.ndarray:
+def predict_probabilities(
+    model: FusionModel, streams: dict[str, torch.Tensor], *, batch_size: int = EVAL_BATCH
+) -> np.ndarray:
     """Class probabilities of every sample, in evaluation mode: (N, n_classes) float64."""
     model.eval()
     count = next(iter(streams.values())).shape[0]

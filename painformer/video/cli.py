@@ -9,20 +9,23 @@ from painformer.cli_types import frame_rate
 
 def add_commands(subparsers) -> None:
     video = subparsers.add_parser(
-        "video", help="video decoding: inspect frame counts, rates and crop boxes",
+        "video",
+        help="video decoding: inspect frame counts, rates and crop boxes",
         description="Frames are decoded with decord, N evenly spaced (round(linspace(0, len-1, N))), "
         "cropped to a square (centre, or one face box per video) and resized to 224x224. With --fps, "
         "a video at another rate is resampled by timestamp to that rate first.",
     )
     commands = video.add_subparsers(dest="video_command", metavar="ACTION", required=True)
     inspect = commands.add_parser(
-        "inspect", help="print frame count, resolution, frame rate, sampled indices and the crop box of each video",
+        "inspect",
+        help="print frame count, resolution, frame rate, sampled indices and the crop box of each video",
     )
     inspect.add_argument("videos", nargs="+", metavar="VIDEO")
     inspect.add_argument("--num-frames", type=int, help="frames to sample (default: all)")
     inspect.add_argument("--crop", default="center", choices=["center", "face"])
-    inspect.add_argument("--fps", type=frame_rate,
-                         help="expected frame rate (BioVid 25, AI4Pain 30); default: each video's own")
+    inspect.add_argument(
+        "--fps", type=frame_rate, help="expected frame rate (BioVid 25, AI4Pain 30); default: each video's own"
+    )
     inspect.set_defaults(func=run_inspect)
 
 
@@ -35,6 +38,8 @@ def run_inspect(args: argparse.Namespace) -> int:
         plan, frames = decode_planned(path, sampling=sampling, fps=args.fps)
         box, source = choose_box(frames, crop=args.crop, path=path)
         shown = ",".join(str(i) for i in plan.indices[:8]) + (",..." if len(plan.indices) > 8 else "")
-        print(f"{path}\t{plan.total_frames}\t{frames.shape[1]}\t{frames.shape[2]}\t{plan.video_fps:.3g}\t{shown}\t"
-              f"{source}\t{box.x}\t{box.y}\t{box.side}")
+        print(
+            f"{path}\t{plan.total_frames}\t{frames.shape[1]}\t{frames.shape[2]}\t{plan.video_fps:.3g}\t{shown}\t"
+            f"{source}\t{box.x}\t{box.y}\t{box.side}"
+        )
     return 0

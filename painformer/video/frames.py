@@ -156,16 +156,27 @@ def plan_frames(reader, *, sampling: FrameSampling, path: str | Path, fps: float
             moments = starts[0] + sampling.indices(expected_total) / fps
             indices = _nearest_frames(starts, moments)
             repeats = len(np.unique(indices)) < len(indices)
-            log.warning("%s: %.3g fps, expected %.3g fps; frames chosen by timestamp as at %.3g fps%s",
-                        path, video_fps, fps, fps, " (some frames repeat)" if repeats else "")
+            log.warning(
+                "%s: %.3g fps, expected %.3g fps; frames chosen by timestamp as at %.3g fps%s",
+                path,
+                video_fps,
+                fps,
+                fps,
+                " (some frames repeat)" if repeats else "",
+            )
             span_frames = last - first + 1
     if not resampled:
         indices = sampling.indices(total)
         first, last = sampling.span(total)
         span_frames = last - first + 1
     if sampling.num_frames is not None and span_frames < sampling.num_frames:
-        log.warning("%s: %d frames in the sampled span%s, fewer than the %d requested; frames repeat",
-                    path, span_frames, f" at the expected {fps:.3g} fps" if resampled else "", sampling.num_frames)
+        log.warning(
+            "%s: %d frames in the sampled span%s, fewer than the %d requested; frames repeat",
+            path,
+            span_frames,
+            f" at the expected {fps:.3g} fps" if resampled else "",
+            sampling.num_frames,
+        )
     times = np.asarray(reader.get_frame_timestamp(indices.tolist()), dtype=np.float64).reshape(-1, 2)[:, 0]
     return FramePlan(indices=indices, times=times, total_frames=total, video_fps=video_fps, resampled=resampled)
 
@@ -198,7 +209,9 @@ def _open_reader(path: Path):
         # and the frames are cropped on the CPU anyway (docs/video.md).
         reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
     except Exception as error:  # decord raises its own DECORDError or RuntimeError
-        raise InputError(f"{path}: cannot decode video ({str(error).splitlines()[0] if str(error) else type(error).__name__})") from error
+        raise InputError(
+            f"{path}: cannot decode video ({str(error).splitlines()[0] if str(error) else type(error).__name__})"
+        ) from error
     if len(reader) < 1:
         raise InputError(f"{path}: video has no frames")
     return reader
@@ -209,7 +222,9 @@ def count_frames(path: str | Path) -> int:
     return len(_open_reader(Path(path)))
 
 
-def decode_planned(path: str | Path, *, sampling: FrameSampling, fps: float | None = None) -> tuple[FramePlan, np.ndarray]:
+def decode_planned(
+    path: str | Path, *, sampling: FrameSampling, fps: float | None = None
+) -> tuple[FramePlan, np.ndarray]:
     """Which frames were chosen (:class:`FramePlan`) and those frames at full resolution, uint8 (N, H, W, 3) RGB.
 
     ``fps``: the expected frame rate, if any (see the module doc).
@@ -221,7 +236,9 @@ def decode_planned(path: str | Path, *, sampling: FrameSampling, fps: float | No
     try:
         frames = reader.get_batch(indices.tolist()).asnumpy()
     except Exception as error:
-        raise InputError(f"{path}: decoding frames {indices.min()}..{indices.max()} of {len(reader)} failed ({error})") from error
+        raise InputError(
+            f"{path}: decoding frames {indices.min()}..{indices.max()} of {len(reader)} failed ({error})"
+        ) from error
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] != len(indices):
         raise InputError(f"{path}: decoded an unexpected frame array of shape {frames.shape}")
     return plan, np.ascontiguousarray(frames, dtype=np.uint8)
@@ -246,8 +263,13 @@ def crop_and_resize(frames: np.ndarray, box: SquareBox, *, size: int) -> np.ndar
 
 
 def read_frames(
-    path: str | Path, *, num_frames: int | None, crop: str = "center", size: int = 224,
-    window: tuple[float, float] = (0.0, 1.0), fps: float | None = None,
+    path: str | Path,
+    *,
+    num_frames: int | None,
+    crop: str = "center",
+    size: int = 224,
+    window: tuple[float, float] = (0.0, 1.0),
+    fps: float | None = None,
 ) -> np.ndarray:
     """Decode ``path`` into uint8 RGB frames of shape (N, size, size, 3).
 
@@ -266,8 +288,16 @@ def read_frames(
     box, source = choose_box(frames, crop=crop, path=path)
     side = box.clamp_to(frames.shape[1], frames.shape[2]).side
     if side * MAX_UPSCALE < size:
-        log.warning("%s: the %s square is %d px (video %dx%d), enlarged %.1fx to %d px: frames will be blurred",
-                    path, source, side, frames.shape[2], frames.shape[1], size / side, size)
+        log.warning(
+            "%s: the %s square is %d px (video %dx%d), enlarged %.1fx to %d px: frames will be blurred",
+            path,
+            source,
+            side,
+            frames.shape[2],
+            frames.shape[1],
+            size / side,
+            size,
+        )
     return crop_and_resize(frames, box, size=size)
 
 
