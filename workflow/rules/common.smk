@@ -10,6 +10,7 @@ import pandas as pd
 import yaml
 from snakemake.utils import validate
 
+from painformer.config_checks import check_workflow_config
 from painformer.train.config import list_folds, load_experiments
 from painformer.utils import nvidia_gpu_present
 
@@ -21,6 +22,7 @@ SAMPLES = f"{RESULTS}/samples.tsv"
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
 EXPERIMENTS = load_experiments(config)
+check_workflow_config(config)
 # Absolute: the sample table is validated after parsing, when relative paths no longer resolve.
 SAMPLES_SCHEMA = os.path.join(
     workflow.basedir, "workflow", "schemas", "samples.schema.yaml"
@@ -77,7 +79,7 @@ DEMO_SIGNAL_OPTIONS = {
 def get_demo_signal_args(wildcards=None):
     demo = DATASET.get("demo") or {}
     return " ".join(
-        f"{option} {demo[key]}"
+        f"{option} {shlex.quote(str(demo[key]))}"
         for key, option in DEMO_SIGNAL_OPTIONS.items()
         if demo.get(key) is not None
     )
@@ -87,7 +89,7 @@ def get_ai4pain_layout_arg(wildcards=None):
     layout = DATASET.get("ai4pain")
     if DATASET["format"] != "ai4pain" or not layout:
         return ""
-    return f"--ai4pain-layout '{json.dumps(layout, sort_keys=True)}'"
+    return f"--ai4pain-layout {shlex.quote(json.dumps(layout, sort_keys=True))}"
 
 
 @functools.lru_cache(maxsize=4)
@@ -152,16 +154,16 @@ def get_embed_upstream(wildcards):
 def get_video_args(wildcards=None):
     """How frames are taken from a video: the same for RGB embeddings and the frame models."""
     video = config["video"]
-    args = f"--num-frames {video['num_frames']} --crop {video.get('crop', 'center')}"
+    args = ["--num-frames", video["num_frames"], "--crop", video.get("crop", "center")]
     if video.get("fps") is not None:
-        args += f" --fps {video['fps']}"
-    return args
+        args += ["--fps", video["fps"]]
+    return shlex.join(str(arg) for arg in args)
 
 
 def get_embed_source_args(wildcards, input):
     if wildcards.modality == "rgb":
         return get_video_args()
-    return f"--images {store_path(input.upstream[0])}"
+    return f"--images {shlex.quote(store_path(input.upstream[0]))}"
 
 
 def get_backbone_checkpoint(wildcards=None):
@@ -247,7 +249,7 @@ def get_summary_plots_dir(wildcards, output):
 
 def get_compare_args(wildcards=None):
     pairs = config.get("report", {}).get("compare", [])
-    return " ".join(f"--compare {a}:{b}" for a, b in pairs)
+    return " ".join(f"--compare {shlex.quote(f'{a}:{b}')}" for a, b in pairs)
 
 
 def get_provenance_notes(wildcards=None):

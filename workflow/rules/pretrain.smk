@@ -43,9 +43,9 @@ if PRETRAIN_DEMO:
             samples_per_class=PRETRAIN_DEMO.get("samples_per_class", 5),
             seed=PRETRAIN_DEMO_SEED,
         shell:
-            "painformer demo-data {params.root} --subjects {params.subjects} "
-            "--samples-per-class {params.samples_per_class} --seed {params.seed} "
-            "--thermal-pairs 0 --workers {threads} > {log} 2>&1"
+            "painformer demo-data {params.root:q} --subjects {params.subjects:q} "
+            "--samples-per-class {params.samples_per_class:q} --seed {params.seed:q} "
+            "--thermal-pairs 0 --workers {threads} > {log:q} 2>&1"
 
     rule pretrain_index:
         input:
@@ -65,8 +65,8 @@ if PRETRAIN_DEMO:
             root=f"{PRETRAIN_DATA}/dataset",
             name=f"{DATASET['name']}_pretrain",
         shell:
-            "painformer index --dataset biovid --name {params.name} --root {params.root} "
-            "--classes BL1,PA4 --report {output.bad_samples} --out {output.samples} > {log} 2>&1"
+            "painformer index --dataset biovid --name {params.name:q} --root {params.root:q} "
+            "--classes BL1,PA4 --report {output.bad_samples:q} --out {output.samples:q} > {log:q} 2>&1"
 
 
 # Demo tasks from a sample table: face identity, face pain and one biosignal pain task per
@@ -107,10 +107,10 @@ rule pretrain_tasks:
         representation=PRETRAIN_REPRESENTATION,
         probe_subjects=PRETRAIN.get("probe_subjects", 3),
     shell:
-        "painformer pretrain make-demo-tasks --samples {input.samples} --out {params.out} "
-        "--frames-per-video {params.frames_per_video} --frame-window {params.frame_window} "
-        "--signal {params.signals} --representation {params.representation} "
-        "--probe-subjects {params.probe_subjects} > {log} 2>&1"
+        "painformer pretrain make-demo-tasks --samples {input.samples:q} --out {params.out:q} "
+        "--frames-per-video {params.frames_per_video:q} --frame-window {params.frame_window} "
+        "--signal {params.signals} --representation {params.representation:q} "
+        "--probe-subjects {params.probe_subjects:q} > {log:q} 2>&1"
 
 
 # The demo tasks.yaml names the task files only; append pretrain.training as its `training`
@@ -134,7 +134,7 @@ rule pretrain_settings:
             {"training": PRETRAIN.get("training") or {}}, sort_keys=False
         ),
     shell:
-        "(cat {input.tasks} && printf '%s' {params.training:q}) > {output} 2> {log}"
+        "(cat {input.tasks:q} && printf '%s' {params.training:q}) > {output:q} 2> {log:q}"
 
 
 # --resume: a job stopped by its time limit continues from last.pt when rerun (last.pt and
@@ -162,6 +162,6 @@ rule pretrain_backbone:
         device=config["backbone"].get("device", "auto"),
         loader_workers=PRETRAIN.get("loader_workers", 0),
     shell:
-        "painformer pretrain --tasks {input.tasks} --out {params.out} {params.epochs} "
-        "--device {params.device} --threads {threads} --loader-workers {params.loader_workers} "
-        "--resume > {log} 2>&1"
+        "painformer pretrain --tasks {input.tasks:q} --out {params.out:q} {params.epochs} "
+        "--device {params.device:q} --threads {threads} --loader-workers {params.loader_workers:q} "
+        "--resume > {log:q} 2>&1"
