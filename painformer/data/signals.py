@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from painformer.errors import InputError
+from painformer.names import SIGNALS
 
 if TYPE_CHECKING:
     from painformer.data.ai4pain import Ai4PainLayout
@@ -43,7 +44,6 @@ BIOVID_REQUIRED_COLUMNS = ("time", "gsr", "ecg", "emg_trapezius")
 BIOVID_OPTIONAL_COLUMNS = ("emg_corrugator", "emg_zygomaticus")
 # Signal names used across the package -> the BioVid column holding it.
 BIOVID_SIGNAL_COLUMNS = MappingProxyType({"ecg": "ecg", "emg": "emg_trapezius", "gsr": "gsr"})
-SIGNALS = ("ecg", "emg", "gsr", "fnirs")
 
 
 @dataclass(frozen=True)
