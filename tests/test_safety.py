@@ -19,6 +19,7 @@ from painformer.data import index_ai4pain, index_biovid, read_biosignals, read_s
 from painformer.data.ai4pain import Ai4PainLayout
 from painformer.data.validation import escapes_root
 from painformer.errors import InputError
+from painformer.experiment_grid import apply_experiment_grid
 from painformer.names import is_safe_name
 from painformer.utils import atomic_path
 
@@ -144,7 +145,9 @@ def test_schema_refuses_unsafe_dataset_names(name):
 
 def test_schema_accepts_the_shipped_dataset_names():
     for path in ("config.yaml", "biovid.yaml", "ai4pain.yaml"):
-        validate(yaml.safe_load((REPO / "config" / path).read_text()), str(SCHEMA))
+        config = yaml.safe_load((REPO / "config" / path).read_text())
+        apply_experiment_grid(config)
+        validate(config, str(SCHEMA))
 
 
 def _demo_config() -> dict:

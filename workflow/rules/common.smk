@@ -10,10 +10,13 @@ import pandas as pd
 import yaml
 from snakemake.utils import validate
 
+from painformer import names
 from painformer.config_checks import check_workflow_config
+from painformer.experiment_grid import apply_experiment_grid
 from painformer.train.config import list_folds, load_experiments
 from painformer.utils import nvidia_gpu_present
 
+apply_experiment_grid(config)
 validate(config, "../schemas/config.schema.yaml")
 
 DATASET = config["dataset"]
@@ -27,7 +30,7 @@ check_workflow_config(config)
 SAMPLES_SCHEMA = os.path.join(
     workflow.basedir, "workflow", "schemas", "samples.schema.yaml"
 )
-FRAME_MODELS = ("thermal", "depth")
+FRAME_MODELS = names.FRAME_MODELS
 # The software of every rule (used with `--software-deployment-method conda`).
 CONDA_ENV = "../../envs/painformer.yaml"
 
@@ -36,10 +39,10 @@ EXPERIMENT_PATTERN = "|".join(sorted(EXPERIMENTS))
 
 
 wildcard_constraints:
-    modality="[a-z]+",
-    representation="[a-z_]+",
-    signal="ecg|emg|gsr|fnirs",
-    frame_model="thermal|depth",
+    modality=names.alternation(names.MODALITIES),
+    representation=names.alternation(names.REPRESENTATIONS),
+    signal=names.alternation(names.SIGNALS),
+    frame_model=names.alternation(names.FRAME_MODELS),
     experiment=EXPERIMENT_PATTERN,
     fold="[^/]+",
 
@@ -77,7 +80,7 @@ DEMO_SIGNAL_OPTIONS = {
 
 
 def get_demo_signal_args(wildcards=None):
-    demo = DATASET.get("demo") or {}
+    demo = DATASET["demo"] or {}
     return " ".join(
         f"{option} {shlex.quote(str(demo[key]))}"
         for key, option in DEMO_SIGNAL_OPTIONS.items()
@@ -86,7 +89,7 @@ def get_demo_signal_args(wildcards=None):
 
 
 def get_ai4pain_layout_arg(wildcards=None):
-    layout = DATASET.get("ai4pain")
+    layout = DATASET["ai4pain"]
     if DATASET["format"] != "ai4pain" or not layout:
         return ""
     return f"--ai4pain-layout {shlex.quote(json.dumps(layout, sort_keys=True))}"
@@ -107,20 +110,20 @@ def sample_table():
 
 # -- biosignal images and video frames --------------------------------------------
 def get_thermal_checkpoint(wildcards=None):
-    configured = config.get("thermal", {}).get("checkpoint")
+    configured = config["thermal"]["checkpoint"]
     return configured if configured else f"{RESULTS}/models/thermal_generator.pt"
 
 
 def get_thermal_pairs(wildcards=None):
-    configured = config.get("thermal", {}).get("pairs")
+    configured = config["thermal"]["pairs"]
     return configured if configured else os.path.join(DATASET["root"], "thermal_pairs")
 
 
 def get_depth_model_dir(wildcards=None):
-    depth = config.get("depth", {})
-    if depth.get("model_dir"):
+    depth = config["depth"]
+    if depth["model_dir"]:
         return depth["model_dir"]
-    if depth.get("tiny_when_missing"):
+    if depth["tiny_when_missing"]:
         return f"{RESULTS}/models/depth_tiny"
     raise ValueError(
         "an experiment uses depth/frames but depth.model_dir is not set: download "
@@ -154,8 +157,8 @@ def get_embed_upstream(wildcards):
 def get_video_args(wildcards=None):
     """How frames are taken from a video: the same for RGB embeddings and the frame models."""
     video = config["video"]
-    args = ["--num-frames", video["num_frames"], "--crop", video.get("crop", "center")]
-    if video.get("fps") is not None:
+    args = ["--num-frames", video["num_frames"], "--crop", video["crop"]]
+    if video["fps"] is not None:
         args += ["--fps", video["fps"]]
     return shlex.join(str(arg) for arg in args)
 
@@ -168,9 +171,9 @@ def get_embed_source_args(wildcards, input):
 
 def get_backbone_checkpoint(wildcards=None):
     """The embed jobs' backbone: pretrained here (pretrain.enabled), configured, or "none"."""
-    if (config.get("pretrain") or {}).get("enabled"):
+    if config["pretrain"]["enabled"]:
         return f"{RESULTS}/models/pretrain/painformer.pth"
-    return config["backbone"].get("checkpoint") or "none"
+    return config["backbone"]["checkpoint"] or "none"
 
 
 # The synthetic dataset of pretrain.demo, if any: its tree and its sample table.
@@ -179,7 +182,7 @@ PRETRAIN_DATA = f"{RESULTS}/pretrain_data"
 
 def get_pretrain_samples(wildcards=None):
     """The sample table the demo pretraining tasks are built from: their own dataset's or this one's."""
-    if (config.get("pretrain") or {}).get("demo"):
+    if config["pretrain"]["demo"]:
         return f"{PRETRAIN_DATA}/samples.tsv"
     return SAMPLES
 
@@ -190,7 +193,7 @@ def get_backbone_checkpoint_input(wildcards):
 
 
 # -- training and reports -----------------------------------------------------------
-TRAIN_DEVICE = (config.get("training") or {}).get("device", "auto")
+TRAIN_DEVICE = config["training"]["device"]
 
 
 def get_train_gpus(wildcards=None):
@@ -248,7 +251,7 @@ def get_summary_plots_dir(wildcards, output):
 
 
 def get_compare_args(wildcards=None):
-    pairs = config.get("report", {}).get("compare", [])
+    pairs = config["report"]["compare"]
     return " ".join(f"--compare {shlex.quote(f'{a}:{b}')}" for a, b in pairs)
 
 
@@ -265,37 +268,33 @@ def get_provenance_notes(wildcards=None):
             "Backbone: UNTRAINED random initialisation (backbone.checkpoint is null): the embeddings "
             "carry no learned knowledge; this run checks the pipeline, its numbers are not results."
         )
-    elif (config.get("pretrain") or {}).get("enabled"):
+    elif config["pretrain"]["enabled"]:
         backbone = (
             f"Backbone: pretrained in this run (pretrain.enabled), {backbone_checkpoint}: "
             "not the published PainFormer weights."
         )
     else:
         backbone = f"Backbone: PainFormer checkpoint {backbone_checkpoint}."
-    depth = config.get("depth", {})
+    depth = config["depth"]
     if "depth" not in used:
         depth_note = "Depth frames: not used by any experiment."
-    elif depth.get("model_dir"):
+    elif depth["model_dir"]:
         depth_note = f"Depth frames: Depth Anything model from {depth['model_dir']}."
     else:
         depth_note = (
             "Depth frames: from a tiny UNTRAINED stand-in Depth Anything model (depth.model_dir is "
             "null): the depth frames, and every result that uses them, are NOT meaningful."
         )
-    thermal = config.get("thermal", {})
+    thermal = config["thermal"]
     if "thermal" not in used:
         thermal_note = "Thermal frames: not used by any experiment."
-    elif thermal.get("checkpoint"):
+    elif thermal["checkpoint"]:
         thermal_note = (
             f"Thermal frames: RGB->thermal generator given ({thermal['checkpoint']})."
         )
     else:
-        demo = (
-            ""
-            if thermal.get("pairs") or not DATASET.get("demo")
-            else "the synthetic demo "
-        )
-        epochs = thermal.get("train", {}).get("epochs", 4)
+        demo = "" if thermal["pairs"] or not DATASET["demo"] else "the synthetic demo "
+        epochs = thermal["train"]["epochs"]
         thermal_note = (
             f"Thermal frames: RGB->thermal generator trained in this run on {demo}pairs "
             f"{get_thermal_pairs()} (thermal.train.epochs = {epochs})."

@@ -1,7 +1,7 @@
 # The dataset: generate the demo tree when configured, index it into the sample table.
 
 
-if DATASET.get("demo"):
+if DATASET["demo"]:
 
     rule demo_data:
         output:
@@ -28,7 +28,7 @@ if DATASET.get("demo"):
             "{params.signal} --workers {threads} > {log:q} 2>&1"
 
 
-if DATASET.get("samples"):
+if DATASET["samples"]:
 
     checkpoint index:
         input:
@@ -65,9 +65,9 @@ else:
         params:
             dataset_format=DATASET["format"],
             root=DATASET["root"],
-            biosignals=DATASET.get("biosignals", "filtered"),
-            classes=",".join(DATASET.get("classes") or []),
-            on_bad_sample=DATASET.get("on_bad_sample", "fail"),
+            biosignals=DATASET["biosignals"],
+            classes=",".join(DATASET["classes"] or []),
+            on_bad_sample=DATASET["on_bad_sample"],
             name=DATASET["name"],
             layout=get_ai4pain_layout_arg,
         shell:

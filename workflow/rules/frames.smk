@@ -19,11 +19,11 @@ rule thermal_generator:
         gpu=1,
     params:
         pairs=get_thermal_pairs,
-        epochs=config.get("thermal", {}).get("train", {}).get("epochs", 4),
-        image_size=config.get("thermal", {}).get("train", {}).get("image_size", 64),
-        batch_size=config.get("thermal", {}).get("train", {}).get("batch_size", 16),
-        seed=config.get("thermal", {}).get("train", {}).get("seed", 0),
-        lr=config.get("thermal", {}).get("train", {}).get("lr", 2.0e-4),
+        epochs=config["thermal"]["train"]["epochs"],
+        image_size=config["thermal"]["train"]["image_size"],
+        batch_size=config["thermal"]["train"]["batch_size"],
+        seed=config["thermal"]["train"]["seed"],
+        lr=config["thermal"]["train"]["lr"],
     shell:
         "painformer thermal train --pairs {params.pairs:q} --out {output:q} --epochs {params.epochs:q} "
         "--image-size {params.image_size:q} --batch-size {params.batch_size:q} --lr {params.lr:q} "

@@ -31,9 +31,9 @@ rule attention_maps:
     params:
         source=get_embed_source_args,
         checkpoint=get_backbone_checkpoint,
-        samples=config.get("report", {}).get("attention_samples", 2),
-        max_items=config.get("report", {}).get("attention_frames", 4),
-        device=config["backbone"].get("device", "auto"),
+        samples=config["report"]["attention_samples"],
+        max_items=config["report"]["attention_frames"],
+        device=config["backbone"]["device"],
     shell:
         "painformer attention --samples {input.samples:q} --modality {wildcards.modality:q} "
         "--representation {wildcards.representation:q} {params.source} --checkpoint {params.checkpoint:q} "
