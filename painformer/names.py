@@ -18,6 +18,9 @@ SIGNALS: tuple[str, ...] = (*BIOVID_SIGNALS, "fnirs")
 # Images of a 1-D signal (paper Fig. 3): the waveform and three spectrogram views.
 SPECTROGRAM_REPRESENTATIONS: tuple[str, ...] = ("spec_angle", "spec_phase", "spec_psd")
 SIGNAL_REPRESENTATIONS: tuple[str, ...] = ("waveform", *SPECTROGRAM_REPRESENTATIONS)
+# Pretraining only: the biosignal images of a task split equally among the spectrogram views.
+ALL_SPECTROGRAMS = "spectrograms"
+PRETRAIN_REPRESENTATIONS: tuple[str, ...] = (*SIGNAL_REPRESENTATIONS, ALL_SPECTROGRAMS)
 # The representation of every video modality: one image per sampled frame.
 FRAMES = "frames"
 REPRESENTATIONS: tuple[str, ...] = (FRAMES, *SIGNAL_REPRESENTATIONS)

@@ -160,7 +160,7 @@ def test_schema_lists_agree_with_the_names_module():
     assert tuple(experiment["aggregation"]["enum"]) == names.AGGREGATIONS
     pretrain = properties["pretrain"]["properties"]
     assert tuple(pretrain["signals"]["items"]["enum"]) == names.BIOVID_SIGNALS
-    assert tuple(pretrain["representation"]["enum"]) == (*names.SIGNAL_REPRESENTATIONS, "spectrograms")
+    assert tuple(pretrain["representation"]["enum"]) == names.PRETRAIN_REPRESENTATIONS
     assert tuple(properties["video"]["properties"]["crop"]["enum"]) == names.CROPS
     name_pattern = properties["dataset"]["properties"]["name"]["pattern"]
     assert name_pattern == names.SAFE_NAME_PATTERN
@@ -212,7 +212,7 @@ def _option(path: list[str], option: str) -> argparse.Action:
         (["attention"], "--representation", names.REPRESENTATIONS),
         (["attention"], "--crop", names.CROPS),
         (["pretrain", "make-demo-tasks"], "--signal", names.BIOVID_SIGNALS),
-        (["pretrain", "make-demo-tasks"], "--representation", (*names.SIGNAL_REPRESENTATIONS, "spectrograms")),
+        (["pretrain", "make-demo-tasks"], "--representation", names.PRETRAIN_REPRESENTATIONS),
     ],
 )
 def test_command_line_choices_are_the_names(path, option, expected):

@@ -8,7 +8,7 @@ import logging
 
 from painformer.cli_types import positive_int
 from painformer.errors import InputError
-from painformer.names import BIOVID_SIGNALS, SIGNAL_REPRESENTATIONS
+from painformer.names import BIOVID_SIGNALS, PRETRAIN_REPRESENTATIONS
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def add_commands(subparsers) -> None:
     demo.add_argument(
         "--representation",
         default="spec_psd",
-        choices=[*SIGNAL_REPRESENTATIONS, "spectrograms"],
+        choices=PRETRAIN_REPRESENTATIONS,
         help="biosignal image of the signal task; 'spectrograms': the three spectrogram types in equal shares",
     )
     demo.add_argument("--probe-subjects", type=int, default=3, help="subjects held out of every task, for the probe")
