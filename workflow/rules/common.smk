@@ -35,7 +35,7 @@ FRAME_MODELS = names.FRAME_MODELS
 CONDA_ENV = "../../envs/painformer.yaml"
 
 
-EXPERIMENT_PATTERN = "|".join(sorted(EXPERIMENTS))
+EXPERIMENT_PATTERN = names.alternation(sorted(EXPERIMENTS))
 
 
 wildcard_constraints:
