@@ -49,9 +49,11 @@ MODELS = {
 
 def paper_preset():
     """The 600-epoch preset of the BioVid grid (Table V, last row of each input)."""
+    from painformer.experiment_grid import expand_experiment_grid
     from painformer.train.config import load_experiments
 
-    experiments = load_experiments(yaml.safe_load((REPO / "config" / "biovid.yaml").read_text()))
+    config = yaml.safe_load((REPO / "config" / "biovid.yaml").read_text())
+    experiments = load_experiments({**config, "experiments": expand_experiment_grid(config)})
     return next(e.preset for e in experiments.values() if e.preset_name == "p600")
 
 

@@ -52,12 +52,29 @@ def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where the kernel reports it (Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    # Elsewhere the only way to read the umask is to set it; restored at once.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(final: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``final``; rename it onto ``final`` on success.
 
     A crash leaves only the temporary file behind, never a truncated ``final``
-    that a later run could take for complete.
+    that a later run could take for complete. The result gets the mode any newly created
+    file would (0644 under umask 022), not ``mkstemp``'s private 0600, so that a group
+    sharing a results folder can read it.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -66,6 +83,7 @@ def atomic_path(final: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~current_umask())
         os.replace(tmp_path, final)
     finally:
         if tmp_path.exists():

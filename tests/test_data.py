@@ -230,7 +230,10 @@ def _with_gap(path: Path) -> None:
         (lambda p: write_bio_csv(p, time_scale=1e3), ["sampling rate 5120", "expected 512 Hz"]),
         (lambda p: write_bio_csv(p, fs=256.0), ["sampling rate 256 Hz"]),
         (_with_gap, ["irregular sampling"]),
-        (lambda p: write_bio_csv(p, rows=600), ["600 rows, need at least 2560"]),
+        (
+            lambda p: write_bio_csv(p, rows=600),
+            ["too short: 600 rows (at 512 Hz", "need at least 2560 rows (5 s at 512 Hz)"],
+        ),
         (lambda p: p.write_text(""), ["empty file"]),
         (lambda p: p.write_text("time\tgsr\tecg\temg_trapezius\n0\t1\tabc\t2\n"), ["non-numeric values"]),
     ],

@@ -144,4 +144,8 @@ def full_biovid_grid(tmp_path: Path) -> tuple[Path, dict]:
         config[key]["checkpoint"] = str(tmp_path / name)
     (tmp_path / "depth").mkdir()
     config["depth"]["model_dir"] = str(tmp_path / "depth")
-    return write_yaml(config, tmp_path / "biovid.yaml"), config
+    written = write_yaml(config, tmp_path / "biovid.yaml")
+    # The file keeps its experiment grid; callers count jobs per experiment, so they get them expanded.
+    from painformer.experiment_grid import expand_experiment_grid
+
+    return written, {**config, "experiments": expand_experiment_grid(config)}

@@ -32,8 +32,9 @@ import pandas as pd
 from painformer.data.signals import SamplingCheck, sampling_problems
 from painformer.data.tables import SAMPLE_COLUMNS, sort_samples
 from painformer.data.tasks import AI4PAIN_CLASSES
-from painformer.data.validation import Problem, run_parallel, video_problems
+from painformer.data.validation import Problem, escapes_root, run_parallel, video_problems
 from painformer.errors import InputError
+from painformer.names import SAFE_NAME_RULE, describe_unsafe, unsafe_names
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +265,10 @@ def index_ai4pain(
                 )
                 continue
             subject, label = match["subject"], match["label"]
+            unsafe = unsafe_names([subject, stem])
+            if unsafe:
+                problems.append(Problem(stem, fnirs_path, f"unsafe name {describe_unsafe(unsafe)} ({SAFE_NAME_RULE})"))
+                continue
             if subject != fnirs.parent.name:
                 problems.append(
                     Problem(stem, fnirs_path, f"subject {subject!r} in the name, folder is {fnirs.parent.name!r}")
@@ -303,6 +308,9 @@ def index_ai4pain(
     rows = [row for row, twice in zip(rows, duplicated) if not twice]
 
     def check(row: dict[str, Any]) -> list[Problem]:
+        outside = [path for path in (row["video"], row["biosignals"]) if escapes_root(root_text, path)]
+        if outside:
+            return [Problem(row["sample"], path, f"path leaves the dataset root {root_text}") for path in outside]
         found = [
             Problem(row["sample"], row["biosignals"], text)
             for text in fnirs_problems(row["biosignals"], layout=layout)[1]

@@ -24,8 +24,9 @@ import pandas as pd
 from painformer.data.signals import BIOVID_FS, BIOVID_MIN_SECONDS, biosignal_problems
 from painformer.data.tables import SAMPLE_COLUMNS, sort_samples
 from painformer.data.tasks import BIOVID_CLASSES
-from painformer.data.validation import Problem, run_parallel, video_problems
+from painformer.data.validation import Problem, escapes_root, run_parallel, video_problems
 from painformer.errors import InputError
+from painformer.names import SAFE_NAME_RULE, describe_unsafe, unsafe_names
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,11 @@ def _listing_problems(listing: pd.DataFrame, samples_csv: str) -> tuple[pd.DataF
     keep = pd.Series(True, index=listing.index)
     for index, row in listing.iterrows():
         sample, line = row["sample_name"], f"{samples_csv} line {index + 2}"
+        unsafe = unsafe_names([row["subject_name"], sample])
         if not sample or not row["subject_name"]:
             problems.append(Problem(sample, line, "empty sample_name or subject_name"))
+        elif unsafe:
+            problems.append(Problem(sample, line, f"unsafe name {describe_unsafe(unsafe)} ({SAFE_NAME_RULE})"))
         elif row["class_name"] not in BIOVID_CLASSES:
             problems.append(
                 Problem(
@@ -176,6 +180,9 @@ def index_biovid(
     ]
 
     def check(row: dict[str, Any]) -> list[Problem]:
+        outside = [path for path in (row["video"], row["biosignals"]) if escapes_root(root_text, path)]
+        if outside:
+            return [Problem(row["sample"], path, f"path leaves the dataset root {root_text}") for path in outside]
         _, signal_text = biosignal_problems(row["biosignals"], expected_fs=expected_fs, min_seconds=min_seconds)
         found = [Problem(row["sample"], row["biosignals"], text) for text in signal_text]
         if check_videos:

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from painformer.errors import InputError
+from painformer.names import SIGNALS
 
 if TYPE_CHECKING:
     from painformer.data.ai4pain import Ai4PainLayout
@@ -43,7 +44,6 @@ BIOVID_REQUIRED_COLUMNS = ("time", "gsr", "ecg", "emg_trapezius")
 BIOVID_OPTIONAL_COLUMNS = ("emg_corrugator", "emg_zygomaticus")
 # Signal names used across the package -> the BioVid column holding it.
 BIOVID_SIGNAL_COLUMNS = MappingProxyType({"ecg": "ecg", "emg": "emg_trapezius", "gsr": "gsr"})
-SIGNALS = ("ecg", "emg", "gsr", "fnirs")
 
 
 @dataclass(frozen=True)
@@ -66,10 +66,10 @@ def sampling_problems(time_seconds: np.ndarray, check: SamplingCheck) -> tuple[f
     Returns ``(fs, problems)``; ``fs`` is NaN when it cannot be estimated.
     """
     n = len(time_seconds)
-    min_rows = int(np.ceil(check.min_seconds * check.expected_fs))
-    if n < max(min_rows, 2):
-        needed = max(min_rows, 2)
-        return float("nan"), [f"{n} rows, need at least {needed} ({check.min_seconds:g} s at {check.expected_fs:g} Hz)"]
+    min_rows = max(int(np.ceil(check.min_seconds * check.expected_fs)), 2)
+    needed = f"need at least {min_rows} rows ({check.min_seconds:g} s at {check.expected_fs:g} Hz)"
+    if n < 2:
+        return float("nan"), [f"{n} rows, {needed}"]
     steps = np.diff(time_seconds)
     problems = []
     if not np.all(steps > 0):
@@ -85,13 +85,19 @@ def sampling_problems(time_seconds: np.ndarray, check: SamplingCheck) -> tuple[f
             )
     span = float(time_seconds[-1] - time_seconds[0])
     fs = (n - 1) / span if span > 0 else float("nan")
-    if not np.isfinite(fs) or abs(fs - check.expected_fs) > check.fs_tolerance * check.expected_fs:
+    rate_ok = np.isfinite(fs) and abs(fs - check.expected_fs) <= check.fs_tolerance * check.expected_fs
+    if n < min_rows:
+        # The rate the file was recorded at is the likely cause (a 100 Hz export of a 5.5 s
+        # window is 550 rows), so it is named beside the rows needed.
+        recorded = f"at {fs:.6g} Hz from the time column, {span:.3f} s" if np.isfinite(fs) else "without a usable time"
+        problems.append(f"too short: {n} rows ({recorded}), {needed}")
+    elif rate_ok and span < check.min_seconds - 1.0 / check.expected_fs:
+        problems.append(f"record lasts {span:.3f} s, need at least {check.min_seconds:g} s")
+    if not rate_ok:
         problems.append(
             f"sampling rate {fs:.6g} Hz from the time column, expected {check.expected_fs:g} Hz "
             f"(tolerance {check.fs_tolerance:.0%})"
         )
-    elif span < check.min_seconds - 1.0 / check.expected_fs:
-        problems.append(f"record lasts {span:.3f} s, need at least {check.min_seconds:g} s")
     return fs, problems
 
 

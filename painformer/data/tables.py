@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from painformer.errors import InputError
+from painformer.names import SAFE_NAME_RULE, describe_unsafe, unsafe_names
 from painformer.utils import atomic_path
 
 SAMPLE_COLUMNS = (
@@ -44,6 +45,12 @@ def _checked(table: pd.DataFrame, source: str) -> pd.DataFrame:
         empty = table.index[table[column] == ""].tolist()
         if empty:
             raise InputError(f"{source}: empty {column!r} in rows {[i + 1 for i in empty[:10]]}")
+    # Names become paths and reach shell commands: refused here, so that every route to the
+    # workflow (an indexer, a sample table of the user's own) is checked the same way.
+    unsafe = {column: unsafe_names(table[column]) for column in ("subject", "sample")}
+    if any(unsafe.values()):
+        listed = "; ".join(f"{column}s {describe_unsafe(names)}" for column, names in unsafe.items() if names)
+        raise InputError(f"{source}: unsafe names ({SAFE_NAME_RULE} are allowed): {listed}")
     duplicated = table.loc[table["sample"].duplicated(), "sample"].tolist()
     if duplicated:
         raise InputError(f"{source}: samples listed twice: {duplicated[:10]}")

@@ -36,6 +36,17 @@ class Problem:
         return f"{where}{self.file}: {self.problem}"
 
 
+def escapes_root(root: str | os.PathLike, path: str | os.PathLike) -> bool:
+    """Whether ``path``, taken as written, leaves the folder ``root`` (``root/../x``).
+
+    Judged on the path's text, not on resolved links: a dataset whose folders link to
+    another disk is legitimate, a sample named ``../../x`` is not.
+    """
+    base = os.path.normpath(os.path.abspath(root))
+    target = os.path.normpath(os.path.abspath(path))
+    return os.path.commonpath([base, target]) != base
+
+
 def video_problems(path: str | Path, *, decode_first_frame: bool = False) -> list[str]:
     """Open a video with decord (the reader every later stage uses) and list what stops it.
 

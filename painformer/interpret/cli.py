@@ -11,6 +11,7 @@ import numpy as np
 
 from painformer.cli_types import frame_rate, positive_int
 from painformer.errors import InputError
+from painformer.names import CROPS, FRAMES, MODALITIES, REPRESENTATIONS
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +29,8 @@ def add_commands(subparsers) -> None:
     given = parser.add_mutually_exclusive_group(required=True)
     given.add_argument("--samples", help="sample table (samples.tsv); with --modality and --sample or --pick")
     given.add_argument("--image", action="append", help="an image file (repeatable), instead of samples")
-    parser.add_argument("--modality", choices=["rgb", "thermal", "depth", "ecg", "emg", "gsr", "fnirs"])
-    parser.add_argument(
-        "--representation", default="frames", choices=["frames", "waveform", "spec_angle", "spec_phase", "spec_psd"]
-    )
+    parser.add_argument("--modality", choices=MODALITIES)
+    parser.add_argument("--representation", default=FRAMES, choices=REPRESENTATIONS)
     parser.add_argument("--images", help="upstream image store (biosignal images, thermal or depth frames)")
     parser.add_argument(
         "--checkpoint", default="none", help="PainFormer checkpoint, or 'none' for an untrained backbone"
@@ -56,7 +55,7 @@ def add_commands(subparsers) -> None:
         help="at most K images per sample, evenly spread (frames of a video, fNIRS channels)",
     )
     parser.add_argument("--num-frames", type=positive_int, default=4, help="frames per video (video modalities)")
-    parser.add_argument("--crop", default="center", choices=["center", "face"], help="frame crop (RGB)")
+    parser.add_argument("--crop", default=CROPS[0], choices=CROPS, help="frame crop (RGB)")
     parser.add_argument("--fps", type=frame_rate, help="expected frame rate (RGB): other rates are resampled")
     parser.add_argument("--stages", type=int, nargs="+", default=[3, 4], choices=[3, 4])
     parser.add_argument("--reduce", default="mean", choices=["mean", "max"], help="how heads are combined")

@@ -8,6 +8,7 @@ import logging
 
 from painformer.cli_types import positive_int
 from painformer.errors import InputError
+from painformer.names import BIOVID_SIGNALS, PRETRAIN_REPRESENTATIONS
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +52,13 @@ def add_commands(subparsers) -> None:
         "--signal",
         nargs="+",
         default=["gsr"],
-        choices=["ecg", "emg", "gsr"],
+        choices=BIOVID_SIGNALS,
         help="biosignals of the pain tasks, one task each (default: gsr)",
     )
     demo.add_argument(
         "--representation",
         default="spec_psd",
-        choices=["waveform", "spec_angle", "spec_phase", "spec_psd", "spectrograms"],
+        choices=PRETRAIN_REPRESENTATIONS,
         help="biosignal image of the signal task; 'spectrograms': the three spectrogram types in equal shares",
     )
     demo.add_argument("--probe-subjects", type=int, default=3, help="subjects held out of every task, for the probe")

@@ -30,13 +30,12 @@ import numpy as np
 import yaml
 
 from painformer.errors import InputError
+from painformer.names import ALL_SPECTROGRAMS
+from painformer.names import SPECTROGRAM_REPRESENTATIONS as SPECTROGRAMS
 
 log = logging.getLogger(__name__)
 
 PAIN_CLASSES = ("BL1", "PA4")
-SPECTROGRAMS = ("spec_angle", "spec_phase", "spec_psd")
-# The `representation` that splits the biosignal images equally among SPECTROGRAMS.
-ALL_SPECTROGRAMS = "spectrograms"
 
 
 def _read_video_frames(path: str, num_frames: int, window: tuple[float, float]) -> np.ndarray:

@@ -12,10 +12,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from painformer.errors import InputError
+from painformer.names import SIGNAL_REPRESENTATIONS, SIGNALS, SPECTROGRAM_REPRESENTATIONS
 
-REPRESENTATIONS: tuple[str, ...] = ("waveform", "spec_angle", "spec_phase", "spec_psd")
-SPECTROGRAM_REPRESENTATIONS: tuple[str, ...] = ("spec_angle", "spec_phase", "spec_psd")
-SIGNALS: tuple[str, ...] = ("ecg", "emg", "gsr", "fnirs")
+# The renderer draws the image representations of a signal (the video representation,
+# frames, is not its business).
+REPRESENTATIONS: tuple[str, ...] = SIGNAL_REPRESENTATIONS
+__all__ = ["REPRESENTATIONS", "SIGNALS", "SPECTROGRAM_REPRESENTATIONS", "RenderParams", "check_representation"]
 
 # matplotlib's default colour cycle starts with this blue ("C0"), the colour of a
 # plain `plt.plot`, which is what a waveform figure in a paper usually looks like.

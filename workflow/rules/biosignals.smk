@@ -19,6 +19,6 @@ rule biosignal_images:
     params:
         store=get_output_store,
     shell:
-        "painformer render-biosignals --samples {input.samples} --signal {wildcards.signal} "
-        "--representation {wildcards.representation} --out {params.store} "
-        "--complete-marker {output} --replace-stale > {log} 2>&1"
+        "painformer render-biosignals --samples {input.samples:q} --signal {wildcards.signal:q} "
+        "--representation {wildcards.representation:q} --out {params.store:q} "
+        "--complete-marker {output:q} --replace-stale > {log:q} 2>&1"

@@ -10,9 +10,13 @@ import pandas as pd
 import yaml
 from snakemake.utils import validate
 
+from painformer import names
+from painformer.config_checks import check_workflow_config
+from painformer.experiment_grid import apply_experiment_grid
 from painformer.train.config import list_folds, load_experiments
 from painformer.utils import nvidia_gpu_present
 
+apply_experiment_grid(config)
 validate(config, "../schemas/config.schema.yaml")
 
 DATASET = config["dataset"]
@@ -21,23 +25,24 @@ SAMPLES = f"{RESULTS}/samples.tsv"
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
 EXPERIMENTS = load_experiments(config)
+check_workflow_config(config)
 # Absolute: the sample table is validated after parsing, when relative paths no longer resolve.
 SAMPLES_SCHEMA = os.path.join(
     workflow.basedir, "workflow", "schemas", "samples.schema.yaml"
 )
-FRAME_MODELS = ("thermal", "depth")
+FRAME_MODELS = names.FRAME_MODELS
 # The software of every rule (used with `--software-deployment-method conda`).
 CONDA_ENV = "../../envs/painformer.yaml"
 
 
-EXPERIMENT_PATTERN = "|".join(sorted(EXPERIMENTS))
+EXPERIMENT_PATTERN = names.alternation(sorted(EXPERIMENTS))
 
 
 wildcard_constraints:
-    modality="[a-z]+",
-    representation="[a-z_]+",
-    signal="ecg|emg|gsr|fnirs",
-    frame_model="thermal|depth",
+    modality=names.alternation(names.MODALITIES),
+    representation=names.alternation(names.REPRESENTATIONS),
+    signal=names.alternation(names.SIGNALS),
+    frame_model=names.alternation(names.FRAME_MODELS),
     experiment=EXPERIMENT_PATTERN,
     fold="[^/]+",
 
@@ -75,19 +80,19 @@ DEMO_SIGNAL_OPTIONS = {
 
 
 def get_demo_signal_args(wildcards=None):
-    demo = DATASET.get("demo") or {}
+    demo = DATASET["demo"] or {}
     return " ".join(
-        f"{option} {demo[key]}"
+        f"{option} {shlex.quote(str(demo[key]))}"
         for key, option in DEMO_SIGNAL_OPTIONS.items()
         if demo.get(key) is not None
     )
 
 
 def get_ai4pain_layout_arg(wildcards=None):
-    layout = DATASET.get("ai4pain")
+    layout = DATASET["ai4pain"]
     if DATASET["format"] != "ai4pain" or not layout:
         return ""
-    return f"--ai4pain-layout '{json.dumps(layout, sort_keys=True)}'"
+    return f"--ai4pain-layout {shlex.quote(json.dumps(layout, sort_keys=True))}"
 
 
 @functools.lru_cache(maxsize=4)
@@ -105,20 +110,20 @@ def sample_table():
 
 # -- biosignal images and video frames --------------------------------------------
 def get_thermal_checkpoint(wildcards=None):
-    configured = config.get("thermal", {}).get("checkpoint")
+    configured = config["thermal"]["checkpoint"]
     return configured if configured else f"{RESULTS}/models/thermal_generator.pt"
 
 
 def get_thermal_pairs(wildcards=None):
-    configured = config.get("thermal", {}).get("pairs")
+    configured = config["thermal"]["pairs"]
     return configured if configured else os.path.join(DATASET["root"], "thermal_pairs")
 
 
 def get_depth_model_dir(wildcards=None):
-    depth = config.get("depth", {})
-    if depth.get("model_dir"):
+    depth = config["depth"]
+    if depth["model_dir"]:
         return depth["model_dir"]
-    if depth.get("tiny_when_missing"):
+    if depth["tiny_when_missing"]:
         return f"{RESULTS}/models/depth_tiny"
     raise ValueError(
         "an experiment uses depth/frames but depth.model_dir is not set: download "
@@ -152,23 +157,23 @@ def get_embed_upstream(wildcards):
 def get_video_args(wildcards=None):
     """How frames are taken from a video: the same for RGB embeddings and the frame models."""
     video = config["video"]
-    args = f"--num-frames {video['num_frames']} --crop {video.get('crop', 'center')}"
-    if video.get("fps") is not None:
-        args += f" --fps {video['fps']}"
-    return args
+    args = ["--num-frames", video["num_frames"], "--crop", video["crop"]]
+    if video["fps"] is not None:
+        args += ["--fps", video["fps"]]
+    return shlex.join(str(arg) for arg in args)
 
 
 def get_embed_source_args(wildcards, input):
     if wildcards.modality == "rgb":
         return get_video_args()
-    return f"--images {store_path(input.upstream[0])}"
+    return f"--images {shlex.quote(store_path(input.upstream[0]))}"
 
 
 def get_backbone_checkpoint(wildcards=None):
     """The embed jobs' backbone: pretrained here (pretrain.enabled), configured, or "none"."""
-    if (config.get("pretrain") or {}).get("enabled"):
+    if config["pretrain"]["enabled"]:
         return f"{RESULTS}/models/pretrain/painformer.pth"
-    return config["backbone"].get("checkpoint") or "none"
+    return config["backbone"]["checkpoint"] or "none"
 
 
 # The synthetic dataset of pretrain.demo, if any: its tree and its sample table.
@@ -177,7 +182,7 @@ PRETRAIN_DATA = f"{RESULTS}/pretrain_data"
 
 def get_pretrain_samples(wildcards=None):
     """The sample table the demo pretraining tasks are built from: their own dataset's or this one's."""
-    if (config.get("pretrain") or {}).get("demo"):
+    if config["pretrain"]["demo"]:
         return f"{PRETRAIN_DATA}/samples.tsv"
     return SAMPLES
 
@@ -188,7 +193,7 @@ def get_backbone_checkpoint_input(wildcards):
 
 
 # -- training and reports -----------------------------------------------------------
-TRAIN_DEVICE = (config.get("training") or {}).get("device", "auto")
+TRAIN_DEVICE = config["training"]["device"]
 
 
 def get_train_gpus(wildcards=None):
@@ -246,8 +251,8 @@ def get_summary_plots_dir(wildcards, output):
 
 
 def get_compare_args(wildcards=None):
-    pairs = config.get("report", {}).get("compare", [])
-    return " ".join(f"--compare {a}:{b}" for a, b in pairs)
+    pairs = config["report"]["compare"]
+    return " ".join(f"--compare {shlex.quote(f'{a}:{b}')}" for a, b in pairs)
 
 
 def get_provenance_notes(wildcards=None):
@@ -263,37 +268,33 @@ def get_provenance_notes(wildcards=None):
             "Backbone: UNTRAINED random initialisation (backbone.checkpoint is null): the embeddings "
             "carry no learned knowledge; this run checks the pipeline, its numbers are not results."
         )
-    elif (config.get("pretrain") or {}).get("enabled"):
+    elif config["pretrain"]["enabled"]:
         backbone = (
             f"Backbone: pretrained in this run (pretrain.enabled), {backbone_checkpoint}: "
             "not the published PainFormer weights."
         )
     else:
         backbone = f"Backbone: PainFormer checkpoint {backbone_checkpoint}."
-    depth = config.get("depth", {})
+    depth = config["depth"]
     if "depth" not in used:
         depth_note = "Depth frames: not used by any experiment."
-    elif depth.get("model_dir"):
+    elif depth["model_dir"]:
         depth_note = f"Depth frames: Depth Anything model from {depth['model_dir']}."
     else:
         depth_note = (
             "Depth frames: from a tiny UNTRAINED stand-in Depth Anything model (depth.model_dir is "
             "null): the depth frames, and every result that uses them, are NOT meaningful."
         )
-    thermal = config.get("thermal", {})
+    thermal = config["thermal"]
     if "thermal" not in used:
         thermal_note = "Thermal frames: not used by any experiment."
-    elif thermal.get("checkpoint"):
+    elif thermal["checkpoint"]:
         thermal_note = (
             f"Thermal frames: RGB->thermal generator given ({thermal['checkpoint']})."
         )
     else:
-        demo = (
-            ""
-            if thermal.get("pairs") or not DATASET.get("demo")
-            else "the synthetic demo "
-        )
-        epochs = thermal.get("train", {}).get("epochs", 4)
+        demo = "" if thermal["pairs"] or not DATASET["demo"] else "the synthetic demo "
+        epochs = thermal["train"]["epochs"]
         thermal_note = (
             f"Thermal frames: RGB->thermal generator trained in this run on {demo}pairs "
             f"{get_thermal_pairs()} (thermal.train.epochs = {epochs})."

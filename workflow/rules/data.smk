@@ -1,7 +1,7 @@
 # The dataset: generate the demo tree when configured, index it into the sample table.
 
 
-if DATASET.get("demo"):
+if DATASET["demo"]:
 
     rule demo_data:
         output:
@@ -23,12 +23,12 @@ if DATASET.get("demo"):
             seed=DATASET["demo"].get("seed", 0),
             signal=get_demo_signal_args,
         shell:
-            "painformer demo-data {params.root} --subjects {params.subjects} "
-            "--samples-per-class {params.samples_per_class} --seed {params.seed} "
-            "{params.signal} --workers {threads} > {log} 2>&1"
+            "painformer demo-data {params.root:q} --subjects {params.subjects:q} "
+            "--samples-per-class {params.samples_per_class:q} --seed {params.seed:q} "
+            "{params.signal} --workers {threads} > {log:q} 2>&1"
 
 
-if DATASET.get("samples"):
+if DATASET["samples"]:
 
     checkpoint index:
         input:
@@ -65,16 +65,16 @@ else:
         params:
             dataset_format=DATASET["format"],
             root=DATASET["root"],
-            biosignals=DATASET.get("biosignals", "filtered"),
-            classes=",".join(DATASET.get("classes") or []),
-            on_bad_sample=DATASET.get("on_bad_sample", "fail"),
+            biosignals=DATASET["biosignals"],
+            classes=",".join(DATASET["classes"] or []),
+            on_bad_sample=DATASET["on_bad_sample"],
             name=DATASET["name"],
             layout=get_ai4pain_layout_arg,
         shell:
-            "painformer index --dataset {params.dataset_format} --name {params.name} --root {params.root} "
-            "--biosignals {params.biosignals} --classes '{params.classes}' "
-            "--on-bad-sample {params.on_bad_sample} --report {output.bad_samples} {params.layout} "
-            "--out {output.samples} > {log} 2>&1"
+            "painformer index --dataset {params.dataset_format:q} --name {params.name:q} --root {params.root:q} "
+            "--biosignals {params.biosignals:q} --classes {params.classes:q} "
+            "--on-bad-sample {params.on_bad_sample:q} --report {output.bad_samples:q} {params.layout} "
+            "--out {output.samples:q} > {log:q} 2>&1"
 
 
 rule resolved_config:

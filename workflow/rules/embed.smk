@@ -23,11 +23,11 @@ rule embed:
         store=get_output_store,
         source=get_embed_source_args,
         checkpoint=get_backbone_checkpoint,
-        batch_size=config["backbone"].get("batch_size", 16),
-        device=config["backbone"].get("device", "auto"),
-        float16="--float16" if config["backbone"].get("float16") else "",
+        batch_size=config["backbone"]["batch_size"],
+        device=config["backbone"]["device"],
+        float16="--float16" if config["backbone"]["float16"] else "",
     shell:
-        "painformer embed --samples {input.samples} --modality {wildcards.modality} "
-        "--representation {wildcards.representation} {params.source} --checkpoint {params.checkpoint} "
-        "--batch-size {params.batch_size} --device {params.device} --threads {threads} {params.float16} "
-        "--out {params.store} --complete-marker {output} --replace-stale --no-progress > {log} 2>&1"
+        "painformer embed --samples {input.samples:q} --modality {wildcards.modality:q} "
+        "--representation {wildcards.representation:q} {params.source} --checkpoint {params.checkpoint:q} "
+        "--batch-size {params.batch_size:q} --device {params.device:q} --threads {threads} {params.float16} "
+        "--out {params.store:q} --complete-marker {output:q} --replace-stale --no-progress > {log:q} 2>&1"

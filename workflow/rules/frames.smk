@@ -19,15 +19,15 @@ rule thermal_generator:
         gpu=1,
     params:
         pairs=get_thermal_pairs,
-        epochs=config.get("thermal", {}).get("train", {}).get("epochs", 4),
-        image_size=config.get("thermal", {}).get("train", {}).get("image_size", 64),
-        batch_size=config.get("thermal", {}).get("train", {}).get("batch_size", 16),
-        seed=config.get("thermal", {}).get("train", {}).get("seed", 0),
-        lr=config.get("thermal", {}).get("train", {}).get("lr", 2.0e-4),
+        epochs=config["thermal"]["train"]["epochs"],
+        image_size=config["thermal"]["train"]["image_size"],
+        batch_size=config["thermal"]["train"]["batch_size"],
+        seed=config["thermal"]["train"]["seed"],
+        lr=config["thermal"]["train"]["lr"],
     shell:
-        "painformer thermal train --pairs {params.pairs} --out {output} --epochs {params.epochs} "
-        "--image-size {params.image_size} --batch-size {params.batch_size} --lr {params.lr} "
-        "--seed {params.seed} --threads {threads} > {log} 2>&1"
+        "painformer thermal train --pairs {params.pairs:q} --out {output:q} --epochs {params.epochs:q} "
+        "--image-size {params.image_size:q} --batch-size {params.batch_size:q} --lr {params.lr:q} "
+        "--seed {params.seed:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule depth_tiny_model:
@@ -42,7 +42,7 @@ rule depth_tiny_model:
         mem_mb=2000,
         runtime=10,
     shell:
-        "painformer depth make-tiny {output} --seed 0 > {log} 2>&1"
+        "painformer depth make-tiny {output:q} --seed 0 > {log:q} 2>&1"
 
 
 rule frames:
@@ -67,6 +67,6 @@ rule frames:
         video=get_video_args,
         model_flag=get_frame_model_flag,
     shell:
-        "painformer {wildcards.frame_model} apply --samples {input.samples} {params.model_flag} {input.model} "
-        "{params.video} --out {params.store} "
-        "--complete-marker {output} --replace-stale > {log} 2>&1"
+        "painformer {wildcards.frame_model:q} apply --samples {input.samples:q} {params.model_flag:q} {input.model:q} "
+        "{params.video} --out {params.store:q} "
+        "--complete-marker {output:q} --replace-stale > {log:q} 2>&1"

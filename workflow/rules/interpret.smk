@@ -31,11 +31,11 @@ rule attention_maps:
     params:
         source=get_embed_source_args,
         checkpoint=get_backbone_checkpoint,
-        samples=config.get("report", {}).get("attention_samples", 2),
-        max_items=config.get("report", {}).get("attention_frames", 4),
-        device=config["backbone"].get("device", "auto"),
+        samples=config["report"]["attention_samples"],
+        max_items=config["report"]["attention_frames"],
+        device=config["backbone"]["device"],
     shell:
-        "painformer attention --samples {input.samples} --modality {wildcards.modality} "
-        "--representation {wildcards.representation} {params.source} --checkpoint {params.checkpoint} "
-        "--pick {params.samples} --max-items {params.max_items} --device {params.device} "
-        "--threads {threads} --sheet {output} > {log} 2>&1"
+        "painformer attention --samples {input.samples:q} --modality {wildcards.modality:q} "
+        "--representation {wildcards.representation:q} {params.source} --checkpoint {params.checkpoint:q} "
+        "--pick {params.samples:q} --max-items {params.max_items:q} --device {params.device:q} "
+        "--threads {threads} --sheet {output:q} > {log:q} 2>&1"

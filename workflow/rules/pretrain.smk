@@ -1,21 +1,21 @@
 # Optional multi-task pretraining of the backbone (docs/pretraining.md); with pretrain.enabled the
 # embed jobs use its painformer.pth instead of backbone.checkpoint.
 
-PRETRAIN = config.get("pretrain") or {}
+PRETRAIN = config["pretrain"]
 PRETRAIN_TASKS_DIR = f"{RESULTS}/pretrain_tasks"
-PRETRAIN_SIGNALS = list(PRETRAIN.get("signals") or ["gsr"])
-PRETRAIN_REPRESENTATION = PRETRAIN.get("representation", "spec_psd")
+PRETRAIN_SIGNALS = list(PRETRAIN["signals"])
+PRETRAIN_REPRESENTATION = PRETRAIN["representation"]
 # The demo tasks come from a dataset of their own (other synthetic people) when pretrain.demo
 # is set, so that no subject evaluated later has had its labels seen by the backbone.
-PRETRAIN_DEMO = PRETRAIN.get("demo")
+PRETRAIN_DEMO = PRETRAIN["demo"]
 
-if PRETRAIN.get("tasks") and PRETRAIN.get("training"):
+if PRETRAIN["tasks"] and PRETRAIN["training"]:
     raise ValueError(
         f"pretrain.training only applies to the demo tasks built when pretrain.tasks is null; "
         f"put the training settings into {PRETRAIN['tasks']} instead"
     )
 PRETRAIN_DEMO_SEED = (PRETRAIN_DEMO or {}).get("seed", 1)
-if PRETRAIN_DEMO and (DATASET.get("demo") or {}).get("seed", 0) == PRETRAIN_DEMO_SEED:
+if PRETRAIN_DEMO and (DATASET["demo"] or {}).get("seed", 0) == PRETRAIN_DEMO_SEED:
     raise ValueError(
         f"pretrain.demo.seed {PRETRAIN_DEMO_SEED} equals dataset.demo.seed: the pretraining "
         "dataset would hold the very people the experiments evaluate; choose another seed"
@@ -43,9 +43,9 @@ if PRETRAIN_DEMO:
             samples_per_class=PRETRAIN_DEMO.get("samples_per_class", 5),
             seed=PRETRAIN_DEMO_SEED,
         shell:
-            "painformer demo-data {params.root} --subjects {params.subjects} "
-            "--samples-per-class {params.samples_per_class} --seed {params.seed} "
-            "--thermal-pairs 0 --workers {threads} > {log} 2>&1"
+            "painformer demo-data {params.root:q} --subjects {params.subjects:q} "
+            "--samples-per-class {params.samples_per_class:q} --seed {params.seed:q} "
+            "--thermal-pairs 0 --workers {threads} > {log:q} 2>&1"
 
     rule pretrain_index:
         input:
@@ -65,8 +65,8 @@ if PRETRAIN_DEMO:
             root=f"{PRETRAIN_DATA}/dataset",
             name=f"{DATASET['name']}_pretrain",
         shell:
-            "painformer index --dataset biovid --name {params.name} --root {params.root} "
-            "--classes BL1,PA4 --report {output.bad_samples} --out {output.samples} > {log} 2>&1"
+            "painformer index --dataset biovid --name {params.name:q} --root {params.root:q} "
+            "--classes BL1,PA4 --report {output.bad_samples:q} --out {output.samples:q} > {log:q} 2>&1"
 
 
 # Demo tasks from a sample table: face identity, face pain and one biosignal pain task per
@@ -99,18 +99,16 @@ rule pretrain_tasks:
         runtime=60,
     params:
         out=get_first_output_dir,
-        frames_per_video=PRETRAIN.get("frames_per_video", 4),
-        frame_window=" ".join(
-            str(f) for f in PRETRAIN.get("frame_window") or (0.0, 1.0)
-        ),
+        frames_per_video=PRETRAIN["frames_per_video"],
+        frame_window=" ".join(str(f) for f in PRETRAIN["frame_window"]),
         signals=" ".join(PRETRAIN_SIGNALS),
         representation=PRETRAIN_REPRESENTATION,
-        probe_subjects=PRETRAIN.get("probe_subjects", 3),
+        probe_subjects=PRETRAIN["probe_subjects"],
     shell:
-        "painformer pretrain make-demo-tasks --samples {input.samples} --out {params.out} "
-        "--frames-per-video {params.frames_per_video} --frame-window {params.frame_window} "
-        "--signal {params.signals} --representation {params.representation} "
-        "--probe-subjects {params.probe_subjects} > {log} 2>&1"
+        "painformer pretrain make-demo-tasks --samples {input.samples:q} --out {params.out:q} "
+        "--frames-per-video {params.frames_per_video:q} --frame-window {params.frame_window} "
+        "--signal {params.signals} --representation {params.representation:q} "
+        "--probe-subjects {params.probe_subjects:q} > {log:q} 2>&1"
 
 
 # The demo tasks.yaml names the task files only; append pretrain.training as its `training`
@@ -131,10 +129,10 @@ rule pretrain_settings:
         runtime=5,
     params:
         training=yaml.safe_dump(
-            {"training": PRETRAIN.get("training") or {}}, sort_keys=False
+            {"training": PRETRAIN["training"] or {}}, sort_keys=False
         ),
     shell:
-        "(cat {input.tasks} && printf '%s' {params.training:q}) > {output} 2> {log}"
+        "(cat {input.tasks:q} && printf '%s' {params.training:q}) > {output:q} 2> {log:q}"
 
 
 # --resume: a job stopped by its time limit continues from last.pt when rerun (last.pt and
@@ -142,7 +140,7 @@ rule pretrain_settings:
 # other tasks or settings is refused: delete the run folder to start over.
 rule pretrain_backbone:
     input:
-        tasks=PRETRAIN.get("tasks") or rules.pretrain_settings.output[0],
+        tasks=PRETRAIN["tasks"] or rules.pretrain_settings.output[0],
     output:
         backbone=f"{RESULTS}/models/pretrain/painformer.pth",
     log:
@@ -158,10 +156,10 @@ rule pretrain_backbone:
         gpu=1,
     params:
         out=get_first_output_dir,
-        epochs=f"--epochs {PRETRAIN['epochs']}" if PRETRAIN.get("epochs") else "",
-        device=config["backbone"].get("device", "auto"),
-        loader_workers=PRETRAIN.get("loader_workers", 0),
+        epochs=f"--epochs {PRETRAIN['epochs']}" if PRETRAIN["epochs"] else "",
+        device=config["backbone"]["device"],
+        loader_workers=PRETRAIN["loader_workers"],
     shell:
-        "painformer pretrain --tasks {input.tasks} --out {params.out} {params.epochs} "
-        "--device {params.device} --threads {threads} --loader-workers {params.loader_workers} "
-        "--resume > {log} 2>&1"
+        "painformer pretrain --tasks {input.tasks:q} --out {params.out:q} {params.epochs} "
+        "--device {params.device:q} --threads {threads} --loader-workers {params.loader_workers:q} "
+        "--resume > {log:q} 2>&1"
