@@ -73,7 +73,9 @@ def test_golden_embedding_and_attention_maps(golden_model):
     expected = torch.tensor(golden["embedding_float64"], dtype=torch.float64)
     assert list(embedding.shape) == golden["embedding_shape"]
     relative = ((embedding.double() - expected).norm() / expected.norm()).item()
-    assert relative < 1e-4, relative
+    # float32 reproduces the float64 reference to 1.2e-7; the tanh GELU (6.2e-6) and LayerNorm
+    # eps 1e-5 instead of 1e-6 (6.0e-6) are further away than this bound.
+    assert relative < 1e-6, relative
     # The fast path (fused attention) computes the same function as the map-keeping path.
     assert torch.allclose(plain, embedding, rtol=1e-5, atol=1e-5)
     assert list(tokens.shape) == golden["stage4_tokens_shape"]
@@ -178,7 +180,9 @@ def test_channels_last_and_bf16_compute_the_golden_embedding(golden_model):
     def relative(values: torch.Tensor) -> float:
         return ((values - expected).norm() / expected.norm()).item()
 
-    assert relative(fp32) < 1e-4
+    # channels_last in float32 is the same function to 2.1e-7, well inside the 6e-6 of a tanh GELU or a
+    # LayerNorm eps of 1e-5; bf16 rounding (6.4e-3) is far larger than those and only bounds the recipe.
+    assert relative(fp32) < 1e-6, relative(fp32)
     assert 1e-4 < relative(bf16) < 3e-2, relative(bf16)
 
 

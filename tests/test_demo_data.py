@@ -111,7 +111,7 @@ def test_thermal_pairs(demo_root):
 
 def test_same_seed_same_bytes_any_worker_count(demo_root, tmp_path):
     again = generate_demo_dataset(tmp_path / "again", workers=1, **TINY)
-    for pattern in ("samples.csv", "biosignals_filtered/*/*.csv", "thermal_pairs/*/*.png"):
+    for pattern in ("samples.csv", "biosignals_filtered/*/*.csv", "thermal_pairs/*/*.png", "video/*/*.mp4"):
         assert _all_bytes(again, pattern) == _all_bytes(demo_root, pattern)
     assert [p.name for p in make_profiles(2, 1)] != [p.name for p in make_profiles(2, 0)]
 

@@ -87,7 +87,7 @@ def test_overlay_blends_a_colour_map():
         overlay(images, heat[:1])
 
 
-def test_cli_writes_overlays_of_biosignal_images(tmp_path: Path):
+def test_cli_writes_overlays_of_biosignal_images(tmp_path: Path, model):
     rows = [
         ["demo", f"071309_w_21-{cls}-{i:03d}", "071309_w_21", 0, cid, cls, "", "", ""]
         for i, (cls, cid) in enumerate([("BL1", 0), ("PA4", 4), ("BL1", 0)])
@@ -135,10 +135,14 @@ def test_cli_writes_overlays_of_biosignal_images(tmp_path: Path):
     panel = np.asarray(Image.open(out / written[0]))
     assert panel.shape == (224, 448, 3)
     assert np.array_equal(panel[:, :224], _square_image(20, 30))  # left half: the image itself
+    # right half: the overlay of this image's own attention map (the CLI's untrained backbone is `model`)
+    image = _square_image(20, 30)[None]
+    expected = overlay(image, attention_maps(model, image))[0]
+    assert np.abs(panel[:, 224:].astype(int) - expected).max() <= 1
     assert main(argv[:-4] + ["--sample", "no-such-sample"]) == 1
 
 
-def test_cli_maps_image_files_centre_cropped_to_the_input_size(tmp_path: Path):
+def test_cli_maps_image_files_centre_cropped_to_the_input_size(tmp_path: Path, model):
     import cv2
 
     picture = np.full((300, 400, 3), 30, dtype=np.uint8)
@@ -154,6 +158,8 @@ def test_cli_maps_image_files_centre_cropped_to_the_input_size(tmp_path: Path):
     expected = cv2.resize(picture[:, 50:350], (224, 224), interpolation=cv2.INTER_AREA)
     assert np.array_equal(panel[:, :224], expected)
     assert not np.array_equal(panel[:, 224:], expected)  # the overlay half carries the map
+    mapped = overlay(expected[None], attention_maps(model, expected[None]))[0]
+    assert np.abs(panel[:, 224:].astype(int) - mapped).max() <= 1
     sheet = tmp_path / "sheet.png"
     assert (
         main(

@@ -32,6 +32,14 @@ def test_summary_command_prints_json_rows_within_table_one() -> None:
     assert rows["Video-Encoder"]["input_shape"] == [1, 22_080]
     # The published backbone counts 19.60 M parameters exactly.
     assert rows["PainFormer"]["params"] == pytest.approx(19.60e6, abs=0.005e6)
+    # Table I's figures, written out here rather than read from the code's own copy of them.
+    for name, (params_m, gmacs) in {
+        "PainFormer": (19.60, 5.82),
+        "Embedding-Mixer": (9.85, 2.94),
+        "Video-Encoder": (3.37, 0.86),
+    }.items():
+        assert (rows[name]["table_params_m"], rows[name]["table_gmacs"]) == (params_m, gmacs), name
+        assert rows[name]["macs"] / 1e9 == pytest.approx(gmacs, rel=TOLERANCE[name]), name
 
 
 def test_summary_table_lists_ours_beside_table_one(capsys: pytest.CaptureFixture[str]) -> None:

@@ -88,7 +88,7 @@ def test_batch_quotas_are_proportional_and_sum_to_the_batch():
     assert batch_quotas([30, 10, 5], 9) == [6, 2, 1]
     assert batch_quotas([3_310_000, 15_000, 4_000], 126) == [124, 1, 1]  # every task keeps a place
     assert batch_quotas([1, 1], 126) == [63, 63]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="batch size 2 cannot hold one sample of each of 3 tasks"):
         batch_quotas([1, 1, 1], 2)
 
 

@@ -23,6 +23,7 @@ from painformer.thermal import (
     holdout_names,
     load_generator,
     train_generator,
+    translate_frames,
 )
 from painformer.thermal.discriminator import PatchConfig, PatchDiscriminator
 from painformer.thermal.drawn_faces import draw_face_pair, make_face_pairs
@@ -299,6 +300,14 @@ def test_apply_writes_complete_resumable_store(tmp_path, trained):
     frames = reopened.read()
     assert frames.shape == (2, 3, 224, 224, 3) and frames.dtype == np.uint8 and frames.std() > 0
     assert reopened.attrs["kind"] == "frames" and len(reopened.attrs["checkpoint_sha256"]) == 64
+    # Each sample holds the generator's translation of its own decoded frames.
+    generator, content = load_generator(trained)
+    for index, video in enumerate(table["video"]):
+        decoded = frame_reader()(video, num_frames=3, crop="center")
+        expected = translate_frames(
+            generator, decoded, image_size=content["image_size"], device=torch.device("cpu"), batch_size=2
+        )
+        assert np.array_equal(frames[index], expected)
 
     # Resume: forget one sample, rerun, get the same frames back.
     reopened = SampleStore.open(out)
@@ -306,6 +315,19 @@ def test_apply_writes_complete_resumable_store(tmp_path, trained):
     reopened.array[1] = np.zeros((3, 224, 224, 3), np.uint8)
     apply_generator(table=table, checkpoint=trained, out=out, settings=settings, frame_reader=frame_reader())
     assert np.array_equal(SampleStore.open_complete(out).read(), frames)
+
+
+def test_translate_frames_maps_the_generator_range_to_uint8():
+    """[0, 255] in -> [-1, 1] for the generator -> [0, 255] out: an identity generator returns its input."""
+    frames = np.random.default_rng(0).integers(0, 256, size=(3, 224, 224, 3), dtype=np.uint8)
+    identity, cpu = torch.nn.Identity(), torch.device("cpu")
+    same = translate_frames(identity, frames, image_size=224, device=cpu, batch_size=2)
+    assert same.dtype == np.uint8 and np.array_equal(same, frames)
+    assert np.array_equal(translate_frames(identity, frames, image_size=224, device=cpu, batch_size=5), same)
+    grey = np.full((2, 100, 120, 3), 77, dtype=np.uint8)  # resized to the generator's size and back to 224
+    assert np.array_equal(
+        translate_frames(identity, grey, image_size=32, device=cpu, batch_size=2), np.full((2, 224, 224, 3), 77)
+    )
 
 
 def test_cli_train_and_evaluate(tmp_path, pairs, capsys):

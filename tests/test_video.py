@@ -93,7 +93,7 @@ def test_frame_indices_rule():
     assert FrameSampling(None, window=(0.5, 1.0)).indices(5).tolist() == [2, 3, 4]
     with pytest.raises(ValueError, match="window"):
         FrameSampling(4, window=(0.6, 0.4))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="num_frames must be a positive integer or None, got 0"):
         FrameSampling(0)
 
 

@@ -13,7 +13,9 @@ from workflow_helpers import job_counts, snakemake, tiny_demo_config, write_yaml
 
 from painformer.cli import main
 from painformer.errors import InputError
+from painformer.interpret import attention_maps, overlay
 from painformer.interpret.sheet import LABEL_HEIGHT, pick_samples, spread_items
+from painformer.models import load_painformer
 from painformer.report.metrics import compute_metrics
 from painformer.stores import SampleMeta, SampleStore, write_completion_marker
 
@@ -101,6 +103,10 @@ def test_attention_sheet_of_picked_samples_from_a_frame_store(tmp_path: Path):
     second_row = picture[2 * LABEL_HEIGHT + 224 :, :224]
     assert np.array_equal(second_row, _frames(2, 6)[0])  # 071309_w_21-PA4-000 is row 2 of the table
     assert not np.array_equal(picture[LABEL_HEIGHT : LABEL_HEIGHT + 224, 224:448], first_frames[0])  # overlay differs
+    # The overlay is that of the frame's own attention map, from the same untrained backbone.
+    frame = first_frames[:1]
+    expected = overlay(frame, attention_maps(load_painformer(None, device="cpu"), frame))[0]
+    assert np.abs(picture[LABEL_HEIGHT : LABEL_HEIGHT + 224, 224:448].astype(int) - expected).max() <= 1
     too_many = [value if value != "2" or argv[i - 1] != "--pick" else "9" for i, value in enumerate(argv)]
     assert main(too_many) == 1  # only 8 samples
 
