@@ -469,6 +469,8 @@ def test_cli_writes_the_fold_folder(dataset, tmp_path):
         "metrics.json",
         "model.pt",
         "predictions.tsv",
+        "probe.json",
+        "probe_predictions.tsv",
     ]
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) == {
@@ -479,6 +481,11 @@ def test_cli_writes_the_fold_folder(dataset, tmp_path):
         "n_train",
         "n_test",
         "accuracy",
+        "sensitivity",
+        "specificity",
+        "precision",
+        "f1",
+        "auc",
         "recall_macro",
         "f1_macro",
         "confusion",
