@@ -125,3 +125,20 @@ def test_eq12_probe_reads_the_signal_next_to_the_summed_videos():
     concatenated = run_probe(experiment(["gsr/waveform"]), "S5", fold_data({"fused": np.hstack([gsr, video])}))
     assert eq12["features"] == {"fused": 64}
     np.testing.assert_allclose(eq12["probabilities"], concatenated["probabilities"], atol=1e-12)
+
+
+def test_wide_inputs_give_the_probe_of_the_plain_features():
+    """More features than training rows: the fit in the rows' span equals a plain standardised fit."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    values = signal(400, seed=7, strength=0.8)
+    data = fold_data({"fused": values})
+    result = run_probe(experiment(["rgb/frames"]), "S6", data)
+    train, test = data.subjects != "S6", data.subjects == "S6"
+    scaler = StandardScaler().fit(values[train].astype(np.float64))
+    plain = LogisticRegression(C=result["C"]["fused"], max_iter=10000, tol=1e-10).fit(
+        scaler.transform(values[train].astype(np.float64)), data.labels[train]
+    )
+    expected = plain.predict_proba(scaler.transform(values[test].astype(np.float64)))
+    np.testing.assert_allclose(result["probabilities"], expected, atol=2e-3)

@@ -337,7 +337,7 @@ def test_summary_tables_wilcoxon_and_binomial(tmp_path):
     assert "## Which inputs carry signal" in text and "**strong**" in text and "above chance" in text
     assert "## Paired comparisons" in text and "Holm-corrected over the 1 tests" in text
     # The one-subject experiment has no interval: an explicit n/a, the rest of the summary intact.
-    assert "n/a: 1 subject(s), a bootstrap needs 2" in text and "## Which inputs carry signal" in text
+    assert "| other | 1 | n/a (1 subject) | n/a (1 subject) |" in text and "## Which inputs carry signal" in text
     assert summary.set_index("experiment").loc["other", "accuracy_ci_low"] == ""
     assert row["sensitivity"] == (
         f"{100 * strong_summary['mean']['sensitivity']:.2f} ± {100 * strong_summary['std']['sensitivity']:.2f}"

@@ -456,7 +456,8 @@ def markdown_rows(table: pd.DataFrame, by_name: dict[str, dict], *, probe: bool)
 def _interval_text(summary: dict, key: str) -> str:
     interval = _interval(summary, key)
     if interval["low"] is None:
-        return interval.get("note") or NOT_AVAILABLE
+        count = interval.get("n_subjects")
+        return NOT_AVAILABLE if count is None else f"{NOT_AVAILABLE} ({count} subject{'s' * (count != 1)})"
     return f"{100 * interval['low']:.2f}-{100 * interval['high']:.2f}"
 
 
@@ -604,7 +605,7 @@ def _markdown_text(
         "",
         (
             "95% CI: percentile bootstrap over subjects (9999 resamples of the subjects, seeded) of the mean of "
-            "per-subject values; n/a with fewer than two subjects. Spec, Prec, AUC: specificity, precision of "
+            "per-subject values; n/a with fewer than two subjects where the metric is defined. Spec, Prec, AUC: specificity, precision of "
             "the pain class and ROC AUC of its probability, mean ± std over folds (two-class tasks only)."
             + (" probe C: the L2 strengths chosen by the inner subject-wise split (number of folds)." if probe else "")
         ),
