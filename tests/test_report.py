@@ -502,12 +502,10 @@ def test_fusion_rows_show_the_difference_to_the_best_single_input(tmp_path):
     best = max(("gsr", "ecg"), key=means.get)
     summary = pd.read_csv(out, sep="\t", dtype=str, keep_default_na=False).set_index("experiment")
     assert summary.loc["fused", "vs_best_single"] == best
-    tables_by_name = {n: json.loads((tables / f"{n}.json").read_text()) for n in ("gsr", "fused")}
     for name, key in (("accuracy", "accuracy"), ("recall", "sensitivity"), ("f1", "f1")):
         fused_mean = json.loads((tables / "fused.json").read_text())["mean"][key]
         best_mean = json.loads((tables / f"{best}.json").read_text())["mean"][key]
         assert summary.loc["fused", f"vs_best_single_{name}"] == f"{100 * (fused_mean - best_mean):+.2f}"
-    assert tables_by_name["gsr"]["experiment"] == "gsr"
     assert summary.loc["gsr", "vs_best_single"] == "" and summary.loc["ecg", "vs_best_single_f1"] == ""
     # Table IX's shape: the fusion row, then its +/- row for all three metrics.
     shown = _markdown_rows((tmp_path / "summary.md").read_text())
@@ -517,6 +515,14 @@ def test_fusion_rows_show_the_difference_to_the_best_single_input(tmp_path):
     assert [plus_minus["Acc"], plus_minus["Rec"], plus_minus["F1"]] == [
         summary.loc["fused", f"vs_best_single_{name}"] for name in ("accuracy", "recall", "f1")
     ]
+    # Without the probe (report.probe: false) neither file has a probe column.
+    argv = ["report", "summary", "--experiments", *(str(tables / f"{n}.json") for n in ("gsr", "ecg", "fused"))]
+    argv += ["--out", str(tmp_path / "plain.tsv"), "--markdown", str(tmp_path / "plain.md")]
+    assert main([*argv, "--plots-dir", str(tmp_path / "plots"), "--no-probe"]) == 0
+    plain = pd.read_csv(tmp_path / "plain.tsv", sep="\t", dtype=str, keep_default_na=False)
+    assert (
+        not [c for c in plain.columns if c.startswith("probe")] and "probe" not in (tmp_path / "plain.md").read_text()
+    )
 
 
 def test_compute_metrics_against_sklearn_and_by_hand():

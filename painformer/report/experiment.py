@@ -3,7 +3,9 @@
 The paper reports LOSO results as the mean over subjects, so ``mean`` is the headline
 figure; ``std`` (sample std over folds) shows how much subjects differ, and ``pooled``
 (all predictions scored together) is the figure a single held-out split would give and
-the count the chance-level binomial test needs.
+the count the chance-level binomial test needs; ``ci`` (a bootstrap over subjects) says how
+far the mean could move with other subjects. The fold's linear probe, when it ran, gets the
+same figures under ``probe``.
 """
 
 from __future__ import annotations
@@ -30,8 +32,6 @@ PROBE_RECORD_KEYS = ("C", "features", "n_train", "seconds")
 
 # Columns of the per-experiment TSV: every metric under its key, as percentages.
 TABLE_KEYS = METRIC_KEYS
-# Rows of the TSV after the folds.
-SUMMARY_ROWS = ("mean", "std", "pooled", "ci_low", "ci_high")
 
 
 def pooled_predictions(folds: Sequence[FoldResult], *, probe: bool = False) -> pd.DataFrame:

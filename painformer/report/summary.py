@@ -442,7 +442,7 @@ def markdown_rows(table: pd.DataFrame, by_name: dict[str, dict], *, probe: bool)
                     "acc": row["vs_best_single_accuracy"],
                     "rec": row["vs_best_single_recall"],
                     "f1_paper": row["vs_best_single_f1"],
-                    "probe": "",
+                    **({"probe": ""} if probe else {}),
                 }
             )
     frame = pd.DataFrame(rows).fillna("")
