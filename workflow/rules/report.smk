@@ -1,11 +1,10 @@
 # Metric tables per experiment, the summary in the paper's table form, plots.
 
 
-def get_probe_flag(wildcards=None):
-    """Whether the tables and the summary show each fold's linear probe (report.probe, default true)."""
-    return (
-        "--probe" if (config.get("report") or {}).get("probe", True) else "--no-probe"
-    )
+# Whether the tables and the summary show each fold's linear probe (report.probe, default true).
+PROBE_FLAG = (
+    "--probe" if (config.get("report") or {}).get("probe", True) else "--no-probe"
+)
 
 
 # The experiment definition is an input too: Snakemake does not look through a missing
@@ -49,7 +48,7 @@ rule report_experiment:
         folds=get_fold_dirs,
         tables=get_tables_dir,
         plots=get_experiment_plots_dir,
-        probe=get_probe_flag,
+        probe=PROBE_FLAG,
     shell:
         "painformer report experiment --experiment {wildcards.experiment:q} --folds {params.folds:q} "
         "--out-dir {params.tables:q} --plots-dir {params.plots:q} {params.probe:q} > {log:q} 2>&1"
@@ -75,7 +74,7 @@ rule summary:
         plots=get_summary_plots_dir,
         compare=get_compare_args,
         provenance=get_provenance_notes,
-        probe=get_probe_flag,
+        probe=PROBE_FLAG,
     shell:
         "painformer report summary --experiments {input:q} --out {output.tsv:q} "
         "--markdown {output.markdown:q} --plots-dir {params.plots:q} {params.compare} "
