@@ -12,7 +12,8 @@ import pytest
 from scipy import stats
 
 from painformer.cli import main
-from painformer.report.metrics import compute_metrics
+from painformer.report.inference import bootstrap_interval, holm, rank_biserial
+from painformer.report.metrics import BINARY_KEYS, METRIC_KEYS, compute_metrics
 from painformer.train.config import load_experiments
 
 BINARY = ("BL1", "PA4")
@@ -190,7 +191,8 @@ def test_experiment_table_matches_numpy_and_pooled_metrics(tmp_path):
         values = np.array([record[key] for record in records])
         assert summary["mean"][key] == pytest.approx(values.mean(), abs=1e-12)
         assert summary["std"][key] == pytest.approx(values.std(ddof=1), abs=1e-12)
-    predictions = pd.concat([pd.read_csv(folder / "predictions.tsv", sep="\t", dtype=str) for folder in folds])
+    by_fold = [pd.read_csv(folder / "predictions.tsv", sep="\t", dtype=str) for folder in folds]
+    predictions = pd.concat(by_fold)
     pooled = compute_metrics(predictions["true"], predictions["predicted"], BINARY)
     for key in ("accuracy", "recall_macro", "f1_macro", "confusion", "n"):
         assert summary["pooled"][key] == pooled[key]
@@ -202,9 +204,29 @@ def test_experiment_table_matches_numpy_and_pooled_metrics(tmp_path):
     assert summary["preset"] == "p600" and summary["epochs"] == 600 and summary["label_smoothing"] == 0.1
     assert summary["dropout"] == 0.0 and summary["mask_range"] == [0.15, 0.2]
 
+    for key in ("sensitivity", "specificity", "precision", "f1"):
+        values = [compute_metrics(fold["true"], fold["predicted"], BINARY)[key] for fold in by_fold]
+        assert summary["mean"][key] == pytest.approx(np.mean(values), abs=1e-12)
+        assert summary["std"][key] == pytest.approx(np.std(values, ddof=1), abs=1e-12)
+        assert summary["pooled"][key] == pooled[key]
+    assert summary["headline"] == ["accuracy", "sensitivity", "f1"]
+    # Subjects resampled with replacement, by an independent numpy bootstrap: the same interval up to
+    # Monte Carlo error, and it holds the mean over subjects.
+    rng = np.random.default_rng(123)
+    for key in ("accuracy", "sensitivity", "f1"):
+        per_subject = np.array([summary["per_subject_metrics"][s][key] for s in SUBJECTS])
+        means = per_subject[rng.integers(0, len(SUBJECTS), size=(20000, len(SUBJECTS)))].mean(axis=1)
+        low, high = np.percentile(means, [2.5, 97.5])
+        interval = summary["ci"][key]
+        assert interval["low"] == pytest.approx(low, abs=0.015) and interval["high"] == pytest.approx(high, abs=0.015)
+        assert interval["low"] <= per_subject.mean() <= interval["high"] and interval["n_subjects"] == len(SUBJECTS)
+
     table = pd.read_csv(tmp_path / "tables" / "gsr.tsv", sep="\t", dtype=str, keep_default_na=False)
-    assert list(table.columns) == ["fold", "test_subjects", "n", "accuracy", "recall", "f1"]
-    assert table["fold"].tolist() == [*SUBJECTS, "mean", "std", "pooled"]
+    assert list(table.columns) == ["fold", "test_subjects", "n", *METRIC_KEYS]
+    assert table["fold"].tolist() == [*SUBJECTS, "mean", "std", "pooled", "ci_low", "ci_high"]
+    assert float(table.set_index("fold").loc["ci_low", "f1"]) == pytest.approx(
+        100 * summary["ci"]["f1"]["low"], abs=0.005
+    )
     mean_row = table.set_index("fold").loc["mean"]
     assert float(mean_row["accuracy"]) == pytest.approx(100 * summary["mean"]["accuracy"], abs=0.005)
     assert table.set_index("fold").loc["pooled", "n"] == str(len(predictions))
@@ -228,7 +250,11 @@ def test_single_fold_has_no_std_and_multiclass_confusion(tmp_path):
 
     assert run_experiment(tmp_path, "holdout", [folder]) == 0
     summary = json.loads((tmp_path / "tables" / "holdout.json").read_text())
-    assert summary["std"] == {"accuracy": None, "recall_macro": None, "f1_macro": None}
+    assert summary["std"] == dict.fromkeys(METRIC_KEYS)
+    # Three classes: no single pain class, so the two-class metrics are n/a and the headline is macro.
+    assert all(summary["mean"][key] is None for key in BINARY_KEYS)
+    assert summary["headline"] == ["accuracy", "recall_macro", "f1_macro"]
+    assert set(summary["ci"]) == {"accuracy", "recall_macro", "f1_macro"}
     assert summary["chance"] == pytest.approx(1 / 3)
     assert summary["per_subject"]["V1"] == pytest.approx(
         np.mean([t == p for t, p, s in zip(true, predicted, subjects) if s == "V1"])
@@ -292,18 +318,33 @@ def test_summary_tables_wilcoxon_and_binomial(tmp_path):
 
     compared = pd.read_csv(tmp_path / "summary_compare.tsv", sep="\t", dtype=str, keep_default_na=False)
     assert compared[["first", "second"]].values.tolist() == [["strong", "weak"], ["strong", "other"]]
+    # One of the two comparisons was tested, so Holm leaves its p-value as it is.
+    assert compared.loc[0, "p_holm"] == compared.loc[0, "p_value"] and compared.loc[1, "p_holm"] == ""
     first = np.array([strong_summary["per_subject"][s] for s in SUBJECTS])
     second = np.array([weak_summary["per_subject"][s] for s in SUBJECTS])
     expected = stats.wilcoxon(first, second)
     assert float(compared.loc[0, "p_value"]) == pytest.approx(expected.pvalue, rel=1e-2)
     assert float(compared.loc[0, "statistic"]) == pytest.approx(expected.statistic)
     assert float(compared.loc[0, "mean_difference"]) == pytest.approx(100 * (first - second).mean(), abs=0.005)
+    differences = (first - second)[first != second]
+    ranks = stats.rankdata(np.abs(differences))
+    expected_r = (ranks[differences > 0].sum() - ranks[differences < 0].sum()) / ranks.sum()
+    assert float(compared.loc[0, "rank_biserial"]) == pytest.approx(expected_r, abs=5e-4)
     assert compared.loc[1, "p_value"] == "" and "0 common subject" in compared.loc[1, "note"]
 
     text = markdown.read_text()
     assert "| experiment |" in text and "![" in text and "plots/summary.png" in text
     assert "## Which inputs carry signal" in text and "**strong**" in text and "above chance" in text
-    assert "## Paired comparisons" in text
+    assert "## Paired comparisons" in text and "Holm-corrected over the 1 tests" in text
+    # The one-subject experiment has no interval: an explicit n/a, the rest of the summary intact.
+    assert "| other | 1 | n/a (1 subject) | n/a (1 subject) |" in text and "## Which inputs carry signal" in text
+    assert summary.set_index("experiment").loc["other", "accuracy_ci_low"] == ""
+    assert row["sensitivity"] == (
+        f"{100 * strong_summary['mean']['sensitivity']:.2f} ± {100 * strong_summary['std']['sensitivity']:.2f}"
+    )
+    assert float(row["accuracy_ci_low"]) == pytest.approx(100 * strong_summary["ci"]["accuracy"]["low"], abs=1e-3)
+    # These folds have no linear probe: n/a with the reason, not a crash.
+    assert row["probe_accuracy"] == "n/a" and "no linear probe in fold(s)" in row["probe_note"]
     assert_png(tmp_path / "plots" / "summary.png")
 
 
@@ -460,9 +501,28 @@ def test_fusion_rows_show_the_difference_to_the_best_single_input(tmp_path):
     means = {n: json.loads((tables / f"{n}.json").read_text())["mean"]["accuracy"] for n in ("gsr", "ecg", "fused")}
     best = max(("gsr", "ecg"), key=means.get)
     summary = pd.read_csv(out, sep="\t", dtype=str, keep_default_na=False).set_index("experiment")
-    assert summary.loc["fused", "vs_best_single"] == f"{100 * (means['fused'] - means[best]):+.2f} ({best})"
-    assert summary.loc["gsr", "vs_best_single"] == "" and summary.loc["ecg", "vs_best_single"] == ""
-    assert "acc. vs best single input" in (tmp_path / "summary.md").read_text()
+    assert summary.loc["fused", "vs_best_single"] == best
+    for name, key in (("accuracy", "accuracy"), ("recall", "sensitivity"), ("f1", "f1")):
+        fused_mean = json.loads((tables / "fused.json").read_text())["mean"][key]
+        best_mean = json.loads((tables / f"{best}.json").read_text())["mean"][key]
+        assert summary.loc["fused", f"vs_best_single_{name}"] == f"{100 * (fused_mean - best_mean):+.2f}"
+    assert summary.loc["gsr", "vs_best_single"] == "" and summary.loc["ecg", "vs_best_single_f1"] == ""
+    # Table IX's shape: the fusion row, then its +/- row for all three metrics.
+    shown = _markdown_rows((tmp_path / "summary.md").read_text())
+    position = [row["experiment"] for row in shown].index("fused")
+    plus_minus = shown[position + 1]
+    assert plus_minus["input"] == f"+/- vs {best}"
+    assert [plus_minus["Acc"], plus_minus["Rec"], plus_minus["F1"]] == [
+        summary.loc["fused", f"vs_best_single_{name}"] for name in ("accuracy", "recall", "f1")
+    ]
+    # Without the probe (report.probe: false) neither file has a probe column.
+    argv = ["report", "summary", "--experiments", *(str(tables / f"{n}.json") for n in ("gsr", "ecg", "fused"))]
+    argv += ["--out", str(tmp_path / "plain.tsv"), "--markdown", str(tmp_path / "plain.md")]
+    assert main([*argv, "--plots-dir", str(tmp_path / "plots"), "--no-probe"]) == 0
+    plain = pd.read_csv(tmp_path / "plain.tsv", sep="\t", dtype=str, keep_default_na=False)
+    assert (
+        not [c for c in plain.columns if c.startswith("probe")] and "probe" not in (tmp_path / "plain.md").read_text()
+    )
 
 
 def test_compute_metrics_against_sklearn_and_by_hand():
@@ -651,3 +711,93 @@ def test_reports_of_real_training_folds_show_the_preset(tmp_path):
     gsr_b = json.loads((tmp_path / "tables" / "gsr_b.json").read_text())
     accuracy = f"{100 * gsr_b['mean']['accuracy']:.2f} ± {100 * gsr_b['std']['accuracy']:.2f}"
     assert by_name["gsr_b"]["Acc"] == accuracy
+    # The rows' Rec and F1 are the pain class's, as in the paper.
+    assert (
+        by_name["gsr_b"]["Rec"] == f"{100 * gsr_b['mean']['sensitivity']:.2f} ± {100 * gsr_b['std']['sensitivity']:.2f}"
+    )
+    assert by_name["gsr_b"]["F1"] == f"{100 * gsr_b['mean']['f1']:.2f} ± {100 * gsr_b['std']['f1']:.2f}"
+    # The linear probe ran in every fold beside the Mixer and reaches the tables.
+    probe_accuracies = []
+    for subject in subjects:
+        fold = tmp_path / "runs" / "gsr_b" / f"fold-{subject}"
+        record = json.loads((fold / "probe.json").read_text())
+        probe = pd.read_csv(fold / "probe_predictions.tsv", sep="\t", dtype={"true": str, "predicted": str})
+        mixer = pd.read_csv(fold / "predictions.tsv", sep="\t")
+        assert probe["sample"].tolist() == mixer["sample"].tolist()
+        assert record["accuracy"] == pytest.approx(float((probe["true"] == probe["predicted"]).mean()))
+        assert record["C"]["fused"] in record["C_grid"] and record["features"] == {"fused": 160}
+        probe_accuracies.append(record["accuracy"])
+    assert gsr_b["probe"]["mean"]["accuracy"] == pytest.approx(np.mean(probe_accuracies))
+    row = tsv.set_index("experiment").loc["gsr_b"]
+    assert float(row["probe_accuracy"].split(" ± ")[0]) == pytest.approx(100 * np.mean(probe_accuracies), abs=0.005)
+    assert by_name["gsr_b"]["probe Acc / Rec / F1"].split(" / ")[0] == f"{100 * np.mean(probe_accuracies):.2f}"
+    assert (
+        "linear probe above chance" in markdown.read_text()
+        or "linear probe not distinguishable" in markdown.read_text()
+    )
+
+
+def test_two_class_metrics_on_a_known_confusion_matrix():
+    # Pain class PA4 (the task's last class). TP 3, FN 1, TN 4, FP 2.
+    true = ["PA4"] * 4 + ["BL1"] * 6
+    predicted = ["PA4", "PA4", "PA4", "BL1"] + ["BL1"] * 4 + ["PA4", "PA4"]
+    # Probabilities of PA4, for the AUC below.
+    pain = [0.9, 0.8, 0.6, 0.3] + [0.1, 0.2, 0.4, 0.25, 0.7, 0.55]
+    probabilities = np.column_stack([1 - np.array(pain), pain])
+    scores = compute_metrics(true, predicted, BINARY, probabilities)
+    assert scores["confusion"] == [[4, 2], [1, 3]]
+    assert scores["accuracy"] == pytest.approx(7 / 10)
+    assert scores["sensitivity"] == pytest.approx(3 / 4)
+    assert scores["specificity"] == pytest.approx(4 / 6)
+    assert scores["precision"] == pytest.approx(3 / 5)
+    assert scores["f1"] == pytest.approx(2 * 3 / (2 * 3 + 2 + 1))
+    # AUC by counting: 0.9 and 0.8 beat all 6 no-pain scores, 0.6 beats 5 (not 0.7), 0.3 beats 3
+    # (0.1, 0.2, 0.25): (6 + 6 + 5 + 3) / 24.
+    assert scores["auc"] == pytest.approx(20 / 24)
+    # Macro recall averages the two classes' recalls, which the paper's Rec does not.
+    assert scores["recall_macro"] == pytest.approx((3 / 4 + 4 / 6) / 2)
+    assert compute_metrics(true, predicted, BINARY)["auc"] is None  # no probabilities given
+
+    # A model that never predicts pain: sensitivity 0, precision 0 by convention, F1 0.
+    never = compute_metrics(true, ["BL1"] * 10, BINARY)
+    assert (never["sensitivity"], never["specificity"], never["precision"], never["f1"]) == (0.0, 1.0, 0.0, 0.0)
+    # No pain sample in the truth: sensitivity undefined (None), specificity still defined, no AUC.
+    only_no_pain = compute_metrics(["BL1"] * 3, ["BL1", "PA4", "BL1"], BINARY, np.full((3, 2), 0.5))
+    assert only_no_pain["sensitivity"] is None and only_no_pain["auc"] is None
+    assert only_no_pain["specificity"] == pytest.approx(2 / 3) and only_no_pain["f1"] == 0.0
+    # Nothing positive anywhere: F1 of the pain class has nothing to count.
+    assert compute_metrics(["BL1"], ["BL1"], BINARY)["f1"] is None
+    # A task of three classes has no single pain class: the two-class metrics are n/a.
+    multi = compute_metrics(["No", "Low", "High"], ["No", "Low", "Low"], ("No", "Low", "High"))
+    assert all(multi[key] is None for key in BINARY_KEYS) and multi["recall_macro"] == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="shape"):
+        compute_metrics(true, predicted, BINARY, probabilities[:5])
+
+
+def test_holm_rank_biserial_and_bootstrap_by_hand():
+    # Sorted p: 0.01 x 3 = 0.03; 0.03 x 2 = 0.06; 0.04 x 1 = 0.04, raised to the running maximum 0.06.
+    assert holm([0.01, 0.04, 0.03, None]) == pytest.approx([0.03, 0.06, 0.06, None])
+    assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])
+    assert holm([]) == [] and holm([None]) == [None]
+    # Differences 1, -2, 3, 0: the zero is dropped, ranks 1, 2, 3; R+ = 4, R- = 2 -> (4 - 2) / 6.
+    assert rank_biserial([1, 0, 5, 2], [0, 2, 2, 2]) == pytest.approx(1 / 3)
+    assert rank_biserial([1, 2], [0, 1]) == 1.0 and rank_biserial([1, 2], [1, 2]) is None
+    # One subject: nothing to resample.
+    single = bootstrap_interval([0.7])
+    assert single.low is None and "1 subject(s)" in single.note
+    assert bootstrap_interval([0.7, None]).low is None
+    same = bootstrap_interval([0.5, 0.5, 0.5])
+    assert same.low == pytest.approx(0.5) and same.high == pytest.approx(0.5)
+    values = [0.4, 0.9, 0.6, 0.7, 0.55]
+    assert bootstrap_interval(values) == bootstrap_interval(values)  # seeded
+
+
+def test_recorded_sensitivity_must_match_the_predictions(tmp_path, capsys):
+    folds = make_experiment(tmp_path, name="gsr", subjects=SUBJECTS[:2], accuracy=0.7, seed=8)
+    record = json.loads((folds[0] / "metrics.json").read_text())
+    record["sensitivity"] = 0.123
+    (folds[0] / "metrics.json").write_text(json.dumps(record))
+    assert run_experiment(tmp_path, "gsr", folds) == 1
+    error = capsys.readouterr().err
+    assert "metrics.json: sensitivity 0.123000 disagrees with its predictions" in error
+    assert not (tmp_path / "tables" / "gsr.json").exists()

@@ -477,6 +477,8 @@ def test_cli_writes_the_fold_folder(dataset, tmp_path, capsys):
         "metrics.json",
         "model.pt",
         "predictions.tsv",
+        "probe.json",
+        "probe_predictions.tsv",
     ]
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) == {
@@ -487,6 +489,11 @@ def test_cli_writes_the_fold_folder(dataset, tmp_path, capsys):
         "n_train",
         "n_test",
         "accuracy",
+        "sensitivity",
+        "specificity",
+        "precision",
+        "f1",
+        "auc",
         "recall_macro",
         "f1_macro",
         "confusion",

@@ -1,9 +1,11 @@
-"""One experiment's table: a row per fold, then the mean, std and pooled rows.
+"""One experiment's table: a row per fold, then the mean, std, pooled and bootstrap-interval rows.
 
 The paper reports LOSO results as the mean over subjects, so ``mean`` is the headline
 figure; ``std`` (sample std over folds) shows how much subjects differ, and ``pooled``
 (all predictions scored together) is the figure a single held-out split would give and
-the count the chance-level binomial test needs.
+the count the chance-level binomial test needs; ``ci`` (a bootstrap over subjects) says how
+far the mean could move with other subjects. The fold's linear probe, when it ran, gets the
+same figures under ``probe``.
 """
 
 from __future__ import annotations
@@ -21,17 +23,21 @@ from painformer.report.folds import (
     finite_or_none,
     read_folds,
 )
-from painformer.report.metrics import compute_metrics, mean_and_std
+from painformer.report.inference import bootstrap_interval, per_subject_metrics
+from painformer.report.metrics import METRIC_KEYS, compute_metrics, headline_keys, mean_and_std
 from painformer.utils import atomic_path
 
-METRIC_KEYS = ("accuracy", "recall_macro", "f1_macro")
-# Column names of the per-experiment TSV for the three metrics (percentages there).
-TABLE_COLUMNS = {"accuracy": "accuracy", "recall_macro": "recall", "f1_macro": "f1"}
+# What a fold's probe.json adds to the probe's fold rows: the chosen L2 strength and the cost.
+PROBE_RECORD_KEYS = ("C", "features", "n_train", "seconds")
+
+# Columns of the per-experiment TSV: every metric under its key, as percentages.
+TABLE_KEYS = METRIC_KEYS
 
 
-def pooled_predictions(folds: Sequence[FoldResult]) -> pd.DataFrame:
-    """Every fold's predictions in one table, with the fold name as a column."""
-    return pd.concat([fold.predictions.assign(fold=fold.fold) for fold in folds], ignore_index=True)
+def pooled_predictions(folds: Sequence[FoldResult], *, probe: bool = False) -> pd.DataFrame:
+    """Every fold's predictions (or its probe's) in one table, with the fold name as a column."""
+    frames = [(fold.probe["predictions"] if probe else fold.predictions).assign(fold=fold.fold) for fold in folds]
+    return pd.concat(frames, ignore_index=True)
 
 
 def per_subject_accuracy(predictions: pd.DataFrame) -> dict[str, dict]:
@@ -42,49 +48,99 @@ def per_subject_accuracy(predictions: pd.DataFrame) -> dict[str, dict]:
     return {str(subject): {"accuracy": float(values.mean()), "n": int(values.size)} for subject, values in grouped}
 
 
-def summarize_experiment(*, experiment: str, folds: Sequence[FoldResult]) -> dict:
-    """Everything the experiment's JSON holds (fractions 0..1; NaN written as null)."""
+def _pooled(predictions: pd.DataFrame, classes: list[str]) -> dict:
+    probability_columns = [f"prob_{name}" for name in classes]
+    probabilities = None
+    if all(column in predictions.columns for column in probability_columns):
+        values = predictions[probability_columns].to_numpy(dtype=float)
+        # A fold without probabilities leaves NaN in the concatenation: no pooled AUC then.
+        probabilities = values if np.all(np.isfinite(values)) else None
+    metrics = compute_metrics(predictions["true"], predictions["predicted"], classes, probabilities)
+    correct = int((predictions["true"].to_numpy() == predictions["predicted"].to_numpy()).sum())
+    return {
+        "n": metrics["n"],
+        "correct": correct,
+        **{key: metrics[key] for key in METRIC_KEYS},
+        "confusion": metrics["confusion"],
+    }
+
+
+def metric_block(fold_values: Sequence[dict], predictions: pd.DataFrame, classes: list[str]) -> dict:
+    """Mean and std over folds, pooled metrics, per-subject metrics and bootstrap intervals of one model."""
+    mean: dict[str, float | None] = {}
+    std: dict[str, float | None] = {}
+    for key in METRIC_KEYS:
+        average, spread = mean_and_std([values[key] for values in fold_values])
+        mean[key] = finite_or_none(average)
+        std[key] = finite_or_none(spread)
+    subjects = per_subject_metrics(predictions, classes)
+    intervals = {
+        key: bootstrap_interval([values[key] for values in subjects.values()]).to_dict()
+        for key in headline_keys(classes)
+    }
+    return {
+        "mean": mean,
+        "std": std,
+        "pooled": _pooled(predictions, classes),
+        "per_subject": {subject: values["accuracy"] for subject, values in subjects.items()},
+        "per_subject_n": {subject: values["n"] for subject, values in subjects.items()},
+        "per_subject_metrics": {
+            subject: {key: values[key] for key in headline_keys(classes)} for subject, values in subjects.items()
+        },
+        "ci": intervals,
+    }
+
+
+def _probe_block(folds: Sequence[FoldResult], classes: list[str]) -> tuple[dict | None, str]:
+    """The probe's figures when every fold has one, else None and the reason."""
+    missing = [fold.fold for fold in folds if fold.probe is None]
+    if missing:
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        return None, f"no linear probe in fold(s) {', '.join(missing[:3])}{more}"
+    block = metric_block([fold.probe["metrics"] for fold in folds], pooled_predictions(folds, probe=True), classes)
+    block["folds"] = [
+        {
+            "fold": fold.fold,
+            **fold.probe["metrics"],
+            **{key: fold.probe["record"][key] for key in PROBE_RECORD_KEYS if key in fold.probe["record"]},
+        }
+        for fold in folds
+    ]
+    return block, ""
+
+
+def summarize_experiment(*, experiment: str, folds: Sequence[FoldResult], probe: bool = True) -> dict:
+    """Everything the experiment's JSON holds (fractions 0..1; NaN and undefined values written as null).
+
+    ``probe``: also summarise the folds' linear probe (``probe`` is null, with ``probe_note``
+    saying why, when a fold has none).
+    """
     classes = list(folds[0].classes)
     fold_rows = [
         {
             "fold": fold.fold,
             "test_subjects": list(fold.test_subjects),
             "n": fold.n,
-            "accuracy": fold.accuracy,
-            "recall_macro": fold.recall_macro,
-            "f1_macro": fold.f1_macro,
+            **fold.metrics,
             "confusion": [list(row) for row in fold.confusion],
             **fold.extra,
         }
         for fold in folds
     ]
-    mean: dict[str, float | None] = {}
-    std: dict[str, float | None] = {}
-    for key in METRIC_KEYS:
-        average, spread = mean_and_std([getattr(fold, key) for fold in folds])
-        mean[key] = finite_or_none(average)
-        std[key] = finite_or_none(spread)
-    predictions = pooled_predictions(folds)
-    pooled_metrics = compute_metrics(predictions["true"], predictions["predicted"], classes)
-    correct = int((predictions["true"].to_numpy() == predictions["predicted"].to_numpy()).sum())
-    subjects = per_subject_accuracy(predictions)
+    block = metric_block([fold.metrics for fold in folds], pooled_predictions(folds), classes)
     summary = {
         "experiment": experiment,
         "classes": classes,
         "chance": 1.0 / len(classes),
+        "headline": list(headline_keys(classes)),
         "n_folds": len(folds),
         "folds": fold_rows,
-        "mean": mean,
-        "std": std,
-        "pooled": {
-            "n": pooled_metrics["n"],
-            "correct": correct,
-            **{key: pooled_metrics[key] for key in METRIC_KEYS},
-            "confusion": pooled_metrics["confusion"],
-        },
-        "per_subject": {subject: values["accuracy"] for subject, values in subjects.items()},
-        "per_subject_n": {subject: values["n"] for subject, values in subjects.items()},
+        **block,
     }
+    if probe:
+        summary["probe"], note = _probe_block(folds, classes)
+        if note:
+            summary["probe_note"] = note
     summary.update(experiment_settings(folds))
     return summary
 
@@ -94,35 +150,49 @@ def _percent(value: float | None) -> str:
 
 
 def experiment_table(summary: dict) -> pd.DataFrame:
-    """The TSV's rows: folds, then mean, std, pooled (metrics as percentages, 2 decimals)."""
+    """The TSV's rows: folds, then mean, std, pooled and the bootstrap interval (percentages, 2 decimals).
+
+    The probe's headline metrics follow the Mixer's as ``probe_<key>`` columns when it was summarised.
+    """
+    headline = summary.get("headline") or list(headline_keys(summary["classes"]))
+    probe = summary.get("probe")
+    probe_columns = [f"probe_{key}" for key in headline] if probe else []
+    probe_folds = {row["fold"]: row for row in probe["folds"]} if probe else {}
+
+    def probe_cells(values: dict | None) -> dict:
+        return {f"probe_{key}": _percent((values or {}).get(key)) for key in headline} if probe_columns else {}
+
     rows = [
         {
             "fold": row["fold"],
             "test_subjects": ",".join(row["test_subjects"]),
             "n": str(row["n"]),
-            **{TABLE_COLUMNS[key]: _percent(row[key]) for key in METRIC_KEYS},
+            **{key: _percent(row.get(key)) for key in TABLE_KEYS},
+            **probe_cells(probe_folds.get(row["fold"])),
         }
         for row in summary["folds"]
     ]
-    for name in ("mean", "std"):
+    for name in ("mean", "std", "pooled"):
+        rows.append(
+            {
+                "fold": name,
+                "test_subjects": "",
+                "n": str(summary["pooled"]["n"]) if name == "pooled" else "",
+                **{key: _percent(summary[name].get(key)) for key in TABLE_KEYS},
+                **probe_cells(probe[name] if probe else None),
+            }
+        )
+    for name, end in (("ci_low", "low"), ("ci_high", "high")):
         rows.append(
             {
                 "fold": name,
                 "test_subjects": "",
                 "n": "",
-                **{TABLE_COLUMNS[k]: _percent(summary[name][k]) for k in METRIC_KEYS},
+                **{key: _percent(summary["ci"][key][end]) if key in summary["ci"] else "" for key in TABLE_KEYS},
+                **probe_cells({key: value[end] for key, value in probe["ci"].items()} if probe else None),
             }
         )
-    pooled = summary["pooled"]
-    rows.append(
-        {
-            "fold": "pooled",
-            "test_subjects": "",
-            "n": str(pooled["n"]),
-            **{TABLE_COLUMNS[k]: _percent(pooled[k]) for k in METRIC_KEYS},
-        }
-    )
-    return pd.DataFrame(rows, columns=["fold", "test_subjects", "n", *TABLE_COLUMNS.values()])
+    return pd.DataFrame(rows, columns=["fold", "test_subjects", "n", *TABLE_KEYS, *probe_columns])
 
 
 def mean_history(folds: Sequence[FoldResult]) -> pd.DataFrame:
@@ -148,13 +218,18 @@ def mean_history(folds: Sequence[FoldResult]) -> pd.DataFrame:
 
 
 def write_experiment_report(
-    *, experiment: str, fold_dirs: Sequence[str | Path], out_dir: str | Path, plots_dir: str | Path
+    *,
+    experiment: str,
+    fold_dirs: Sequence[str | Path],
+    out_dir: str | Path,
+    plots_dir: str | Path,
+    probe: bool = True,
 ) -> dict:
     """Read the folds, write TABLES/NAME.tsv and .json and the three plots; return the summary."""
     from painformer.report.plots import plot_confusion, plot_curves, plot_subjects
 
     folds = read_folds(fold_dirs, experiment=experiment)
-    summary = summarize_experiment(experiment=experiment, folds=folds)
+    summary = summarize_experiment(experiment=experiment, folds=folds, probe=probe)
     out_dir = Path(out_dir)
     plots_dir = Path(plots_dir)
     with atomic_path(out_dir / f"{experiment}.tsv") as path:

@@ -3,7 +3,8 @@
 A report is only as trustworthy as the files it reads, so this module checks what it can:
 the metrics file agrees with the predictions next to it, every fold scores the same class
 list, no sample is predicted twice across folds (the pooled figures would count it twice),
-and the per-epoch history is numeric.
+the per-epoch history is numeric, and the linear probe (when the fold has one) predicted
+exactly the Mixer's test samples.
 """
 
 from __future__ import annotations
@@ -19,11 +20,15 @@ import numpy as np
 import pandas as pd
 
 from painformer.errors import InputError
+from painformer.report.metrics import BINARY_KEYS, METRIC_KEYS, compute_metrics
 
 METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.tsv"
 HISTORY_FILE = "history.tsv"
 CONFIG_FILE = "config.json"
+# Written by the linear probe beside the Mixer's files (painformer.train.probe).
+PROBE_FILE = "probe.json"
+PROBE_PREDICTIONS_FILE = "probe_predictions.tsv"
 
 REQUIRED_METRIC_KEYS = (
     "fold",
@@ -45,6 +50,8 @@ TRAINING_KEYS = ("epochs", "basic_p", "masking_p", "mask_range", "label_smoothin
 # A fold's accuracy in metrics.json and the one recomputed from predictions.tsv may differ
 # only by float rounding.
 ACCURACY_TOLERANCE = 1e-6
+# Metrics that are ratios of confusion counts, so a recorded value must match the recomputed one.
+COUNT_KEYS = ("sensitivity", "specificity", "precision", "f1")
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,10 @@ class FoldResult:
     history: pd.DataFrame = field(repr=False)
     config: dict = field(repr=False)
     extra: dict = field(repr=False)
+    # Every key of compute_metrics' METRIC_KEYS (None where undefined), the recorded values where recorded.
+    metrics: dict = field(repr=False, default_factory=dict)
+    # The linear probe of the same fold: {"record", "predictions", "metrics"}, or None when the fold has none.
+    probe: dict | None = field(repr=False, default=None)
 
     @property
     def n(self) -> int:
@@ -152,6 +163,55 @@ def _read_history(path: Path) -> pd.DataFrame:
     return table.loc[:, list(HISTORY_COLUMNS)]
 
 
+def _probabilities(predictions: pd.DataFrame, classes: Sequence[str], path: Path) -> np.ndarray | None:
+    """The ``prob_<class>`` columns as an (n, classes) array, or None when the file has none."""
+    columns = [f"prob_{name}" for name in classes]
+    if not all(column in predictions.columns for column in columns):
+        return None
+    values = predictions[columns].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    if not np.all(np.isfinite(values)):
+        raise InputError(f"{path}: a prob_ column holds a value that is not a finite number")
+    return values
+
+
+def _fold_metrics(metrics: dict, predictions: pd.DataFrame, classes: Sequence[str], *, path: Path) -> dict:
+    """Every metric of the fold, recomputed from its predictions and checked against the recorded ones."""
+    recomputed = compute_metrics(
+        predictions["true"], predictions["predicted"], classes, _probabilities(predictions, classes, path)
+    )
+    values = {key: recomputed[key] for key in METRIC_KEYS}
+    for key in BINARY_KEYS:
+        recorded = metrics.get(key)
+        if recorded is None:
+            continue
+        recorded = _fraction(recorded, name=key, path=path)
+        if key in COUNT_KEYS and (values[key] is None or abs(values[key] - recorded) > ACCURACY_TOLERANCE):
+            raise InputError(f"{path}: {key} {recorded:.6f} disagrees with its predictions ({values[key]})")
+        values[key] = recorded
+    return values
+
+
+def read_probe(directory: Path, classes: Sequence[str], test_samples: set[str]) -> dict | None:
+    """The fold's linear-probe record and predictions, checked against the Mixer's test side; None if absent."""
+    record_path, predictions_path = directory / PROBE_FILE, directory / PROBE_PREDICTIONS_FILE
+    if not record_path.exists() and not predictions_path.exists():
+        return None
+    for path in (record_path, predictions_path):
+        if not path.exists():
+            raise InputError(f"{path}: missing, though the fold folder holds the other probe file")
+    record = _read_json(record_path)
+    if not isinstance(record, dict):
+        raise InputError(f"{record_path}: expected a JSON object, found {type(record).__name__}")
+    predictions = _read_predictions(predictions_path, classes)
+    if set(predictions["sample"]) != test_samples:
+        raise InputError(
+            f"{predictions_path}: the probe predicted other samples than the fold's {PREDICTIONS_FILE} "
+            f"({len(predictions)} vs {len(test_samples)})"
+        )
+    metrics = _fold_metrics(record, predictions, classes, path=record_path)
+    return {"record": record, "predictions": predictions, "metrics": metrics}
+
+
 def read_fold(directory: str | Path) -> FoldResult:
     """Read and cross-check one fold folder; bad or missing files raise InputError naming them."""
     directory = Path(directory)
@@ -186,6 +246,10 @@ def read_fold(directory: str | Path) -> FoldResult:
     if not isinstance(config, dict):
         raise InputError(f"{config_path}: expected a JSON object, found {type(config).__name__}")
     extra = {key: metrics[key] for key in ("epochs", "seed", "train_seconds", "device", "n_train") if key in metrics}
+    values = _fold_metrics(metrics, predictions, classes, path=metrics_path)
+    recall_macro = _fraction(metrics["recall_macro"], name="recall_macro", path=metrics_path)
+    f1_macro = _fraction(metrics["f1_macro"], name="f1_macro", path=metrics_path)
+    values.update(accuracy=accuracy, recall_macro=recall_macro, f1_macro=f1_macro)
     return FoldResult(
         directory=directory,
         experiment=str(metrics.get("experiment", "")),
@@ -193,13 +257,15 @@ def read_fold(directory: str | Path) -> FoldResult:
         classes=classes,
         test_subjects=test_subjects,
         accuracy=accuracy,
-        recall_macro=_fraction(metrics["recall_macro"], name="recall_macro", path=metrics_path),
-        f1_macro=_fraction(metrics["f1_macro"], name="f1_macro", path=metrics_path),
+        recall_macro=recall_macro,
+        f1_macro=f1_macro,
         confusion=tuple(tuple(int(value) for value in row) for row in metrics["confusion"]),
         predictions=predictions,
         history=history,
         config=config,
         extra=extra,
+        metrics=values,
+        probe=read_probe(directory, classes, set(predictions["sample"])),
     )
 
 

@@ -53,6 +53,7 @@ def run_train(args: argparse.Namespace) -> int:
     from painformer.train.config import load_experiments
     from painformer.train.data import load_experiment_data
     from painformer.train.loop import train_fold, write_fold
+    from painformer.train.probe import write_probe
     from painformer.utils import select_device
 
     config = load_config_file(args.config)
@@ -70,6 +71,7 @@ def run_train(args: argparse.Namespace) -> int:
     data = load_experiment_data(experiment, table, args.embeddings)
     result = train_fold(experiment, args.fold, data, device=device)
     metrics = write_fold(result, args.out)
+    write_probe(experiment, args.fold, data, args.out)
     LOG.info(
         "%s fold %s: accuracy %.4f, macro recall %.4f, macro F1 %.4f (%d train, %d test, %.1f s on %s)",
         experiment.name,

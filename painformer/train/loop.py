@@ -268,6 +268,7 @@ def fold_metrics(result: FoldResult) -> dict:
         [classes[i] for i in result.test_labels],
         [classes[i] for i in result.predicted],
         classes,
+        result.probabilities,
         macro_over="all",
     )
     return {
@@ -277,10 +278,7 @@ def fold_metrics(result: FoldResult) -> dict:
         "test_subjects": sorted(set(result.test_subjects.tolist())),
         "n_train": result.n_train,
         "n_test": int(result.test_labels.shape[0]),
-        "accuracy": scores["accuracy"],
-        "recall_macro": scores["recall_macro"],
-        "f1_macro": scores["f1_macro"],
-        "confusion": scores["confusion"],
+        **{key: value for key, value in scores.items() if key != "n"},
         "epochs": result.experiment.preset.epochs,
         "seed": result.seed,
         "train_seconds": round(result.train_seconds, 3),

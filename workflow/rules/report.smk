@@ -1,6 +1,12 @@
 # Metric tables per experiment, the summary in the paper's table form, plots.
 
 
+# Whether the tables and the summary show each fold's linear probe (report.probe, default true).
+PROBE_FLAG = (
+    "--probe" if (config.get("report") or {}).get("probe", True) else "--no-probe"
+)
+
+
 # The experiment definition is an input too: Snakemake does not look through a missing
 # intermediate file, so after a changed experiment whose folds then failed, the stale tables
 # would otherwise count as up to date and the next run would not retrain the folds.
@@ -42,9 +48,10 @@ rule report_experiment:
         folds=get_fold_dirs,
         tables=get_tables_dir,
         plots=get_experiment_plots_dir,
+        probe=PROBE_FLAG,
     shell:
-        "painformer report experiment --experiment {wildcards.experiment} --folds {params.folds} "
-        "--out-dir {params.tables} --plots-dir {params.plots} > {log} 2>&1"
+        "painformer report experiment --experiment {wildcards.experiment:q} --folds {params.folds:q} "
+        "--out-dir {params.tables:q} --plots-dir {params.plots:q} {params.probe:q} > {log:q} 2>&1"
 
 
 rule summary:
@@ -67,7 +74,8 @@ rule summary:
         plots=get_summary_plots_dir,
         compare=get_compare_args,
         provenance=get_provenance_notes,
+        probe=PROBE_FLAG,
     shell:
-        "painformer report summary --experiments {input} --out {output.tsv} "
-        "--markdown {output.markdown} --plots-dir {params.plots} {params.compare} "
-        "{params.provenance} > {log} 2>&1"
+        "painformer report summary --experiments {input:q} --out {output.tsv:q} "
+        "--markdown {output.markdown:q} --plots-dir {params.plots:q} {params.compare} "
+        "{params.provenance} {params.probe:q} > {log:q} 2>&1"
