@@ -34,9 +34,12 @@ from typing import Any
 
 from painformer.embed.names import VIDEO_MODALITIES, input_problem
 from painformer.errors import InputError
+from painformer.model_config import MODEL_CHOICES
 
 FUSIONS = ("none", "add", "concat", "decision", "video_encoder_concat")
 AGGREGATIONS = ("concat", "sum", "mean")
+# How multi-item signal inputs (fNIRS channels) become one embedding beside a video input.
+FNIRS_AGGREGATIONS = ("sum", "mean")
 PROTOCOLS = ("loso", "holdout")
 NORMALIZATIONS = ("none", "standard")
 HOLDOUT_FOLD = "holdout"
@@ -101,6 +104,7 @@ class Experiment:
     preset_name: str = ""
     model: Mapping[str, Any] = field(default_factory=dict)
     video_encoder: Mapping[str, Any] = field(default_factory=dict)
+    fnirs_aggregation: str = "sum"
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -122,14 +126,15 @@ class Experiment:
 
         Video frames follow ``aggregation``. Multi-item non-video inputs
         (fNIRS channels) follow it too when the experiment has no video
-        input; beside a video they are averaged, so that e.g. summed frames
-        (Eq. 13) and averaged fNIRS channels both give 160 values to add
-        (Eq. 14). Single-item inputs are the same under every aggregation
-        except ``concat``, where they are their one embedding.
+        input; beside a video they follow ``fnirs_aggregation`` (``sum`` by
+        default: the paper aggregates them "similarly" to the frames' Eq. 13),
+        so that frames and channels both give 160 values to add (Eq. 14).
+        Single-item inputs are the same under every aggregation except
+        ``concat``, where they are their one embedding.
         """
         if is_video_input(name) or not self.video_inputs:
             return self.aggregation
-        return "mean"
+        return self.fnirs_aggregation
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved definition, as written to a fold's ``config.json``."""
@@ -144,6 +149,7 @@ class Experiment:
             "preset": self.preset.to_dict(),
             "model": dict(self.model),
             "video_encoder": dict(self.video_encoder),
+            "fnirs_aggregation": self.fnirs_aggregation,
         }
 
 
@@ -247,6 +253,9 @@ def _keywords(raw: Mapping[str, Any], key: str, class_name: str, *, where: str) 
     unknown = sorted(str(name) for name in value if name not in allowed)
     if unknown:
         raise InputError(f"{where}: key {key!r} has unknown {class_name} keyword(s) {unknown}; valid: {allowed}")
+    for name, choices in MODEL_CHOICES.items():
+        if name in value and value[name] not in choices:
+            raise InputError(f"{where}: key {key!r}: {name} must be one of {list(choices)}, got {value[name]!r}")
     return dict(value)
 
 
@@ -264,6 +273,7 @@ def _experiment_from_raw(name: str, raw: Mapping[str, Any], presets: Mapping[str
         "overrides",
         "model",
         "video_encoder",
+        "fnirs_aggregation",
     }
     unknown = sorted(set(raw) - known_keys)
     if unknown:
@@ -284,6 +294,7 @@ def _experiment_from_raw(name: str, raw: Mapping[str, Any], presets: Mapping[str
 
     fusion = _choice(raw, "fusion", FUSIONS, "none", where=where)
     aggregation = _choice(raw, "aggregation", AGGREGATIONS, "concat", where=where)
+    fnirs_aggregation = _choice(raw, "fnirs_aggregation", FNIRS_AGGREGATIONS, "sum", where=where)
     protocol = _choice(raw, "protocol", PROTOCOLS, "loso", where=where)
 
     preset_name = raw.get("preset")
@@ -320,6 +331,7 @@ def _experiment_from_raw(name: str, raw: Mapping[str, Any], presets: Mapping[str
         preset_name=preset_name,
         model=_keywords(raw, "model", "EmbeddingMixer", where=where),
         video_encoder=_keywords(raw, "video_encoder", "VideoEncoder", where=where),
+        fnirs_aggregation=fnirs_aggregation,
     )
     _check_fusion(experiment, where=where)
     return experiment
