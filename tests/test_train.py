@@ -568,6 +568,9 @@ def test_mixer_token_options_are_checked_in_the_config():
     config = _config(bad={"inputs": ["gsr/waveform"], "model": {**SMALL_MIXER, "position_encoding": "learned"}})
     with pytest.raises(InputError, match="experiment 'bad': key 'model': position_encoding must be one of"):
         load_experiments(config)
+    config = _config(bad={"inputs": ["gsr/waveform"], "model": {**SMALL_MIXER, "num_latents": 0}})
+    with pytest.raises(InputError, match="experiment 'bad': key 'model': num_latents must be a positive integer"):
+        load_experiments(config)
     config = _config(ok={"inputs": ["gsr/waveform"], "model": {**SMALL_MIXER, "input_norm": "rms"}})
     assert load_experiments(config)["ok"].model["input_norm"] == "rms"
 
@@ -591,3 +594,21 @@ def test_pooled_accuracy_does_not_depend_on_the_input_scale(dataset):
         accuracies.append(correct / len(data))
     assert accuracies[0] > 0.75, f"x1 run at {accuracies[0]:.2f}, not above chance"
     assert abs(accuracies[0] - accuracies[1]) <= 0.05, f"x1 {accuracies[0]:.3f} vs x300 {accuracies[1]:.3f}"
+
+
+def test_model_configs_are_the_constructors_defaults_and_need_no_torch():
+    """The torch-free config dataclasses list every constructor keyword with the constructor's default."""
+    import dataclasses
+    import inspect
+    import subprocess
+    import sys
+
+    from painformer.model_config import MixerConfig, VideoEncoderConfig
+    from painformer.models import EmbeddingMixer, VideoEncoder
+
+    for cls, config in ((EmbeddingMixer, MixerConfig), (VideoEncoder, VideoEncoderConfig)):
+        defaults = {name: p.default for name, p in inspect.signature(cls).parameters.items()}
+        assert defaults == {f.name: f.default for f in dataclasses.fields(config)}
+    assert EmbeddingMixer(3, **SMALL_MIXER).config == MixerConfig(num_classes=3, **SMALL_MIXER)
+    code = "import sys, painformer.train.config as c; c.load_experiments; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -32,6 +32,7 @@ inputs far lower.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
@@ -39,7 +40,7 @@ import torch.nn.functional as F
 from timm.models import register_model
 from torch import nn
 
-from painformer.model_config import INPUT_NORMS, POSITION_ENCODINGS
+from painformer.model_config import INPUT_NORMS, POSITION_ENCODINGS, MixerConfig, VideoEncoderConfig
 
 
 def fourier_position_features(
@@ -268,10 +269,6 @@ class LatentEncoder(nn.Module):
         input_norm: str = "none",
     ):
         super().__init__()
-        if position_encoding not in POSITION_ENCODINGS:
-            raise ValueError(f"position_encoding must be one of {POSITION_ENCODINGS}, got {position_encoding!r}")
-        if input_norm not in INPUT_NORMS:
-            raise ValueError(f"input_norm must be one of {INPUT_NORMS}, got {input_norm!r}")
         self.num_freq_bands = num_freq_bands
         self.max_freq = max_freq
         self.position_encoding = position_encoding
@@ -322,6 +319,11 @@ class LatentEncoder(nn.Module):
         return self.proj(self.norm(latents.mean(dim=1)))  # (B, output_dim)
 
 
+# Keyword names the constructors hand to their config dataclass (which checks their values).
+_MIXER_FIELDS = frozenset(f.name for f in dataclasses.fields(MixerConfig)) - {"num_classes"}
+_VIDEO_ENCODER_FIELDS = frozenset(f.name for f in dataclasses.fields(VideoEncoderConfig))
+
+
 class EmbeddingMixer(nn.Module):
     """The Embedding-Mixer: classifies an embedding of any length (paper III-A2, Fig. 1d).
 
@@ -338,26 +340,29 @@ class EmbeddingMixer(nn.Module):
 
     def __init__(
         self,
-        num_classes: int = 2,
+        num_classes: int = MixerConfig.num_classes,
         *,
-        num_latents: int = 256,
-        latent_dim: int = 320,
-        cross_heads: int = 1,
-        cross_dim_head: int = 320,
-        self_heads: int = 8,
-        self_dim_head: int = 40,
-        depth: int = 2,
-        self_per_cross: int = 2,
-        ff_mult: int = 4,
-        num_freq_bands: int = 6,
-        max_freq: float = 10.0,
-        output_dim: int = 512,
-        dropout: float = 0.0,
-        attn_dropout: float = 0.0,
-        position_encoding: str = "fourier",
-        input_norm: str = "none",
+        num_latents: int = MixerConfig.num_latents,
+        latent_dim: int = MixerConfig.latent_dim,
+        cross_heads: int = MixerConfig.cross_heads,
+        cross_dim_head: int = MixerConfig.cross_dim_head,
+        self_heads: int = MixerConfig.self_heads,
+        self_dim_head: int = MixerConfig.self_dim_head,
+        depth: int = MixerConfig.depth,
+        self_per_cross: int = MixerConfig.self_per_cross,
+        ff_mult: int = MixerConfig.ff_mult,
+        num_freq_bands: int = MixerConfig.num_freq_bands,
+        max_freq: float = MixerConfig.max_freq,
+        output_dim: int = MixerConfig.output_dim,
+        dropout: float = MixerConfig.dropout,
+        attn_dropout: float = MixerConfig.attn_dropout,
+        position_encoding: str = MixerConfig.position_encoding,
+        input_norm: str = MixerConfig.input_norm,
     ):
         super().__init__()
+        self.config = MixerConfig(
+            num_classes=num_classes, **{name: value for name, value in locals().items() if name in _MIXER_FIELDS}
+        )
         self.num_classes = num_classes
         self.num_features = output_dim
         self.encoder = LatentEncoder(
@@ -407,17 +412,20 @@ class VideoEncoder(nn.Module):
     def __init__(
         self,
         *,
-        num_latents: int = 256,
-        latent_dim: int = 512,
-        cross_dim_head: int = 64,
-        ff_mult: int = 4,
-        num_freq_bands: int = 6,
-        max_freq: float = 10.0,
-        output_dim: int = 40,
-        position_encoding: str = "fourier",
-        input_norm: str = "none",
+        num_latents: int = VideoEncoderConfig.num_latents,
+        latent_dim: int = VideoEncoderConfig.latent_dim,
+        cross_dim_head: int = VideoEncoderConfig.cross_dim_head,
+        ff_mult: int = VideoEncoderConfig.ff_mult,
+        num_freq_bands: int = VideoEncoderConfig.num_freq_bands,
+        max_freq: float = VideoEncoderConfig.max_freq,
+        output_dim: int = VideoEncoderConfig.output_dim,
+        position_encoding: str = VideoEncoderConfig.position_encoding,
+        input_norm: str = VideoEncoderConfig.input_norm,
     ):
         super().__init__()
+        self.config = VideoEncoderConfig(
+            **{name: value for name, value in locals().items() if name in _VIDEO_ENCODER_FIELDS}
+        )
         self.num_features = output_dim
         self.encoder = LatentEncoder(
             num_latents=num_latents,

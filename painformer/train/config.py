@@ -11,8 +11,9 @@ naming the experiment (or preset) and the offending key:
   take ``frames``, signals an image representation);
 - the preset exists and every ``overrides`` key is a preset field;
 - ``model`` and ``video_encoder`` keys are keywords of the EmbeddingMixer /
-  VideoEncoder constructors (read from their source, so that a dry run need
-  not import torch), except what the experiment fixes itself (``num_classes``
+  VideoEncoder constructors (read from their torch-free config dataclasses in
+  ``painformer.model_config``, so that a dry run need not import torch) and
+  valid values for them, except what the experiment fixes itself (``num_classes``
   from the task, ``dropout`` from the preset);
 - ``fusion: none`` has exactly one input, the others at least two;
 - ``video_encoder_concat`` (Eq. 12) has exactly one non-video input and at
@@ -24,17 +25,14 @@ naming the experiment (or preset) and the offending key:
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 from painformer.embed.names import VIDEO_MODALITIES, input_problem
 from painformer.errors import InputError
-from painformer.model_config import MODEL_CHOICES
+from painformer.model_config import MODEL_CONFIGS, config_keywords
 
 FUSIONS = ("none", "add", "concat", "decision", "video_encoder_concat")
 AGGREGATIONS = ("concat", "sum", "mean")
@@ -223,21 +221,9 @@ def _choice(raw: Mapping[str, Any], key: str, choices: tuple[str, ...], default:
     return value
 
 
-@functools.cache
 def constructor_keywords(class_name: str) -> tuple[str, ...]:
-    """Keyword names of ``painformer.models.mixer.<class_name>.__init__``, from the module's source.
-
-    Parsing instead of importing keeps torch out of the processes that only
-    read the config (the workflow imports this module on every dry run).
-    """
-    source = resources.files("painformer").joinpath("models", "mixer.py").read_text(encoding="utf-8")
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.ClassDef) and node.name == class_name:
-            for item in node.body:
-                if isinstance(item, ast.FunctionDef) and item.name == "__init__":
-                    arguments = item.args
-                    return tuple(a.arg for a in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs][1:])
-    raise RuntimeError(f"painformer/models/mixer.py defines no {class_name}.__init__")
+    """Keyword names of ``painformer.models.mixer.<class_name>.__init__``, from its torch-free config dataclass."""
+    return config_keywords(class_name)
 
 
 def _keywords(raw: Mapping[str, Any], key: str, class_name: str, *, where: str) -> dict[str, Any]:
@@ -253,9 +239,10 @@ def _keywords(raw: Mapping[str, Any], key: str, class_name: str, *, where: str) 
     unknown = sorted(str(name) for name in value if name not in allowed)
     if unknown:
         raise InputError(f"{where}: key {key!r} has unknown {class_name} keyword(s) {unknown}; valid: {allowed}")
-    for name, choices in MODEL_CHOICES.items():
-        if name in value and value[name] not in choices:
-            raise InputError(f"{where}: key {key!r}: {name} must be one of {list(choices)}, got {value[name]!r}")
+    try:
+        MODEL_CONFIGS[class_name](**{str(name): item for name, item in value.items()})
+    except (TypeError, ValueError) as error:
+        raise InputError(f"{where}: key {key!r}: {error}") from None
     return dict(value)
 
 
