@@ -154,3 +154,43 @@ def test_video_encoder_matches_table_one() -> None:
     set_factored_attention(model, False)
     assert count_params(model) / 1e6 == pytest.approx(3.37, abs=0.005)
     assert count_macs(model, torch.zeros(1, 22_080)) / 1e9 == pytest.approx(0.86, abs=0.005)
+
+
+def _nearest_neighbour_gap(features: torch.Tensor) -> float:
+    """Smallest distance between the position features of two neighbouring token indices."""
+    return float((features[1:] - features[:-1]).norm(dim=1).min())
+
+
+@pytest.mark.parametrize("length", [160, 640, 22_080])
+def test_nyquist_features_tell_neighbouring_indices_apart(length: int) -> None:
+    x = torch.zeros(1, length)
+    paper = scalar_tokens(x, num_freq_bands=6, max_freq=10.0)[0, :, 1:]
+    nyquist = scalar_tokens(x, num_freq_bands=32, max_freq=10.0, position_encoding="nyquist")[0, :, 1:]
+    # The paper's six bands top out at 5 periods over the input: neighbouring indices lie 0.32 apart
+    # at L = 160, 0.08 at 640 and 0.002 at 22,080 (features of norm ~2.5), so attention cannot single
+    # out one embedding dimension. With the top band at the Nyquist rate they lie ~8 apart at every L.
+    assert _nearest_neighbour_gap(paper) < 0.35
+    assert _nearest_neighbour_gap(nyquist) > 4.0
+    torch.testing.assert_close(nyquist, fourier_position_features(length, num_freq_bands=32, max_freq=float(length)))
+
+
+def test_rms_input_norm_makes_the_mixer_blind_to_a_constant_factor() -> None:
+    torch.manual_seed(0)
+    model = small_mixer(input_norm="rms", position_encoding="nyquist", num_freq_bands=16).eval()
+    x = torch.randn(4, 200) + 0.5
+    with torch.no_grad():
+        reference = model(x)
+        for factor in (1e-3, 300.0, 1e4):
+            torch.testing.assert_close(model(factor * x), reference, rtol=1e-4, atol=1e-5)
+        # Without it, the scalar tokens' LayerNorm sees a different input at x300.
+        plain = small_mixer(position_encoding="nyquist", num_freq_bands=16).eval()
+        assert (plain(300 * x) - plain(x)).abs().max() > 1e-3
+    tokens = scalar_tokens(x, num_freq_bands=6, max_freq=10.0, input_norm="rms")
+    torch.testing.assert_close(tokens[..., 0].square().mean(dim=1), torch.ones(4), rtol=1e-5, atol=1e-6)
+
+
+def test_unknown_token_options_are_refused() -> None:
+    with pytest.raises(ValueError, match="position_encoding"):
+        small_mixer(position_encoding="learned")
+    with pytest.raises(ValueError, match="input_norm"):
+        small_mixer(input_norm="batch")

@@ -556,3 +556,77 @@ def test_cli_refuses_an_unknown_modality_before_reading_anything(dataset, tmp_pa
     error = capsys.readouterr().err
     assert str(config_path) in error and "experiment 'ghost'" in error and "unknown modality 'eeg'" in error
     assert not out.exists()
+
+
+# -- input scale and fNIRS aggregation ----------------------------------------------------
+def test_fnirs_channels_are_summed_beside_a_video_by_default(dataset, tmp_path):
+    embeddings = tmp_path / "embeddings"
+    for name in ("rgb", "fnirs"):
+        (embeddings / name).mkdir(parents=True)
+    (embeddings / "rgb" / "frames.zarr").symlink_to(dataset["embeddings"] / "rgb" / "frames.zarr")
+    _write_store(embeddings / "fnirs" / "waveform.zarr", dataset["table"], 4, seed=9)
+    base = {"inputs": ["rgb/frames", "fnirs/waveform"], "fusion": "add", "aggregation": "sum"}
+    experiments = load_experiments(_config(total=base, average={**base, "fnirs_aggregation": "mean"}))
+    assert experiments["total"].input_aggregation("fnirs/waveform") == "sum"
+    assert experiments["average"].input_aggregation("fnirs/waveform") == "mean"
+    assert experiments["total"].to_dict()["fnirs_aggregation"] == "sum"
+    frames = SampleStore.open_complete(embeddings / "rgb" / "frames.zarr")
+    channels = SampleStore.open_complete(embeddings / "fnirs" / "waveform.zarr")
+    position = frames.samples.index("s1-BL1-2")
+    for name, reduce in (("total", np.sum), ("average", np.mean)):
+        data = load_experiment_data(experiments[name], dataset["table"], embeddings)
+        row = int(np.flatnonzero(data.samples == "s1-BL1-2")[0])
+        expected = frames.read(position).sum(axis=0) + reduce(channels.read(position), axis=0)
+        np.testing.assert_allclose(data.streams["fused"][row], expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(InputError, match="experiment 'bad': key 'fnirs_aggregation'"):
+        load_experiments(_config(bad={**base, "fnirs_aggregation": "concat"}))
+
+
+def test_mixer_token_options_are_checked_in_the_config():
+    config = _config(bad={"inputs": ["gsr/waveform"], "model": {**SMALL_MIXER, "position_encoding": "learned"}})
+    with pytest.raises(InputError, match="experiment 'bad': key 'model': position_encoding must be one of"):
+        load_experiments(config)
+    config = _config(bad={"inputs": ["gsr/waveform"], "model": {**SMALL_MIXER, "num_latents": 0}})
+    with pytest.raises(InputError, match="experiment 'bad': key 'model': num_latents must be a positive integer"):
+        load_experiments(config)
+    config = _config(ok={"inputs": ["gsr/waveform"], "model": {**SMALL_MIXER, "input_norm": "rms"}})
+    assert load_experiments(config)["ok"].model["input_norm"] == "rms"
+
+
+def test_pooled_accuracy_does_not_depend_on_the_input_scale(dataset):
+    """normalize: none, the same experiment on x1 and x300 embeddings: pooled LOSO accuracies within 5 points."""
+    import dataclasses
+
+    model = {**SMALL_MIXER, "position_encoding": "nyquist", "num_freq_bands": 16, "input_norm": "rms"}
+    experiment = load_experiments(
+        _config(a={"inputs": ["gsr/waveform"], "model": model, "overrides": {"normalize": "none", "epochs": 20}})
+    )["a"]
+    data = load_experiment_data(experiment, dataset["table"], dataset["embeddings"])
+    scaled = dataclasses.replace(data, streams={name: 300.0 * values for name, values in data.streams.items()})
+    accuracies = []
+    for inputs in (data, scaled):
+        correct = 0
+        for fold in SUBJECTS:
+            result = train_fold(experiment, fold, inputs, device=torch.device("cpu"))
+            correct += int((result.predicted == result.test_labels).sum())
+        accuracies.append(correct / len(data))
+    assert accuracies[0] > 0.75, f"x1 run at {accuracies[0]:.2f}, not above chance"
+    assert abs(accuracies[0] - accuracies[1]) <= 0.05, f"x1 {accuracies[0]:.3f} vs x300 {accuracies[1]:.3f}"
+
+
+def test_model_configs_are_the_constructors_defaults_and_need_no_torch():
+    """The torch-free config dataclasses list every constructor keyword with the constructor's default."""
+    import dataclasses
+    import inspect
+    import subprocess
+    import sys
+
+    from painformer.model_config import MixerConfig, VideoEncoderConfig
+    from painformer.models import EmbeddingMixer, VideoEncoder
+
+    for cls, config in ((EmbeddingMixer, MixerConfig), (VideoEncoder, VideoEncoderConfig)):
+        defaults = {name: p.default for name, p in inspect.signature(cls).parameters.items()}
+        assert defaults == {f.name: f.default for f in dataclasses.fields(config)}
+    assert EmbeddingMixer(3, **SMALL_MIXER).config == MixerConfig(num_classes=3, **SMALL_MIXER)
+    code = "import sys, painformer.train.config as c; c.load_experiments; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -32,12 +32,15 @@ inputs far lower.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
 import torch.nn.functional as F
 from timm.models import register_model
 from torch import nn
+
+from painformer.model_config import INPUT_NORMS, POSITION_ENCODINGS, MixerConfig, VideoEncoderConfig
 
 
 def fourier_position_features(
@@ -61,13 +64,37 @@ def fourier_position_features(
     return features.to(dtype)
 
 
-def scalar_tokens(x: torch.Tensor, *, num_freq_bands: int, max_freq: float) -> torch.Tensor:
-    """(B, L) embedding -> (B, L, 2 + 2 * num_freq_bands) tokens: [value, p, sin..., cos...]."""
+# Keeps an all-zero embedding finite under ``input_norm: rms`` (values are then all zero).
+RMS_EPS = 1e-12
+
+
+def scalar_tokens(
+    x: torch.Tensor,
+    *,
+    num_freq_bands: int,
+    max_freq: float,
+    position_encoding: str = "fourier",
+    input_norm: str = "none",
+) -> torch.Tensor:
+    """(B, L) embedding -> (B, L, 2 + 2 * num_freq_bands) tokens: [value, position features...].
+
+    ``input_norm: rms`` divides each embedding by the root mean square of its L
+    values first, which makes the tokens, hence the model, blind to a positive
+    constant factor of the input (a sum of 300 frame embeddings reads like one).
+    """
     if x.ndim != 2:
         raise ValueError(f"expected a (batch, length) tensor, got shape {tuple(x.shape)}")
     batch, length = x.shape
+    if input_norm == "rms":
+        x = x * torch.rsqrt(x.square().mean(dim=1, keepdim=True) + RMS_EPS)
+    elif input_norm != "none":
+        raise ValueError(f"input_norm must be one of {INPUT_NORMS}, got {input_norm!r}")
+    if position_encoding not in POSITION_ENCODINGS:
+        raise ValueError(f"position_encoding must be one of {POSITION_ENCODINGS}, got {position_encoding!r}")
+    # nyquist: the highest band is the token grid's Nyquist frequency, whatever the length.
+    top_freq = float(length) if position_encoding == "nyquist" else max_freq
     positions = fourier_position_features(
-        length, num_freq_bands=num_freq_bands, max_freq=max_freq, device=x.device, dtype=x.dtype
+        length, num_freq_bands=num_freq_bands, max_freq=top_freq, device=x.device, dtype=x.dtype
     )
     return torch.cat([x.unsqueeze(-1), positions.expand(batch, length, -1)], dim=-1)  # (B, L, C)
 
@@ -238,10 +265,14 @@ class LatentEncoder(nn.Module):
         max_freq: float,
         output_dim: int,
         attn_dropout: float,
+        position_encoding: str = "fourier",
+        input_norm: str = "none",
     ):
         super().__init__()
         self.num_freq_bands = num_freq_bands
         self.max_freq = max_freq
+        self.position_encoding = position_encoding
+        self.input_norm = input_norm
         self.token_dim = 2 + 2 * num_freq_bands  # value, position, sin and cos per band
         self.latents = nn.Parameter(torch.empty(num_latents, latent_dim))
         self.layers = nn.ModuleList(
@@ -275,11 +306,22 @@ class LatentEncoder(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        tokens = scalar_tokens(x, num_freq_bands=self.num_freq_bands, max_freq=self.max_freq)  # (B, L, C)
+        tokens = scalar_tokens(
+            x,
+            num_freq_bands=self.num_freq_bands,
+            max_freq=self.max_freq,
+            position_encoding=self.position_encoding,
+            input_norm=self.input_norm,
+        )  # (B, L, C)
         latents = self.latents.unsqueeze(0).expand(x.shape[0], -1, -1)  # (B, N, D)
         for layer in self.layers:
             latents = layer(latents, tokens)
         return self.proj(self.norm(latents.mean(dim=1)))  # (B, output_dim)
+
+
+# Keyword names the constructors hand to their config dataclass (which checks their values).
+_MIXER_FIELDS = frozenset(f.name for f in dataclasses.fields(MixerConfig)) - {"num_classes"}
+_VIDEO_ENCODER_FIELDS = frozenset(f.name for f in dataclasses.fields(VideoEncoderConfig))
 
 
 class EmbeddingMixer(nn.Module):
@@ -298,24 +340,29 @@ class EmbeddingMixer(nn.Module):
 
     def __init__(
         self,
-        num_classes: int = 2,
+        num_classes: int = MixerConfig.num_classes,
         *,
-        num_latents: int = 256,
-        latent_dim: int = 320,
-        cross_heads: int = 1,
-        cross_dim_head: int = 320,
-        self_heads: int = 8,
-        self_dim_head: int = 40,
-        depth: int = 2,
-        self_per_cross: int = 2,
-        ff_mult: int = 4,
-        num_freq_bands: int = 6,
-        max_freq: float = 10.0,
-        output_dim: int = 512,
-        dropout: float = 0.0,
-        attn_dropout: float = 0.0,
+        num_latents: int = MixerConfig.num_latents,
+        latent_dim: int = MixerConfig.latent_dim,
+        cross_heads: int = MixerConfig.cross_heads,
+        cross_dim_head: int = MixerConfig.cross_dim_head,
+        self_heads: int = MixerConfig.self_heads,
+        self_dim_head: int = MixerConfig.self_dim_head,
+        depth: int = MixerConfig.depth,
+        self_per_cross: int = MixerConfig.self_per_cross,
+        ff_mult: int = MixerConfig.ff_mult,
+        num_freq_bands: int = MixerConfig.num_freq_bands,
+        max_freq: float = MixerConfig.max_freq,
+        output_dim: int = MixerConfig.output_dim,
+        dropout: float = MixerConfig.dropout,
+        attn_dropout: float = MixerConfig.attn_dropout,
+        position_encoding: str = MixerConfig.position_encoding,
+        input_norm: str = MixerConfig.input_norm,
     ):
         super().__init__()
+        self.config = MixerConfig(
+            num_classes=num_classes, **{name: value for name, value in locals().items() if name in _MIXER_FIELDS}
+        )
         self.num_classes = num_classes
         self.num_features = output_dim
         self.encoder = LatentEncoder(
@@ -332,6 +379,8 @@ class EmbeddingMixer(nn.Module):
             max_freq=max_freq,
             output_dim=output_dim,
             attn_dropout=attn_dropout,
+            position_encoding=position_encoding,
+            input_norm=input_norm,
         )
         self.head_drop = nn.Dropout(dropout)
         self.head: nn.Module = nn.Linear(output_dim, num_classes) if num_classes > 0 else nn.Identity()
@@ -363,15 +412,20 @@ class VideoEncoder(nn.Module):
     def __init__(
         self,
         *,
-        num_latents: int = 256,
-        latent_dim: int = 512,
-        cross_dim_head: int = 64,
-        ff_mult: int = 4,
-        num_freq_bands: int = 6,
-        max_freq: float = 10.0,
-        output_dim: int = 40,
+        num_latents: int = VideoEncoderConfig.num_latents,
+        latent_dim: int = VideoEncoderConfig.latent_dim,
+        cross_dim_head: int = VideoEncoderConfig.cross_dim_head,
+        ff_mult: int = VideoEncoderConfig.ff_mult,
+        num_freq_bands: int = VideoEncoderConfig.num_freq_bands,
+        max_freq: float = VideoEncoderConfig.max_freq,
+        output_dim: int = VideoEncoderConfig.output_dim,
+        position_encoding: str = VideoEncoderConfig.position_encoding,
+        input_norm: str = VideoEncoderConfig.input_norm,
     ):
         super().__init__()
+        self.config = VideoEncoderConfig(
+            **{name: value for name, value in locals().items() if name in _VIDEO_ENCODER_FIELDS}
+        )
         self.num_features = output_dim
         self.encoder = LatentEncoder(
             num_latents=num_latents,
@@ -387,6 +441,8 @@ class VideoEncoder(nn.Module):
             max_freq=max_freq,
             output_dim=output_dim,
             attn_dropout=0.0,
+            position_encoding=position_encoding,
+            input_norm=input_norm,
         )
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

@@ -11,8 +11,9 @@ naming the experiment (or preset) and the offending key:
   take ``frames``, signals an image representation);
 - the preset exists and every ``overrides`` key is a preset field;
 - ``model`` and ``video_encoder`` keys are keywords of the EmbeddingMixer /
-  VideoEncoder constructors (read from their source, so that a dry run need
-  not import torch), except what the experiment fixes itself (``num_classes``
+  VideoEncoder constructors (read from their torch-free config dataclasses in
+  ``painformer.model_config``, so that a dry run need not import torch) and
+  valid values for them, except what the experiment fixes itself (``num_classes``
   from the task, ``dropout`` from the preset);
 - ``fusion: none`` has exactly one input, the others at least two;
 - ``video_encoder_concat`` (Eq. 12) has exactly one non-video input and at
@@ -24,19 +25,19 @@ naming the experiment (or preset) and the offending key:
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 from painformer.embed.names import VIDEO_MODALITIES, input_problem
 from painformer.errors import InputError
+from painformer.model_config import MODEL_CONFIGS, config_keywords
 
 FUSIONS = ("none", "add", "concat", "decision", "video_encoder_concat")
 AGGREGATIONS = ("concat", "sum", "mean")
+# How multi-item signal inputs (fNIRS channels) become one embedding beside a video input.
+FNIRS_AGGREGATIONS = ("sum", "mean")
 PROTOCOLS = ("loso", "holdout")
 NORMALIZATIONS = ("none", "standard")
 HOLDOUT_FOLD = "holdout"
@@ -101,6 +102,7 @@ class Experiment:
     preset_name: str = ""
     model: Mapping[str, Any] = field(default_factory=dict)
     video_encoder: Mapping[str, Any] = field(default_factory=dict)
+    fnirs_aggregation: str = "sum"
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -122,14 +124,15 @@ class Experiment:
 
         Video frames follow ``aggregation``. Multi-item non-video inputs
         (fNIRS channels) follow it too when the experiment has no video
-        input; beside a video they are averaged, so that e.g. summed frames
-        (Eq. 13) and averaged fNIRS channels both give 160 values to add
-        (Eq. 14). Single-item inputs are the same under every aggregation
-        except ``concat``, where they are their one embedding.
+        input; beside a video they follow ``fnirs_aggregation`` (``sum`` by
+        default: the paper aggregates them "similarly" to the frames' Eq. 13),
+        so that frames and channels both give 160 values to add (Eq. 14).
+        Single-item inputs are the same under every aggregation except
+        ``concat``, where they are their one embedding.
         """
         if is_video_input(name) or not self.video_inputs:
             return self.aggregation
-        return "mean"
+        return self.fnirs_aggregation
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved definition, as written to a fold's ``config.json``."""
@@ -144,6 +147,7 @@ class Experiment:
             "preset": self.preset.to_dict(),
             "model": dict(self.model),
             "video_encoder": dict(self.video_encoder),
+            "fnirs_aggregation": self.fnirs_aggregation,
         }
 
 
@@ -217,21 +221,9 @@ def _choice(raw: Mapping[str, Any], key: str, choices: tuple[str, ...], default:
     return value
 
 
-@functools.cache
 def constructor_keywords(class_name: str) -> tuple[str, ...]:
-    """Keyword names of ``painformer.models.mixer.<class_name>.__init__``, from the module's source.
-
-    Parsing instead of importing keeps torch out of the processes that only
-    read the config (the workflow imports this module on every dry run).
-    """
-    source = resources.files("painformer").joinpath("models", "mixer.py").read_text(encoding="utf-8")
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.ClassDef) and node.name == class_name:
-            for item in node.body:
-                if isinstance(item, ast.FunctionDef) and item.name == "__init__":
-                    arguments = item.args
-                    return tuple(a.arg for a in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs][1:])
-    raise RuntimeError(f"painformer/models/mixer.py defines no {class_name}.__init__")
+    """Keyword names of ``painformer.models.mixer.<class_name>.__init__``, from its torch-free config dataclass."""
+    return config_keywords(class_name)
 
 
 def _keywords(raw: Mapping[str, Any], key: str, class_name: str, *, where: str) -> dict[str, Any]:
@@ -247,6 +239,10 @@ def _keywords(raw: Mapping[str, Any], key: str, class_name: str, *, where: str) 
     unknown = sorted(str(name) for name in value if name not in allowed)
     if unknown:
         raise InputError(f"{where}: key {key!r} has unknown {class_name} keyword(s) {unknown}; valid: {allowed}")
+    try:
+        MODEL_CONFIGS[class_name](**{str(name): item for name, item in value.items()})
+    except (TypeError, ValueError) as error:
+        raise InputError(f"{where}: key {key!r}: {error}") from None
     return dict(value)
 
 
@@ -264,6 +260,7 @@ def _experiment_from_raw(name: str, raw: Mapping[str, Any], presets: Mapping[str
         "overrides",
         "model",
         "video_encoder",
+        "fnirs_aggregation",
     }
     unknown = sorted(set(raw) - known_keys)
     if unknown:
@@ -284,6 +281,7 @@ def _experiment_from_raw(name: str, raw: Mapping[str, Any], presets: Mapping[str
 
     fusion = _choice(raw, "fusion", FUSIONS, "none", where=where)
     aggregation = _choice(raw, "aggregation", AGGREGATIONS, "concat", where=where)
+    fnirs_aggregation = _choice(raw, "fnirs_aggregation", FNIRS_AGGREGATIONS, "sum", where=where)
     protocol = _choice(raw, "protocol", PROTOCOLS, "loso", where=where)
 
     preset_name = raw.get("preset")
@@ -320,6 +318,7 @@ def _experiment_from_raw(name: str, raw: Mapping[str, Any], presets: Mapping[str
         preset_name=preset_name,
         model=_keywords(raw, "model", "EmbeddingMixer", where=where),
         video_encoder=_keywords(raw, "video_encoder", "VideoEncoder", where=where),
+        fnirs_aggregation=fnirs_aggregation,
     )
     _check_fusion(experiment, where=where)
     return experiment
