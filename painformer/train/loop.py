@@ -180,7 +180,9 @@ def train_epoch(
     count = labels.shape[0]
     total_loss = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
-    order = torch.randperm(count, generator=order_generator).to(device)
+    order = torch.randperm(count, generator=order_generator)
+    # Pinned and non-blocking on CUDA: the copy does not stop the host.
+    order = order.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else order.to(device)
     for start in range(0, count, preset.batch_size):
         batch_idx = order[start : start + preset.batch_size]
         batch = {name: values[batch_idx] for name, values in streams.items()}

@@ -202,6 +202,212 @@ def _stack_draws(per_fold: list[dict[str, StreamDraws] | None], rows: int, dims:
     return stacked
 
 
+def _to_device_async(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A host array on the device without waiting: pinned and non-blocking on CUDA."""
+    tensor = torch.from_numpy(array)
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
+class StackedTrainer:
+    """The folds of one experiment as one stacked model: set up, ``run_epoch`` per epoch, then ``results``.
+
+    Nothing in ``run_epoch`` waits for the device: the epoch's sample order goes up in one
+    non-blocking copy, every other number of a step is made on the device, and the epoch's loss
+    and correct count stay there until ``results`` reads them all.
+    """
+
+    def __init__(
+        self,
+        experiment: Experiment,
+        folds: list[str],
+        data: ExperimentData,
+        *,
+        device: torch.device,
+        compile: bool = False,
+    ):
+        preset = experiment.preset
+        self.experiment, self.folds, self.data, self.device = experiment, list(folds), data, device
+        self.preset = preset
+        self.count = count = len(folds)
+        self.splits = [split_fold(experiment, fold, data) for fold in folds]  # every fold checked before training
+        self.streams = _to_device(data.streams, device)  # the experiment's samples, once
+        self.labels = torch.from_numpy(data.labels).to(device)
+        self.dims = {name: values.shape[1] for name, values in data.streams.items()}
+
+        self.normalizers, self.models, self.seeds = [], [], []
+        self.order_generators, self.augment_generators, self.dropout_generators = [], [], []
+        for fold, (train_idx, _) in zip(folds, self.splits):
+            self.normalizers.append(
+                fit_normalizer(preset.normalize, {n: v[train_idx] for n, v in data.streams.items()})
+            )
+            seed = fold_seed(experiment, fold)
+            self.seeds.append(seed)
+            seed_everything(seed)
+            try:
+                model = build_model(
+                    fusion=experiment.fusion,
+                    stream_names=tuple(data.streams),
+                    num_classes=len(data.classes),
+                    dropout=preset.dropout,
+                    mixer_kwargs=experiment.model,
+                    video_encoder_kwargs=experiment.video_encoder,
+                ).to(device)
+            except TypeError as error:
+                raise InputError(f"experiment {experiment.name!r}: key 'model' or 'video_encoder': {error}") from None
+            self.models.append(model)
+            # Where a one-fold run's dropout draws from: the global generator, just after the model was built.
+            dropout_generator = torch.Generator(device=device)
+            dropout_generator.set_state(
+                torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state()
+            )
+            self.dropout_generators.append(dropout_generator)
+            self.order_generators.append(torch.Generator().manual_seed(seed + 1))
+            self.augment_generators.append(torch.Generator(device=device).manual_seed(seed + 2))
+
+        dims = self.dims
+        self.means = {n: torch.stack([torch.from_numpy(z.means[n]) for z in self.normalizers]) for n in dims}
+        self.stds = {n: torch.stack([torch.from_numpy(z.stds[n]) for z in self.normalizers]) for n in dims}
+        self.means = {n: v.to(device)[:, None, :] for n, v in self.means.items()}  # (K, 1, D)
+        self.stds = {n: v.to(device)[:, None, :] for n, v in self.stds.items()}
+        self.params, self.buffers = stack_module_state(self.models)
+        self.optimizer = MaskedAdamW(list(self.params.values()), weight_decay=preset.weight_decay, folds=count)
+        base = copy.deepcopy(self.models[0]).to("meta")
+        base.train()
+        self.heads = [mixer.head.in_features for mixer in self.models[0].mixers]
+        self.keep = 1.0 - preset.dropout
+        self.with_scales = preset.dropout > 0.0
+
+        def fold_loss(fold_params, fold_buffers, batch, batch_labels, weights, scales):
+            logits = functional_call(base, (fold_params, fold_buffers), (batch, scales))
+            logits = [item.float() for item in logits]
+            per_sample = sum(
+                F.cross_entropy(item, batch_labels, label_smoothing=preset.label_smoothing, reduction="none")
+                for item in logits
+            )
+            loss = (per_sample * weights).sum() / weights.sum().clamp(min=1.0)
+            correct = ((FusionModel.probabilities(logits).argmax(dim=1) == batch_labels) & (weights > 0)).sum()
+            return loss, correct
+
+        self.stacked_loss = vmap(fold_loss, in_dims=(0, 0, 0, 0, 0, 0 if self.with_scales else None))
+        if compile and device.type == "cuda":
+            self.stacked_loss = torch.compile(self.stacked_loss)
+        self.sizes = [int(train_idx.size) for train_idx, _ in self.splits]
+        self.steps = max(math.ceil(size / preset.batch_size) for size in self.sizes)
+        self.sums: list[tuple[float, torch.Tensor, torch.Tensor]] = []
+        self.seconds = 0.0
+
+    def run_epoch(self, epoch: int) -> None:
+        preset, device, count, dims = self.preset, self.device, self.count, self.dims
+        batch_size = preset.batch_size
+        started = time.perf_counter()
+        lr = epoch_lr(preset, epoch)
+        # The epoch's order of every fold, as sample indices padded to a common length: one copy.
+        width = self.steps * batch_size
+        order = np.zeros((count, width), dtype=np.int64)
+        valid = np.zeros((count, width), dtype=np.float32)
+        for k, ((train_idx, _), generator) in enumerate(zip(self.splits, self.order_generators)):
+            permutation = torch.randperm(self.sizes[k], generator=generator).numpy()
+            order[k, : self.sizes[k]] = train_idx[permutation]
+            valid[k, : self.sizes[k]] = 1.0
+        order_device = _to_device_async(order, device)
+        valid_device = _to_device_async(valid, device)
+        active_device = _to_device_async(np.ascontiguousarray(valid[:, ::batch_size].T), device)  # (steps, K)
+        total_loss = torch.zeros(count, dtype=torch.float64, device=device)
+        correct = torch.zeros(count, dtype=torch.int64, device=device)
+        with warnings.catch_warnings():
+            # vmap's note that the CPU attention kernel runs once per fold (see the module docstring).
+            warnings.filterwarnings("ignore", message=".*batching rule.*scaled_dot_product.*")
+            for step in range(self.steps):
+                window = slice(step * batch_size, (step + 1) * batch_size)
+                rows = [max(0, min(batch_size, size - step * batch_size)) for size in self.sizes]
+                index = order_device[:, window]  # (K, B)
+                weights = valid_device[:, window]
+                batch = {name: values[index] for name, values in self.streams.items()}  # (K, B, D)
+                draws = [
+                    draw_augmentations(
+                        rows[k],
+                        dims,
+                        basic_p=preset.basic_p,
+                        noise_std=preset.noise_std,
+                        masking_p=preset.masking_p,
+                        mask_range=preset.mask_range,
+                        generator=self.augment_generators[k],
+                    )
+                    if rows[k]
+                    else None
+                    for k in range(count)
+                ]
+                batch = apply_augmentations(batch, _stack_draws(draws, batch_size, dims, device))
+                batch = {name: (values - self.means[name]) / self.stds[name] for name, values in batch.items()}
+                scales = None
+                if self.with_scales:
+                    scales = [
+                        torch.stack(
+                            [
+                                _dropout_scale(rows[k], head, batch_size, self.keep, self.dropout_generators[k], device)
+                                for k in range(count)
+                            ]
+                        )
+                        for head in self.heads
+                    ]
+                with autocast(device):
+                    loss, hits = self.stacked_loss(
+                        self.params, self.buffers, batch, self.labels[index], weights, scales
+                    )
+                self.optimizer.zero_grad()
+                loss.sum().backward()
+                active = [r > 0 for r in rows]
+                self.optimizer.step(lr, active, None if all(active) else active_device[step])
+                with torch.no_grad():
+                    total_loss += loss.detach().double() * weights.sum(dim=1).double()
+                    correct += hits
+        self.sums.append((lr, total_loss, correct))
+        self.seconds += time.perf_counter() - started
+
+    def train(self) -> None:
+        for epoch in range(len(self.sums), self.preset.epochs):
+            self.run_epoch(epoch)
+
+    def results(self):
+        """Each fold's FoldResult, in fold order: the trained weights copied back into the fold's model,
+        its history (the device is read here, once) and its test probabilities."""
+        history = [[] for _ in self.folds]
+        for epoch, (lr, total_loss, correct) in enumerate(self.sums):
+            losses, hits = total_loss.tolist(), correct.tolist()
+            for k, size in enumerate(self.sizes):
+                history[k].append(
+                    {"epoch": epoch + 1, "lr": lr, "train_loss": losses[k] / size, "train_accuracy": hits[k] / size}
+                )
+        for k, fold in enumerate(self.folds):
+            model = self.models[k]
+            with torch.no_grad():
+                for name, parameter in model.named_parameters():
+                    parameter.copy_(self.params[name][k])
+                for name, buffer in model.named_buffers():
+                    buffer.copy_(self.buffers[name][k])
+            test = self.data.subset(self.splits[k][1])
+            yield FoldResult(
+                experiment=self.experiment,
+                fold=fold,
+                seed=self.seeds[k],
+                device=str(self.device),
+                classes=self.data.classes,
+                n_train=self.sizes[k],
+                test_samples=test.samples,
+                test_subjects=test.subjects,
+                test_labels=test.labels,
+                probabilities=predict_probabilities(
+                    model, _to_device(self.normalizers[k].apply(test.streams), self.device)
+                ),
+                history=history[k],
+                train_seconds=self.seconds / self.count,  # the stacked run's time, shared out
+                model=model,
+                normalizer=self.normalizers[k],
+            )
+
+
 def train_stacked(
     experiment: Experiment,
     folds: list[str],
@@ -211,170 +417,6 @@ def train_stacked(
     compile: bool = False,
 ):
     """Train the folds as one stacked model; yield each fold's FoldResult (in ``folds`` order)."""
-    preset = experiment.preset
-    count = len(folds)
-    splits = [split_fold(experiment, fold, data) for fold in folds]  # every fold checked before any training
-    streams = _to_device(data.streams, device)  # the experiment's samples, once
-    labels = torch.from_numpy(data.labels).to(device)
-    dims = {name: values.shape[1] for name, values in data.streams.items()}
-
-    normalizers, models, seeds = [], [], []
-    order_generators, augment_generators, dropout_generators = [], [], []
-    for fold, (train_idx, _) in zip(folds, splits):
-        normalizers.append(fit_normalizer(preset.normalize, {n: v[train_idx] for n, v in data.streams.items()}))
-        seed = fold_seed(experiment, fold)
-        seeds.append(seed)
-        seed_everything(seed)
-        try:
-            model = build_model(
-                fusion=experiment.fusion,
-                stream_names=tuple(data.streams),
-                num_classes=len(data.classes),
-                dropout=preset.dropout,
-                mixer_kwargs=experiment.model,
-                video_encoder_kwargs=experiment.video_encoder,
-            ).to(device)
-        except TypeError as error:
-            raise InputError(f"experiment {experiment.name!r}: key 'model' or 'video_encoder': {error}") from None
-        models.append(model)
-        # Where a one-fold run's dropout draws from: the global generator, just after the model was built.
-        dropout_generator = torch.Generator(device=device)
-        dropout_generator.set_state(
-            torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state()
-        )
-        dropout_generators.append(dropout_generator)
-        order_generators.append(torch.Generator().manual_seed(seed + 1))
-        augment_generators.append(torch.Generator(device=device).manual_seed(seed + 2))
-
-    means = {n: torch.stack([_to_device(z.means, device)[n] for z in normalizers])[:, None, :] for n in dims}
-    stds = {n: torch.stack([_to_device(z.stds, device)[n] for z in normalizers])[:, None, :] for n in dims}
-    params, buffers = stack_module_state(models)
-    names = list(params)
-    optimizer = MaskedAdamW([params[n] for n in names], weight_decay=preset.weight_decay, folds=count)
-    base = copy.deepcopy(models[0]).to("meta")
-    base.train()
-    heads = [mixer.head.in_features for mixer in models[0].mixers]
-    keep = 1.0 - preset.dropout
-
-    def fold_loss(fold_params, fold_buffers, batch, batch_labels, weights, scales):
-        logits = functional_call(base, (fold_params, fold_buffers), (batch, scales))
-        logits = [item.float() for item in logits]
-        per_sample = sum(
-            F.cross_entropy(item, batch_labels, label_smoothing=preset.label_smoothing, reduction="none")
-            for item in logits
-        )
-        loss = (per_sample * weights).sum() / weights.sum().clamp(min=1.0)
-        correct = ((FusionModel.probabilities(logits).argmax(dim=1) == batch_labels) & (weights > 0)).sum()
-        return loss, correct
-
-    with_scales = preset.dropout > 0.0
-    stacked_loss = vmap(fold_loss, in_dims=(0, 0, 0, 0, 0, 0 if with_scales else None))
-    if compile and device.type == "cuda":
-        stacked_loss = torch.compile(stacked_loss)
-
-    sizes = [int(train_idx.size) for train_idx, _ in splits]
-    batch_size = preset.batch_size
-    steps = max(math.ceil(size / batch_size) for size in sizes)
-    width = steps * batch_size
-    history = [[] for _ in folds]
-    sums = []
-    started = time.perf_counter()
-    with warnings.catch_warnings():
-        # vmap's note that the CPU attention kernel runs once per fold (see the module docstring).
-        warnings.filterwarnings("ignore", message=".*batching rule.*scaled_dot_product.*")
-        for epoch in range(preset.epochs):
-            lr = epoch_lr(preset, epoch)
-            # The epoch's order of every fold, as global sample indices padded to a common length: one copy.
-            order = np.zeros((count, width), dtype=np.int64)
-            valid = np.zeros((count, width), dtype=np.float32)
-            for k, ((train_idx, _), generator) in enumerate(zip(splits, order_generators)):
-                permutation = torch.randperm(sizes[k], generator=generator).numpy()
-                order[k, : sizes[k]] = train_idx[permutation]
-                valid[k, : sizes[k]] = 1.0
-            order_device = torch.from_numpy(order).to(device)
-            valid_device = torch.from_numpy(valid).to(device)
-            active_device = torch.from_numpy(valid[:, ::batch_size].copy()).to(device)  # (K, steps)
-            total_loss = torch.zeros(count, dtype=torch.float64, device=device)
-            correct = torch.zeros(count, dtype=torch.int64, device=device)
-            for step in range(steps):
-                window = slice(step * batch_size, (step + 1) * batch_size)
-                rows = [max(0, min(batch_size, size - step * batch_size)) for size in sizes]
-                index = order_device[:, window]  # (K, B)
-                weights = valid_device[:, window]
-                batch = {name: values[index] for name, values in streams.items()}  # (K, B, D)
-                draws = [
-                    draw_augmentations(
-                        rows[k],
-                        dims,
-                        basic_p=preset.basic_p,
-                        noise_std=preset.noise_std,
-                        masking_p=preset.masking_p,
-                        mask_range=preset.mask_range,
-                        generator=augment_generators[k],
-                    )
-                    if rows[k]
-                    else None
-                    for k in range(count)
-                ]
-                batch = apply_augmentations(batch, _stack_draws(draws, batch_size, dims, device))
-                batch = {name: (values - means[name]) / stds[name] for name, values in batch.items()}
-                scales = None
-                if with_scales:
-                    scales = [
-                        torch.stack(
-                            [
-                                _dropout_scale(rows[k], width_, batch_size, keep, dropout_generators[k], device)
-                                for k in range(count)
-                            ]
-                        )
-                        for width_ in heads
-                    ]
-                with autocast(device):
-                    loss, hits = stacked_loss(params, buffers, batch, labels[index], weights, scales)
-                optimizer.zero_grad()
-                loss.sum().backward()
-                active = [r > 0 for r in rows]
-                optimizer.step(lr, active, None if all(active) else active_device[:, step])
-                with torch.no_grad():
-                    total_loss += loss.detach().double() * weights.sum(dim=1).double()
-                    correct += hits
-            sums.append((lr, total_loss, correct))
-    train_seconds = (time.perf_counter() - started) / count  # the job's time, shared out
-
-    for epoch, (lr, total_loss, correct) in enumerate(sums):
-        losses, hits = total_loss.tolist(), correct.tolist()
-        for k in range(count):
-            history[k].append(
-                {
-                    "epoch": epoch + 1,
-                    "lr": lr,
-                    "train_loss": losses[k] / sizes[k],
-                    "train_accuracy": hits[k] / sizes[k],
-                }
-            )
-
-    for k, fold in enumerate(folds):
-        model = models[k]
-        with torch.no_grad():
-            for name, parameter in model.named_parameters():
-                parameter.copy_(params[name][k])
-            for name, buffer in model.named_buffers():
-                buffer.copy_(buffers[name][k])
-        _, test_idx = splits[k]
-        test = data.subset(test_idx)
-        yield FoldResult(
-            experiment=experiment,
-            fold=fold,
-            seed=seeds[k],
-            device=str(device),
-            classes=data.classes,
-            n_train=sizes[k],
-            test_samples=test.samples,
-            test_subjects=test.subjects,
-            test_labels=test.labels,
-            probabilities=predict_probabilities(model, _to_device(normalizers[k].apply(test.streams), device)),
-            history=history[k],
-            train_seconds=train_seconds,
-            model=model,
-            normalizer=normalizers[k],
-        )
+    trainer = StackedTrainer(experiment, folds, data, device=device, compile=compile)
+    trainer.train()
+    yield from trainer.results()
