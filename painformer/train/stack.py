@@ -298,7 +298,8 @@ class StackedTrainer:
         self.sums: list[tuple[float, torch.Tensor, torch.Tensor]] = []
         self.seconds = 0.0
 
-    def run_epoch(self, epoch: int) -> None:
+    def run_epoch(self, epoch: int, *, max_steps: int | None = None) -> None:
+        """One epoch of every fold; ``max_steps`` stops it early (benchmarks time a few steps)."""
         preset, device, count, dims = self.preset, self.device, self.count, self.dims
         batch_size = preset.batch_size
         started = time.perf_counter()
@@ -319,7 +320,7 @@ class StackedTrainer:
         with warnings.catch_warnings():
             # vmap's note that the CPU attention kernel runs once per fold (see the module docstring).
             warnings.filterwarnings("ignore", message=".*batching rule.*scaled_dot_product.*")
-            for step in range(self.steps):
+            for step in range(self.steps if max_steps is None else min(max_steps, self.steps)):
                 window = slice(step * batch_size, (step + 1) * batch_size)
                 rows = [max(0, min(batch_size, size - step * batch_size)) for size in self.sizes]
                 index = order_device[:, window]  # (K, B)

@@ -10,9 +10,11 @@ import pandas as pd
 import yaml
 from snakemake.utils import validate
 
-from painformer.train.config import list_folds, load_experiments
+from painformer.train.config import list_folds, load_experiments, load_training_jobs
 from painformer.utils import nvidia_gpu_present
 
+# Before the schema: its messages for these keys are less direct than these one-line errors.
+TRAINING = load_training_jobs(config.get("training"))
 validate(config, "../schemas/config.schema.yaml")
 
 DATASET = config["dataset"]
@@ -40,6 +42,7 @@ wildcard_constraints:
     frame_model="thermal|depth",
     experiment=EXPERIMENT_PATTERN,
     fold="[^/]+",
+    fold_group="group-[0-9]+",
 
 
 def store_path(marker):
@@ -188,14 +191,49 @@ def get_backbone_checkpoint_input(wildcards):
 
 
 # -- training and reports -----------------------------------------------------------
-TRAIN_DEVICE = (config.get("training") or {}).get("device", "auto")
+TRAIN_DEVICE = TRAINING.device
+# A GPU's share is counted in hundredths: the profiles declare gpu_slots = 100 per GPU.
+GPU_SLOTS_PER_GPU = 100
+
+
+def _train_on_cuda():
+    if TRAIN_DEVICE == "cpu":
+        return False
+    return TRAIN_DEVICE != "auto" or nvidia_gpu_present()
 
 
 def get_train_gpus(wildcards=None):
-    """1 where a train job will run on CUDA (it then waits for the `gpu` resource), else 0."""
-    if TRAIN_DEVICE == "cpu":
+    """1 where a train job takes a whole GPU (CUDA and gpu_share 1), else 0."""
+    return int(_train_on_cuda() and TRAINING.gpu_share >= 1)
+
+
+def get_train_gpu_slots(wildcards=None):
+    """A train job's share of a GPU in hundredths (CUDA only): with gpu_share < 1 several fold
+    groups run side by side on one GPU, bounded by the profile's gpu_slots."""
+    if not _train_on_cuda():
         return 0
-    return int(TRAIN_DEVICE != "auto" or nvidia_gpu_present())
+    return max(1, round(TRAINING.gpu_share * GPU_SLOTS_PER_GPU))
+
+
+# Host memory of a train job (MB), measured with benchmarks/train.py and GNU time (docs/training.md):
+# the process with torch and the experiment's samples, plus each stacked fold's model, gradients,
+# AdamW moments and activations while it trains on the CPU (on CUDA these live in GPU memory).
+TRAIN_MEM_BASE_MB = 1500
+TRAIN_MEM_PER_CPU_FOLD_MB = 300
+TRAIN_MEM_PER_CUDA_FOLD_MB = 20
+
+
+def get_train_mem_mb(wildcards):
+    folds = len(get_group_folds(wildcards))
+    per_fold = (
+        TRAIN_MEM_PER_CUDA_FOLD_MB if _train_on_cuda() else TRAIN_MEM_PER_CPU_FOLD_MB
+    )
+    return TRAIN_MEM_BASE_MB + per_fold * folds
+
+
+def get_train_runtime(wildcards):
+    """Minutes: the per-fold budget of one-fold jobs times the group's folds (stacking only saves)."""
+    return 120 * len(get_group_folds(wildcards))
 
 
 def get_experiment_definition(wildcards):
@@ -218,6 +256,22 @@ def get_folds(experiment):
     return list_folds(EXPERIMENTS[experiment], sample_table())
 
 
+def get_fold_groups(experiment):
+    """The experiment's folds in groups of training.folds_per_job: one train job each."""
+    return TRAINING.groups(get_folds(experiment))
+
+
+def get_group_folds(wildcards):
+    groups = get_fold_groups(wildcards.experiment)
+    index = int(wildcards.fold_group.removeprefix("group-"))
+    if index >= len(groups):
+        raise ValueError(
+            f"experiment {wildcards.experiment}: {wildcards.fold_group} does not exist; "
+            f"training.folds_per_job = {TRAINING.folds_per_job} makes {len(groups)} group(s)"
+        )
+    return groups[index]
+
+
 def get_fold_dirs(wildcards):
     return [
         f"{RESULTS}/runs/{wildcards.experiment}/fold-{fold}"
@@ -226,7 +280,12 @@ def get_fold_dirs(wildcards):
 
 
 def get_fold_metrics(wildcards):
-    return [f"{directory}/metrics.json" for directory in get_fold_dirs(wildcards)]
+    """What an experiment's report waits for: the completion marker of each of its fold groups,
+    written once every fold folder of the group is complete."""
+    return [
+        f"{RESULTS}/runs/{wildcards.experiment}/groups/group-{index}.json"
+        for index in range(len(get_fold_groups(wildcards.experiment)))
+    ]
 
 
 def get_experiment_tables(wildcards=None):
