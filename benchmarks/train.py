@@ -270,7 +270,7 @@ def synthetic_data(*, subjects: int, per_subject: int, lengths: dict[str, int], 
     )
 
 
-def experiment_of(preset, *, fusion: str, inputs: tuple[str, ...]):
+def experiment_of(preset, *, fusion: str, inputs: tuple[str, ...], model: dict):
     from painformer.train.config import Experiment
 
     return Experiment(
@@ -281,6 +281,7 @@ def experiment_of(preset, *, fusion: str, inputs: tuple[str, ...]):
         task="NP_vs_P4",
         protocol="loso",
         preset=preset,
+        model=model,
     )
 
 
@@ -417,6 +418,7 @@ def main() -> None:
     parser.add_argument(
         "--biovid-steps", type=int, default=1, help="stacked table: steps timed for a BioVid-sized fold (scaled to 108)"
     )
+    parser.add_argument("--skip-imports", action="store_true", help="leave out the import timings")
     parser.add_argument("--models", action="store_true", help="the per-model table of one BioVid fold instead")
     size = parser.add_mutually_exclusive_group()
     size.add_argument(
@@ -434,8 +436,9 @@ def main() -> None:
         if args.demo:
             bench_demo_process(args.threads)
         return
-    print("start-up (fresh processes):")
-    bench_imports()
+    if not args.skip_imports:
+        print("start-up (fresh processes):")
+        bench_imports()
     bench_stacked(
         device=device,
         threads=args.threads,

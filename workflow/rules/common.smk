@@ -2,6 +2,7 @@
 
 import functools
 import json
+import math
 import os
 import shlex
 from pathlib import Path
@@ -10,7 +11,12 @@ import pandas as pd
 import yaml
 from snakemake.utils import validate
 
-from painformer.train.config import list_folds, load_experiments, load_training_jobs
+from painformer.train.config import (
+    is_video_input,
+    list_folds,
+    load_experiments,
+    load_training_jobs,
+)
 from painformer.utils import nvidia_gpu_present
 
 # Before the schema: its messages for these keys are less direct than these one-line errors.
@@ -215,20 +221,54 @@ def get_train_gpu_slots(wildcards=None):
     return max(1, round(TRAINING.gpu_share * GPU_SLOTS_PER_GPU))
 
 
-# Host memory of a train job (MB), measured with benchmarks/train.py and GNU time (docs/training.md):
-# the process with torch and the experiment's samples, plus each stacked fold's model, gradients,
-# AdamW moments and activations while it trains on the CPU (on CUDA these live in GPU memory).
+# Host memory of a train job (MB), measured on the CPU (peak RSS; docs/training.md): ~970 MB once
+# torch is imported; a stacked fold's parameters, gradients, moments and activations add ~2,080 MB
+# for the paper's Mixer at batch 32 and ~4 MB for the demo's small one, both
+# TRAIN_MEM_PER_ACTIVATION_MB x latents x latent width x batch x attention blocks. On CUDA these
+# live in GPU memory. The samples are held twice at most (as read, then fused).
 TRAIN_MEM_BASE_MB = 1500
-TRAIN_MEM_PER_CPU_FOLD_MB = 300
-TRAIN_MEM_PER_CUDA_FOLD_MB = 20
+TRAIN_MEM_PER_ACTIVATION_MB = 1.4e-4
+TRAIN_MEM_PER_CUDA_FOLD_MB = 50
+MIXER_DEFAULTS = {
+    "num_latents": 256,
+    "latent_dim": 320,
+    "depth": 2,
+    "self_per_cross": 2,
+}
+
+
+def _train_fold_mb(experiment):
+    if _train_on_cuda():
+        return TRAIN_MEM_PER_CUDA_FOLD_MB
+    model = {**MIXER_DEFAULTS, **experiment.model}
+    blocks = model["depth"] * (1 + model["self_per_cross"])
+    members = len(experiment.inputs) if experiment.fusion == "decision" else 1
+    size = model["num_latents"] * model["latent_dim"] * experiment.preset.batch_size
+    return TRAIN_MEM_PER_ACTIVATION_MB * size * blocks * members
+
+
+def _train_data_mb(experiment):
+    frames = config["video"]["num_frames"]
+    length = sum(
+        (
+            frames * 160
+            if is_video_input(name) and experiment.aggregation == "concat"
+            else 160
+        )
+        for name in experiment.inputs
+    )
+    return 2 * len(sample_table()) * length * 4 / 1e6
 
 
 def get_train_mem_mb(wildcards):
+    experiment = EXPERIMENTS[wildcards.experiment]
     folds = len(get_group_folds(wildcards))
-    per_fold = (
-        TRAIN_MEM_PER_CUDA_FOLD_MB if _train_on_cuda() else TRAIN_MEM_PER_CPU_FOLD_MB
+    total = (
+        TRAIN_MEM_BASE_MB
+        + _train_data_mb(experiment)
+        + folds * _train_fold_mb(experiment)
     )
-    return TRAIN_MEM_BASE_MB + per_fold * folds
+    return int(math.ceil(total / 100) * 100)
 
 
 def get_train_runtime(wildcards):
