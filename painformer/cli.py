@@ -14,26 +14,32 @@ import sys
 
 from painformer.errors import PainformerError
 
-# Each command and the module that defines it, in the order `--help` lists them. Running one
-# command imports only its module: sub-packages may load torch, and a command that does not
-# need it should not pay seconds and a gigabyte to start.
+# Each command, the module that defines it and its one-line summary, in the order `--help` lists
+# them. `painformer --help` imports no command module (several load torch: seconds and a gigabyte);
+# running a command imports only its module, which defines the real sub-parser.
 COMMANDS = {
-    "models": "painformer.models.cli",
-    "index": "painformer.data.cli",
-    "demo-data": "painformer.data.cli",
-    "render-biosignals": "painformer.render.cli",
-    "video": "painformer.video.cli",
-    "thermal": "painformer.thermal.cli",
-    "depth": "painformer.depth.cli",
-    "embed": "painformer.embed.cli",
-    "export": "painformer.embed.cli",
-    "inspect": "painformer.embed.cli",
-    "train": "painformer.train.cli",
-    "report": "painformer.report.cli",
-    "pretrain": "painformer.pretrain.cli",
-    "attention": "painformer.interpret.cli",
+    "models": ("painformer.models.cli", "inspect the models (PainFormer, Embedding-Mixer, Video-Encoder)"),
+    "index": ("painformer.data.cli", "check a dataset tree and write its sample table"),
+    "demo-data": ("painformer.data.cli", "generate the demo dataset (BioVid Part A layout)"),
+    "render-biosignals": (
+        "painformer.render.cli",
+        "render every sample's biosignal as 224x224 images into a resumable Zarr store",
+    ),
+    "video": ("painformer.video.cli", "video decoding: inspect frame counts, rates and crop boxes"),
+    "thermal": ("painformer.thermal.cli", "synthetic thermal video: train, evaluate and apply an RGB->thermal cGAN"),
+    "depth": (
+        "painformer.depth.cli",
+        "estimated depth video: Depth Anything (transformers) from a local model directory",
+    ),
+    "embed": ("painformer.embed.cli", "embed every sample's images with PainFormer into a resumable Zarr store"),
+    "export": ("painformer.embed.cli", "export a store to another format (HDF5)"),
+    "inspect": ("painformer.embed.cli", "print a store's shape, completeness and metadata"),
+    "train": ("painformer.train.cli", "train and evaluate folds of an Embedding-Mixer experiment on cached embeddings"),
+    "report": ("painformer.report.cli", "metric tables, plots and the summary over experiments"),
+    "pretrain": ("painformer.pretrain.cli", "multi-task pretraining of the PainFormer backbone (Eq. 10)"),
+    "attention": ("painformer.interpret.cli", "write attention-map overlays of chosen samples (Fig. 5)"),
 }
-COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
+COMMAND_MODULES = tuple(dict.fromkeys(module for module, _ in COMMANDS.values()))
 
 
 def _requested_command(argv: list[str]) -> str | None:
@@ -45,7 +51,8 @@ def _requested_command(argv: list[str]) -> str | None:
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    """The parser; with ``argv`` naming a command, only that command's module is imported."""
+    """The parser; with ``argv`` naming a command, only that command's module is imported, without one
+    none is (the command list shows the summaries above)."""
     from painformer import __version__
 
     parser = argparse.ArgumentParser(
@@ -56,9 +63,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     command = _requested_command(argv or [])
-    modules = (COMMANDS[command],) if command else COMMAND_MODULES
-    for name in modules:
-        importlib.import_module(name).add_commands(subparsers)
+    if command:
+        importlib.import_module(COMMANDS[command][0]).add_commands(subparsers)
+    else:
+        for name, (_, summary) in COMMANDS.items():
+            subparsers.add_parser(name, help=summary)
     return parser
 
 

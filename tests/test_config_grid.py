@@ -248,7 +248,7 @@ def test_schema_fills_the_defaults_of_absent_sections():
         "pairs": None,
         "train": {"epochs": 4, "image_size": 64, "batch_size": 16, "lr": 2.0e-4, "seed": 0},
     }
-    assert config["report"] == {"compare": [], "attention_samples": 2, "attention_frames": 4}
+    assert config["report"] == {"compare": [], "attention_samples": 2, "attention_frames": 4, "probe": True}
     assert config["pretrain"]["enabled"] is False and config["pretrain"]["demo"] is None
     assert config["depth"] == {"model_dir": None, "tiny_when_missing": False}
     assert config["training"] == {"device": "auto"}

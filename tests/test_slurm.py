@@ -75,6 +75,7 @@ DEMO_WORKFLOW = WorkflowUnderTest(
     train_group_size=2,
     upstream_rules=("demo_data", "index", "biosignal_images", "embed"),
     tables=("results/demo/tables/*.tsv", "results/demo/summary.tsv"),
+    train_output_suffix=".json",  # each train job's output is its fold group's marker
 )
 
 # The real workflow by default; PAINFORMER_SLURM_TEST_WORKFLOW=mini checks the

@@ -36,6 +36,8 @@ def finished_run(tmp_path_factory):
     """One complete run of the tiny demo configuration (shared by the tests below)."""
     workdir = tmp_path_factory.mktemp("workflow")
     config = tiny_demo_config(workdir)
+    # 3 subjects in groups of 2: two train jobs per experiment, of 2 and 1 folds.
+    config["training"]["folds_per_job"] = 2
     configfile = write_yaml(config, workdir / "config.yaml")
     snakemake(workdir, "--cores", "2", "--configfile", str(configfile), "--resources", "gpu=1")
     return workdir, config, configfile
@@ -56,6 +58,11 @@ def test_complete_run_produces_every_result(finished_run):
             fold = results / "runs" / experiment / f"fold-{subject}"
             for name in ("model.pt", "predictions.tsv", "metrics.json", "history.tsv", "config.json"):
                 assert (fold / name).is_file(), fold / name
+        groups = sorted((results / "runs" / experiment / "groups").glob("group-*.json"))
+        subjects = sorted(samples["subject"].astype(str).unique())
+        assert [json.loads(g.read_text())["folds"] for g in groups] == [subjects[:2], subjects[2:]], groups
+        benchmarks = sorted((results / "benchmarks" / "runs" / experiment).glob("group-*.tsv"))
+        assert len(benchmarks) == 2
         table = pd.read_csv(results / "tables" / f"{experiment}.tsv", sep="\t")
         assert set(samples["subject"]) <= set(table["fold"].astype(str)), table
         assert json.loads((results / "tables" / f"{experiment}.json").read_text())["experiment"] == experiment
@@ -90,11 +97,11 @@ def test_adding_a_modality_runs_only_its_jobs(finished_run):
         "inputs": ["ecg/spec_psd"],
     }
     counts = dry_run_counts(workdir, write_yaml(changed, workdir / "added.yaml"))
-    folds = 3
+    groups = 2  # 3 folds in groups of 2
     assert counts.get("embed") == 2  # depth/frames and ecg/spec_psd only
     assert counts.get("frames") == 1 and counts.get("depth_tiny_model") == 1
     assert counts.get("biosignal_images") == 1
-    assert counts.get("train") == 2 * folds
+    assert counts.get("train") == 2 * groups
     assert counts.get("experiment_definition") == 2 and counts.get("report_experiment") == 2
     assert "thermal_generator" not in counts and "index" not in counts and "demo_data" not in counts
 
@@ -104,9 +111,32 @@ def test_changing_one_hyperparameter_reruns_that_experiment_only(finished_run):
     changed = copy.deepcopy(config)
     changed["experiments"]["emg_concat"]["overrides"] = {"dropout": 0.3}
     counts = dry_run_counts(workdir, write_yaml(changed, workdir / "hyper.yaml"))
-    assert counts.get("train") == 3  # the three folds of emg_concat
+    assert counts.get("train") == 2  # the two fold groups of emg_concat
     assert counts.get("experiment_definition") == 1 and counts.get("report_experiment") == 1
     assert "embed" not in counts and "biosignal_images" not in counts and "frames" not in counts
+    # Regrouping the folds retrains every experiment once, as one group each.
+    regrouped = copy.deepcopy(config)
+    regrouped["training"]["folds_per_job"] = "all"
+    counts = dry_run_counts(workdir, write_yaml(regrouped, workdir / "regrouped.yaml"))
+    assert counts.get("train") == len(config["experiments"])
+    assert "embed" not in counts and "experiment_definition" not in counts
+
+
+@pytest.mark.parametrize(
+    ("training", "expected"),
+    [
+        ({"folds_per_job": 0}, "config key 'training.folds_per_job' must be a whole number >= 1 or 'all', got 0"),
+        ({"gpu_share": 2}, "config key 'training.gpu_share' must be in (0, 1], got 2 (more than one GPU"),
+    ],
+)
+def test_bad_training_keys_are_one_line_errors(tmp_path, training, expected):
+    config = tiny_demo_config(tmp_path)
+    config["training"].update(training)
+    result = snakemake(
+        tmp_path, "--cores", "1", "--configfile", str(write_yaml(config, tmp_path / "c.yaml")), "-n", check=False
+    )
+    assert result.returncode != 0
+    assert expected in result.stdout + result.stderr
 
 
 def test_bad_config_key_is_named(tmp_path):
@@ -137,7 +167,7 @@ def test_dry_run_of_the_full_biovid_grid(tmp_path, profile):
     # Targets go before --configfile, which would take them for more config files.
     snakemake(tmp_path, "results/biovid/samples.tsv", "--cores", "1", "--configfile", str(configfile))
     counts = dry_run_counts(tmp_path, configfile, "--workflow-profile", str(REPO / profile))
-    assert counts["train"] == 87 * len(config["experiments"])
+    assert counts["train"] == len(config["experiments"])  # folds_per_job: all, one job per experiment
     assert counts["report_experiment"] == len(config["experiments"])
     inputs = {name for e in config["experiments"].values() for name in e["inputs"]}
     assert counts["embed"] == len(inputs)

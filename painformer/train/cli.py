@@ -1,4 +1,4 @@
-"""Command: ``painformer train`` (one experiment, one fold)."""
+"""Command: ``painformer train`` (one experiment; one fold, or several trained together)."""
 
 from __future__ import annotations
 
@@ -15,17 +15,27 @@ LOG = logging.getLogger(__name__)
 def add_commands(subparsers) -> None:
     train = subparsers.add_parser(
         "train",
-        help="train and evaluate one fold of an Embedding-Mixer experiment on cached embeddings",
-        description="Train the experiment's model on the fold's training split for the preset's epochs, "
+        help="train and evaluate folds of an Embedding-Mixer experiment on cached embeddings",
+        description="Train the experiment's model on each fold's training split for the preset's epochs, "
         "evaluate it once on the test split (LOSO: the left-out subject; holdout: the validation split) "
-        "and write metrics.json, predictions.tsv, history.tsv, config.json and model.pt into --out.",
+        "and write metrics.json, predictions.tsv, history.tsv, config.json and model.pt into the fold "
+        "folder. With --folds, the folds train together as one stacked model in this process.",
     )
     train.add_argument("--config", required=True, help="YAML with 'presets' and 'experiments' (or the full config)")
     train.add_argument("--experiment", required=True, help="experiment name in --config")
-    train.add_argument("--fold", required=True, help="left-out subject (loso) or 'holdout'")
+    which = train.add_mutually_exclusive_group(required=True)
+    which.add_argument("--fold", help="one fold: the left-out subject (loso) or 'holdout'; --out is its folder")
+    which.add_argument(
+        "--folds",
+        nargs="+",
+        metavar="FOLD",
+        help="several folds trained together, or 'all'; fold F goes to --out/fold-F",
+    )
     train.add_argument("--samples", required=True, help="sample table (samples.tsv)")
     train.add_argument("--embeddings", required=True, help="folder of <modality>/<representation>.zarr stores")
-    train.add_argument("--out", required=True, help="fold folder to write")
+    train.add_argument("--out", required=True, help="the fold folder (--fold) or the experiment's folder (--folds)")
+    train.add_argument("--marker", help="with --folds: a JSON file written once every fold folder is complete")
+    train.add_argument("--compile", action="store_true", help="torch.compile the stacked step (CUDA only)")
     train.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
     train.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     train.set_defaults(func=run_train)
@@ -46,15 +56,54 @@ def load_config_file(path: str | Path) -> dict:
     return config
 
 
+def resolve_folds(requested: list[str], available: list[str], *, experiment: str) -> list[str]:
+    """The folds to train, in request order ('all': every fold); an unknown, repeated or empty list is an error."""
+    if requested == ["all"]:
+        folds = list(available)
+    else:
+        folds = list(requested)
+        unknown = [fold for fold in folds if fold not in available]
+        if unknown:
+            raise InputError(
+                f"experiment {experiment!r}: fold(s) {unknown} unknown; its folds are {available} (or 'all')"
+            )
+        repeated = sorted({fold for fold in folds if folds.count(fold) > 1})
+        if repeated:
+            raise InputError(f"experiment {experiment!r}: fold(s) {repeated} requested twice")
+    if not folds:
+        raise InputError(f"experiment {experiment!r}: the fold list is empty")
+    return folds
+
+
+def finish_fold(result, data, out_dir: Path) -> dict:
+    """Everything written for one trained fold: the one place its outputs are made, so that anything
+    computed from a fold folder is added here."""
+    from painformer.train.loop import write_fold
+    from painformer.train.probe import write_probe
+
+    metrics = write_fold(result, out_dir)
+    # The linear-probe baseline on the same split, beside the Mixer's outputs (report.probe).
+    write_probe(result.experiment, result.fold, data, out_dir)
+    LOG.info(
+        "%s fold %s: accuracy %.4f, macro recall %.4f, macro F1 %.4f (%d train, %d test, %.1f s on %s)",
+        result.experiment.name,
+        result.fold,
+        metrics["accuracy"],
+        metrics["recall_macro"],
+        metrics["f1_macro"],
+        metrics["n_train"],
+        metrics["n_test"],
+        metrics["train_seconds"],
+        metrics["device"],
+    )
+    return metrics
+
+
 def run_train(args: argparse.Namespace) -> int:
-    import torch
+    import json
 
     from painformer.data import read_sample_table
-    from painformer.train.config import load_experiments
-    from painformer.train.data import load_experiment_data
-    from painformer.train.loop import train_fold, write_fold
-    from painformer.train.probe import write_probe
-    from painformer.utils import select_device
+    from painformer.train.config import list_folds, load_experiments
 
     config = load_config_file(args.config)
     try:
@@ -64,24 +113,31 @@ def run_train(args: argparse.Namespace) -> int:
     if args.experiment not in experiments:
         raise InputError(f"{args.config}: no experiment {args.experiment!r}; it defines {sorted(experiments)}")
     experiment = experiments[args.experiment]
+    if args.marker and not args.folds:
+        raise InputError("--marker goes with --folds")
+    table = read_sample_table(args.samples)
+    out = Path(args.out)
+    if args.folds is not None:
+        folds = resolve_folds(args.folds, list_folds(experiment, table), experiment=experiment.name)
+        fold_dirs = {fold: out / f"fold-{fold}" for fold in folds}
+    else:
+        folds, fold_dirs = [args.fold], {args.fold: out}
+
+    # torch only now: the checks above answer a bad request in a fraction of a second.
+    import torch
+
+    from painformer.train.data import load_experiment_data
+    from painformer.train.stack import train_folds
+    from painformer.utils import atomic_path, select_device
 
     torch.set_num_threads(args.threads)
     device = select_device(args.device)
-    table = read_sample_table(args.samples)
     data = load_experiment_data(experiment, table, args.embeddings)
-    result = train_fold(experiment, args.fold, data, device=device)
-    metrics = write_fold(result, args.out)
-    write_probe(experiment, args.fold, data, args.out)
-    LOG.info(
-        "%s fold %s: accuracy %.4f, macro recall %.4f, macro F1 %.4f (%d train, %d test, %.1f s on %s)",
-        experiment.name,
-        args.fold,
-        metrics["accuracy"],
-        metrics["recall_macro"],
-        metrics["f1_macro"],
-        metrics["n_train"],
-        metrics["n_test"],
-        metrics["train_seconds"],
-        metrics["device"],
-    )
+    for result in train_folds(experiment, folds, data, device=device, compile=args.compile):
+        finish_fold(result, data, fold_dirs[result.fold])
+    if args.marker:
+        marker = Path(args.marker)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(marker) as tmp:
+            tmp.write_text(json.dumps({"experiment": experiment.name, "folds": folds}, indent=2) + "\n")
     return 0

@@ -388,3 +388,52 @@ def list_folds(experiment: Experiment, table: Any) -> list[str]:
             raise InputError(f"sample table lacks the column {column!r} (experiment {experiment.name!r})")
     selected = table["subject"][table["class_name"].isin(experiment.classes)]
     return sorted(str(subject) for subject in selected.unique())
+
+
+@dataclass(frozen=True)
+class TrainingJobs:
+    """How the workflow's train jobs run (config key ``training``).
+
+    ``folds_per_job``: folds trained together in one job (an int >= 1, or ``"all"``); ``gpu_share``:
+    the fraction of one GPU a train job on CUDA takes (1: a whole GPU; 0.25: four jobs side by
+    side); ``compile``: ``torch.compile`` the stacked step on CUDA.
+    """
+
+    device: str = "auto"
+    folds_per_job: int | str = "all"
+    gpu_share: float = 1.0
+    compile: bool = False
+
+    def groups(self, folds: list[str]) -> list[list[str]]:
+        """The folds in job-sized groups, in order."""
+        size = len(folds) if self.folds_per_job == "all" else int(self.folds_per_job)
+        return [folds[start : start + size] for start in range(0, len(folds), max(size, 1))]
+
+
+def load_training_jobs(raw: Any) -> TrainingJobs:
+    """The ``training`` section, each bad value a one-line error naming its key."""
+    raw = raw or {}
+    if not isinstance(raw, Mapping):
+        raise InputError(f"config key 'training' must be a mapping, got {raw!r}")
+    folds_per_job = raw.get("folds_per_job", "all")
+    if folds_per_job != "all" and (
+        isinstance(folds_per_job, bool) or not isinstance(folds_per_job, int) or folds_per_job < 1
+    ):
+        raise InputError(
+            f"config key 'training.folds_per_job' must be a whole number >= 1 or 'all', got {folds_per_job!r}"
+        )
+    gpu_share = raw.get("gpu_share", 1.0)
+    if isinstance(gpu_share, bool) or not isinstance(gpu_share, (int, float)) or not 0 < gpu_share <= 1:
+        more = (
+            " (more than one GPU; a job runs on one)" if isinstance(gpu_share, (int, float)) and gpu_share > 1 else ""
+        )
+        raise InputError(f"config key 'training.gpu_share' must be in (0, 1], got {gpu_share!r}{more}")
+    compile_ = raw.get("compile", False)
+    if not isinstance(compile_, bool):
+        raise InputError(f"config key 'training.compile' must be true or false, got {compile_!r}")
+    return TrainingJobs(
+        device=str(raw.get("device", "auto")),
+        folds_per_job=folds_per_job,
+        gpu_share=float(gpu_share),
+        compile=compile_,
+    )

@@ -59,13 +59,30 @@ class FusionModel(nn.Module):
                 raise ValueError(f"fusion {fusion!r} needs the one stream 'fused', got {self.stream_names}")
             self.mixer = mixer()
 
-    def forward(self, streams: Mapping[str, torch.Tensor]) -> list[torch.Tensor]:
+    @property
+    def mixers(self) -> list[EmbeddingMixer]:
+        """The Embedding-Mixers in classifier order (one per logits entry)."""
+        return list(self.members) if self.fusion == "decision" else [self.mixer]
+
+    def forward(
+        self, streams: Mapping[str, torch.Tensor], dropout_scales: list[torch.Tensor] | None = None
+    ) -> list[torch.Tensor]:
+        """Logits of each classifier. ``dropout_scales`` (one (B, output_dim) tensor per Mixer, already
+        divided by the keep probability) replaces the Mixers' own dropout: a stacked trainer draws
+        them from each fold's generator, outside ``vmap``."""
         if self.fusion == "decision":
-            return [member(streams[name]) for name, member in zip(self.stream_names, self.members)]
-        if self.fusion == "video_encoder_concat":
+            inputs = [streams[name] for name in self.stream_names]
+        elif self.fusion == "video_encoder_concat":
             encoded = self.video_encoder(streams["video"])  # (B, 40)
-            return [self.mixer(torch.cat([streams["signal"], encoded], dim=1))]  # Mixer on (B, 160 + 40)
-        return [self.mixer(streams["fused"])]
+            inputs = [torch.cat([streams["signal"], encoded], dim=1)]  # Mixer on (B, 160 + 40)
+        else:
+            inputs = [streams["fused"]]
+        if dropout_scales is None:
+            return [mixer(x) for mixer, x in zip(self.mixers, inputs)]
+        return [
+            mixer.head(mixer.forward_features(x) * scale)
+            for mixer, x, scale in zip(self.mixers, inputs, dropout_scales)
+        ]
 
     @staticmethod
     def probabilities(logits: list[torch.Tensor]) -> torch.Tensor:

@@ -1,9 +1,9 @@
 """Training one fold of an experiment and writing its folder (paper Table IV settings).
 
-AdamW with the preset's lr and weight decay; per-epoch learning rate from
-timm's ``CosineLRScheduler``: ``warmup_epochs`` of linear warm-up from the
-minimum lr, a cosine decay to the minimum lr (1 % of the peak), then
-``cooldown_epochs`` at the minimum. Label-smoothed cross-entropy; the
+AdamW with the preset's lr and weight decay; a per-epoch learning rate
+(:func:`cosine_lr`): ``warmup_epochs`` of linear warm-up from the minimum lr,
+a cosine decay to the minimum lr (1 % of the peak), then ``cooldown_epochs``
+at the minimum. Label-smoothed cross-entropy; the
 preset's dropout sits before the classifier; Basic and Masking augmentations
 act on the original embeddings of each training batch, before the
 normalisation (a fixed affine input layer fitted on the training split).
@@ -15,11 +15,18 @@ Cost: a fold's task samples are read from the stores once, aggregated and
 moved to the device before the first epoch; a batch is an index gather from
 those tensors, with no data loader. On CUDA the forward passes run under bf16
 autocast (the Mixer's matrix products); losses, the optimiser and the
-probabilities stay float32. The CPU path is plain float32.
+probabilities stay float32. The CPU path is plain float32. A step never waits
+for the device: augmentation draws come from a generator on the training
+device, the epoch's loss and correct count add up on the device and are read
+once per epoch, and on CUDA AdamW is the fused kernel.
+
+Several folds of one experiment train together in ``painformer.train.stack``;
+this module is the one-fold path (``folds_per_job: 1``) and the fallback
+for what cannot be stacked.
 
 Determinism: one fold seed (preset seed + a stable hash of experiment and
-fold) seeds the weights, dropout, the batch order and the augmentations (the
-latter two from their own CPU generators). On a CPU, with the same thread
+fold) seeds the weights, dropout, the batch order (its own CPU generator) and
+the augmentations (its own generator on the training device). On a CPU, with the same thread
 count, two runs give bit-identical predictions; on CUDA, kernels may sum in
 varying order and bf16 rounds the products, so results agree only to that
 rounding.
@@ -29,6 +36,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import zlib
 from dataclasses import dataclass
@@ -89,23 +97,41 @@ def _to_device(streams: dict[str, np.ndarray], device: torch.device) -> dict[str
     return {name: torch.from_numpy(np.ascontiguousarray(values)).to(device) for name, values in streams.items()}
 
 
-def make_scheduler(
-    optimizer: torch.optim.Optimizer, *, epochs: int, lr: float, warmup_epochs: int, cooldown_epochs: int
-):
-    """Per-epoch cosine schedule with linear warm-up and a cool-down at the minimum lr."""
-    from timm.scheduler import CosineLRScheduler
+def cosine_lr(epoch: int, *, epochs: int, lr: float, warmup_epochs: int, cooldown_epochs: int) -> float:
+    """The learning rate of 0-based ``epoch``: linear warm-up from the floor, one cosine decay, then the floor.
 
+    The floating-point operations are those of timm's ``CosineLRScheduler`` (warm-up prefix, one
+    cycle, stepped per epoch), so runs keep the learning rates, and hence the predictions, of the
+    releases that used it, without importing timm. Before any step the optimiser's own lr is in
+    force: the floor with a warm-up, the peak without one.
+    """
     min_lr = lr * MIN_LR_FRACTION
-    return CosineLRScheduler(
-        optimizer,
-        t_initial=epochs - warmup_epochs - cooldown_epochs,
-        lr_min=min_lr,
-        warmup_t=warmup_epochs,
-        warmup_lr_init=min_lr,
-        warmup_prefix=True,
-        cycle_limit=1,
-        t_in_epochs=True,
+    if epoch == 0:
+        return min_lr if warmup_epochs else lr
+    if epoch < warmup_epochs:
+        return min_lr + epoch * ((lr - min_lr) / warmup_epochs)
+    t = epoch - warmup_epochs
+    decay_epochs = epochs - warmup_epochs - cooldown_epochs
+    if t >= decay_epochs:
+        return min_lr
+    return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * float(t) / float(decay_epochs)))
+
+
+def epoch_lr(preset: Preset, epoch: int) -> float:
+    return cosine_lr(
+        epoch,
+        epochs=preset.epochs,
+        lr=preset.lr,
+        warmup_epochs=preset.warmup_epochs,
+        cooldown_epochs=preset.cooldown_epochs,
     )
+
+
+def make_optimizer(parameters, *, preset: Preset, device: torch.device) -> torch.optim.Optimizer:
+    """AdamW; fused on CUDA (one kernel per step). On the CPU torch's default (per-tensor) update keeps
+    the predictions of earlier releases bit for bit."""
+    fused = True if device.type == "cuda" else None
+    return torch.optim.AdamW(parameters, lr=preset.lr, weight_decay=preset.weight_decay, fused=fused)
 
 
 def autocast(device: torch.device):
@@ -141,8 +167,9 @@ def train_epoch(
     stds: dict[str, torch.Tensor],
     order_generator: torch.Generator,
     augment_generator: torch.Generator,
-) -> tuple[float, int]:
-    """One pass over the training samples in a seeded order: (loss summed over samples, correct predictions).
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One pass over the training samples in a seeded order: (loss summed over samples, correct predictions),
+    both 0-d tensors on the device (float64, int64), so that no step waits for the device.
 
     Each batch is augmented on the original embeddings, then normalised with the
     training split's statistics, then trained on with label-smoothed
@@ -151,8 +178,11 @@ def train_epoch(
     model.train()
     device = labels.device
     count = labels.shape[0]
-    total_loss, correct = 0.0, 0
-    order = torch.randperm(count, generator=order_generator).to(device)
+    total_loss = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    order = torch.randperm(count, generator=order_generator)
+    # Pinned and non-blocking on CUDA: the copy does not stop the host.
+    order = order.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else order.to(device)
     for start in range(0, count, preset.batch_size):
         batch_idx = order[start : start + preset.batch_size]
         batch = {name: values[batch_idx] for name, values in streams.items()}
@@ -173,9 +203,10 @@ def train_epoch(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        total_loss += float(loss.detach()) * batch_labels.shape[0]
         with torch.no_grad():
-            correct += int((FusionModel.probabilities(logits).argmax(dim=1) == batch_labels).sum())
+            # float64, as the host-side sum of earlier releases: the history keeps its values bit for bit.
+            total_loss += loss.detach().double() * batch_labels.shape[0]
+            correct += (FusionModel.probabilities(logits).argmax(dim=1) == batch_labels).sum()
     return total_loss, correct
 
 
@@ -207,38 +238,42 @@ def train_fold(experiment: Experiment, fold: str, data: ExperimentData, *, devic
         ).to(device)
     except TypeError as error:
         raise InputError(f"experiment {experiment.name!r}: key 'model' or 'video_encoder': {error}") from None
-    optimizer = torch.optim.AdamW(model.parameters(), lr=preset.lr, weight_decay=preset.weight_decay)
-    scheduler = make_scheduler(
-        optimizer,
-        epochs=preset.epochs,
-        lr=preset.lr,
-        warmup_epochs=preset.warmup_epochs,
-        cooldown_epochs=preset.cooldown_epochs,
-    )
+    optimizer = make_optimizer(model.parameters(), preset=preset, device=device)
     order_generator = torch.Generator().manual_seed(seed + 1)
-    augment_generator = torch.Generator().manual_seed(seed + 2)
+    augment_generator = torch.Generator(device=device).manual_seed(seed + 2)
 
     n_train = len(train)
     history = []
     started = time.perf_counter()
+    sums = []
     for epoch in range(preset.epochs):
-        lr = optimizer.param_groups[0]["lr"]
-        total_loss, correct = train_epoch(
-            model,
-            optimizer,
-            train_streams,
-            train_labels,
-            preset=preset,
-            means=means,
-            stds=stds,
-            order_generator=order_generator,
-            augment_generator=augment_generator,
+        lr = epoch_lr(preset, epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        sums.append(
+            train_epoch(
+                model,
+                optimizer,
+                train_streams,
+                train_labels,
+                preset=preset,
+                means=means,
+                stds=stds,
+                order_generator=order_generator,
+                augment_generator=augment_generator,
+            )
         )
-        scheduler.step(epoch + 1)
+    # One read of the device at the end rather than one per epoch.
+    for epoch, (total_loss, correct) in enumerate(sums):
+        total_loss, correct = float(total_loss), int(correct)
         history.append(
-            {"epoch": epoch + 1, "lr": lr, "train_loss": total_loss / n_train, "train_accuracy": correct / n_train}
+            {
+                "epoch": epoch + 1,
+                "lr": epoch_lr(preset, epoch),
+                "train_loss": total_loss / n_train,
+                "train_accuracy": correct / n_train,
+            }
         )
-        LOG.debug("epoch %d lr %.3g loss %.4f acc %.3f", epoch + 1, lr, total_loss / n_train, correct / n_train)
     train_seconds = time.perf_counter() - started
 
     return FoldResult(

@@ -2,6 +2,7 @@
 
 import functools
 import json
+import math
 import os
 import shlex
 from pathlib import Path
@@ -13,10 +14,17 @@ from snakemake.utils import validate
 from painformer import names
 from painformer.config_checks import check_workflow_config
 from painformer.experiment_grid import apply_experiment_grid
-from painformer.train.config import list_folds, load_experiments
+from painformer.train.config import (
+    is_video_input,
+    list_folds,
+    load_experiments,
+    load_training_jobs,
+)
 from painformer.utils import nvidia_gpu_present
 
 apply_experiment_grid(config)
+# Before the schema: its messages for these keys are less direct than these one-line errors.
+TRAINING = load_training_jobs(config.get("training"))
 validate(config, "../schemas/config.schema.yaml")
 
 DATASET = config["dataset"]
@@ -45,6 +53,7 @@ wildcard_constraints:
     frame_model=names.alternation(names.FRAME_MODELS),
     experiment=EXPERIMENT_PATTERN,
     fold="[^/]+",
+    fold_group="group-[0-9]+",
 
 
 def store_path(marker):
@@ -193,14 +202,83 @@ def get_backbone_checkpoint_input(wildcards):
 
 
 # -- training and reports -----------------------------------------------------------
-TRAIN_DEVICE = config["training"]["device"]
+TRAIN_DEVICE = TRAINING.device
+# A GPU's share is counted in hundredths: the profiles declare gpu_slots = 100 per GPU.
+GPU_SLOTS_PER_GPU = 100
+
+
+def _train_on_cuda():
+    if TRAIN_DEVICE == "cpu":
+        return False
+    return TRAIN_DEVICE != "auto" or nvidia_gpu_present()
 
 
 def get_train_gpus(wildcards=None):
-    """1 where a train job will run on CUDA (it then waits for the `gpu` resource), else 0."""
-    if TRAIN_DEVICE == "cpu":
+    """1 where a train job takes a whole GPU (CUDA and gpu_share 1), else 0."""
+    return int(_train_on_cuda() and TRAINING.gpu_share >= 1)
+
+
+def get_train_gpu_slots(wildcards=None):
+    """A train job's share of a GPU in hundredths (CUDA only): with gpu_share < 1 several fold
+    groups run side by side on one GPU, bounded by the profile's gpu_slots."""
+    if not _train_on_cuda():
         return 0
-    return int(TRAIN_DEVICE != "auto" or nvidia_gpu_present())
+    return max(1, round(TRAINING.gpu_share * GPU_SLOTS_PER_GPU))
+
+
+# Host memory of a train job (MB), measured on the CPU (peak RSS; docs/training.md): ~970 MB once
+# torch is imported; a stacked fold's parameters, gradients, moments and activations add ~2,080 MB
+# for the paper's Mixer at batch 32 and ~4 MB for the demo's small one, both
+# TRAIN_MEM_PER_ACTIVATION_MB x latents x latent width x batch x attention blocks. On CUDA these
+# live in GPU memory. The samples are held twice at most (as read, then fused).
+TRAIN_MEM_BASE_MB = 1500
+TRAIN_MEM_PER_ACTIVATION_MB = 1.4e-4
+TRAIN_MEM_PER_CUDA_FOLD_MB = 50
+MIXER_DEFAULTS = {
+    "num_latents": 256,
+    "latent_dim": 320,
+    "depth": 2,
+    "self_per_cross": 2,
+}
+
+
+def _train_fold_mb(experiment):
+    if _train_on_cuda():
+        return TRAIN_MEM_PER_CUDA_FOLD_MB
+    model = {**MIXER_DEFAULTS, **experiment.model}
+    blocks = model["depth"] * (1 + model["self_per_cross"])
+    members = len(experiment.inputs) if experiment.fusion == "decision" else 1
+    size = model["num_latents"] * model["latent_dim"] * experiment.preset.batch_size
+    return TRAIN_MEM_PER_ACTIVATION_MB * size * blocks * members
+
+
+def _train_data_mb(experiment):
+    frames = config["video"]["num_frames"]
+    length = sum(
+        (
+            frames * 160
+            if is_video_input(name) and experiment.aggregation == "concat"
+            else 160
+        )
+        for name in experiment.inputs
+    )
+    return 2 * len(sample_table()) * length * 4 / 1e6
+
+
+def get_train_mem_mb(wildcards):
+    experiment = EXPERIMENTS[wildcards.experiment]
+    folds = len(get_group_folds(wildcards))
+    total = (
+        TRAIN_MEM_BASE_MB
+        + _train_data_mb(experiment)
+        + folds * _train_fold_mb(experiment)
+    )
+    return int(math.ceil(total / 100) * 100)
+
+
+def get_train_runtime(wildcards):
+    """Minutes: the per-fold budget of one-fold jobs times the group's folds (stacking only saves)."""
+    return 120 * len(get_group_folds(wildcards))
 
 
 def get_experiment_definition(wildcards):
@@ -223,6 +301,22 @@ def get_folds(experiment):
     return list_folds(EXPERIMENTS[experiment], sample_table())
 
 
+def get_fold_groups(experiment):
+    """The experiment's folds in groups of training.folds_per_job: one train job each."""
+    return TRAINING.groups(get_folds(experiment))
+
+
+def get_group_folds(wildcards):
+    groups = get_fold_groups(wildcards.experiment)
+    index = int(wildcards.fold_group.removeprefix("group-"))
+    if index >= len(groups):
+        raise ValueError(
+            f"experiment {wildcards.experiment}: {wildcards.fold_group} does not exist; "
+            f"training.folds_per_job = {TRAINING.folds_per_job} makes {len(groups)} group(s)"
+        )
+    return groups[index]
+
+
 def get_fold_dirs(wildcards):
     return [
         f"{RESULTS}/runs/{wildcards.experiment}/fold-{fold}"
@@ -231,7 +325,12 @@ def get_fold_dirs(wildcards):
 
 
 def get_fold_metrics(wildcards):
-    return [f"{directory}/metrics.json" for directory in get_fold_dirs(wildcards)]
+    """What an experiment's report waits for: the completion marker of each of its fold groups,
+    written once every fold folder of the group is complete."""
+    return [
+        f"{RESULTS}/runs/{wildcards.experiment}/groups/group-{index}.json"
+        for index in range(len(get_fold_groups(wildcards.experiment)))
+    ]
 
 
 def get_experiment_tables(wildcards=None):

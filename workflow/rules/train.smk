@@ -1,4 +1,8 @@
-# Stage 2: one Embedding-Mixer per experiment and fold, trained on cached embeddings.
+# Stage 2: one Embedding-Mixer per experiment and fold, trained on cached embeddings. The folds
+# of an experiment train in groups of training.folds_per_job, each group one job that trains its
+# folds together (stacked) and writes every fold folder runs/<experiment>/fold-<fold>/, then the
+# group's marker. Folds are only known after the index checkpoint, so the rule's output is the
+# marker; the report waits for all markers of its experiment.
 
 
 rule experiment_definition:
@@ -24,29 +28,29 @@ rule train:
         samples=SAMPLES,
         embeddings=get_experiment_embeddings,
     output:
-        metrics=f"{RESULTS}/runs/{{experiment}}/fold-{{fold}}/metrics.json",
-        predictions=f"{RESULTS}/runs/{{experiment}}/fold-{{fold}}/predictions.tsv",
-        history=f"{RESULTS}/runs/{{experiment}}/fold-{{fold}}/history.tsv",
-        model=f"{RESULTS}/runs/{{experiment}}/fold-{{fold}}/model.pt",
-        config=f"{RESULTS}/runs/{{experiment}}/fold-{{fold}}/config.json",
+        marker=f"{RESULTS}/runs/{{experiment}}/groups/{{fold_group}}.json",
     log:
-        f"{LOGS}/runs/{{experiment}}/fold-{{fold}}.log",
+        f"{LOGS}/runs/{{experiment}}/{{fold_group}}.log",
     benchmark:
-        f"{BENCHMARKS}/runs/{{experiment}}/fold-{{fold}}.tsv"
+        f"{BENCHMARKS}/runs/{{experiment}}/{{fold_group}}.tsv"
     group:
         "train"
     conda:
         CONDA_ENV
     threads: 1
     resources:
-        mem_mb=3000,
-        runtime=120,
+        mem_mb=get_train_mem_mb,
+        runtime=get_train_runtime,
         gpu=get_train_gpus,
+        gpu_slots=get_train_gpu_slots,
     params:
+        folds=get_group_folds,
         embeddings=f"{RESULTS}/embeddings",
         device=TRAIN_DEVICE,
-        out_dir=f"{RESULTS}/runs/{{experiment}}/fold-{{fold}}",
+        compile="--compile" if TRAINING.compile else "",
+        out_dir=f"{RESULTS}/runs/{{experiment}}",
     shell:
-        "painformer train --config {input.experiment} --experiment {wildcards.experiment} "
-        "--fold {wildcards.fold} --samples {input.samples} --embeddings {params.embeddings} "
-        "--out {params.out_dir} --threads {threads} --device {params.device} > {log} 2>&1"
+        "painformer train --config {input.experiment:q} --experiment {wildcards.experiment:q} "
+        "--folds {params.folds:q} --samples {input.samples:q} --embeddings {params.embeddings:q} "
+        "--out {params.out_dir:q} --marker {output.marker:q} --threads {threads} "
+        "--device {params.device:q} {params.compile} > {log:q} 2>&1"
