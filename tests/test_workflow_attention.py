@@ -106,7 +106,9 @@ def test_attention_sheet_of_picked_samples_from_a_frame_store(tmp_path: Path):
     # The overlay is that of the frame's own attention map, from the same untrained backbone.
     frame = first_frames[:1]
     expected = overlay(frame, attention_maps(load_painformer(None, device="cpu"), frame))[0]
-    assert np.abs(picture[LABEL_HEIGHT : LABEL_HEIGHT + 224, 224:448].astype(int) - expected).max() <= 1
+    # Batch size (3 frames there, 1 here) moves the map by float rounding: a neighbouring colour-map entry at most.
+    gap = np.abs(picture[LABEL_HEIGHT : LABEL_HEIGHT + 224, 224:448].astype(int) - expected)
+    assert gap.max() <= 4 and gap.mean() < 0.05, (gap.max(), gap.mean())
     too_many = [value if value != "2" or argv[i - 1] != "--pick" else "9" for i, value in enumerate(argv)]
     assert main(too_many) == 1  # only 8 samples
 
