@@ -583,9 +583,7 @@ def _markdown_text(
     parts += [
         (
             "Rows: input x preset, as in the paper's tables. Acc, Rec, F1 in percent, mean ± sample std over "
-            "folds (leave-one-subject-out: one fold per subject, so the mean is over subjects); as in the paper, "
-            "on a two-class task Rec is the sensitivity (recall) and F1 the F1 score of the pain class, on a task "
-            "of more classes both are macro averages. Under a fusion, the +/- row gives its Acc, Rec and F1 minus "
+            "folds (leave-one-subject-out: one fold per subject, so the mean is over subjects). Under a fusion, the +/- row gives its Acc, Rec and F1 minus "
             "those of the best single input (highest Acc), in points, as in Table IX. Augmentation: the "
             "probability of Basic and of Masking, the latter followed by the masked share of the vector in "
             "percent; regularisation: the label smoothing (LS) and the DropOut probability."
@@ -595,6 +593,11 @@ def _markdown_text(
                 if probe
                 else ""
             )
+        ),
+        "",
+        (
+            "**Rec and F1 as in the paper:** on a two-class task, the sensitivity (recall) and the F1 score of the "
+            "pain class (the task's last class); on a task of more classes, macro averages over the classes."
         ),
         "",
         _markdown_table(markdown_rows(table, by_name, probe=probe)),
