@@ -26,8 +26,11 @@ rule embed:
         batch_size=config["backbone"].get("batch_size", 16),
         device=config["backbone"].get("device", "auto"),
         float16="--float16" if config["backbone"].get("float16") else "",
+        precision=config["backbone"].get("precision", "auto"),
+        loader_threads=config["backbone"].get("loader_threads", 2),
     shell:
         "painformer embed --samples {input.samples} --modality {wildcards.modality} "
         "--representation {wildcards.representation} {params.source} --checkpoint {params.checkpoint} "
         "--batch-size {params.batch_size} --device {params.device} --threads {threads} {params.float16} "
+        "--precision {params.precision} --loader-threads {params.loader_threads} "
         "--out {params.store} --complete-marker {output} --replace-stale --no-progress > {log} 2>&1"
