@@ -40,7 +40,10 @@ def add_commands(subparsers) -> None:
     embed.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     embed.add_argument("--threads", type=positive_int, help="torch CPU threads")
     embed.add_argument(
-        "--loader-threads", type=positive_int, default=2, help="threads decoding or reading images ahead of the backbone"
+        "--loader-threads",
+        type=positive_int,
+        default=2,
+        help="threads decoding or reading images ahead of the backbone",
     )
     embed.add_argument(
         "--precision",

@@ -27,7 +27,7 @@ rule thermal_generator:
     shell:
         "painformer thermal train --pairs {params.pairs} --out {output} --epochs {params.epochs} "
         "--image-size {params.image_size} --batch-size {params.batch_size} --lr {params.lr} "
-        "--seed {params.seed} --threads {threads} > {log} 2>&1"
+        "--seed {params.seed} --threads {threads} --replace-stale > {log} 2>&1"
 
 
 rule depth_tiny_model:
