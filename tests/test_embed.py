@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -432,3 +433,23 @@ def test_bfloat16_on_the_cpu_stays_close_to_float32_and_is_part_of_the_fingerpri
     assert redone.attrs["fingerprint"]["precision"] == "bfloat16" and np.array_equal(redone.read(), half.read())
     with pytest.raises(InputError, match="float16"):
         EmbedSettings(precision="float16")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the path without CUDA")
+def test_gpu_check_without_cuda_skips_the_tests_and_says_not_measured(tmp_path):
+    repo = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        ["bash", str(repo / "benchmarks" / "gpu_check.sh"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "PYTHON": sys.executable},
+    )
+    assert result.returncode == 0, result.stderr
+    table = result.stdout
+    assert "| GPU " in table and "none (CPU only)" in table
+    assert re.search(r"\| pytest -m cuda +\| \d+ skipped \|", table), table
+    assert "| CPU vs GPU tolerance " in table and "| embed bf16 batch 128, whole pipeline " in table
+    assert table.count("not measured") == 8, table  # tolerance, 6 embed rows, train
+    assert not (tmp_path / "embed.log").exists()

@@ -67,7 +67,8 @@ def _mean_and_std(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     # Made once per device: tensors built from Python floats per batch cost a blocking
     # host-to-device copy on a GPU.
-    return tuple(torch.tensor(v, dtype=dtype, device=device).view(1, -1, 1, 1) for v in (mean, std))
+    with torch.inference_mode(False):  # cached: must not be an inference tensor
+        return tuple(torch.tensor(v, dtype=dtype, device=device).view(1, -1, 1, 1) for v in (mean, std))
 
 
 def preprocess_frames(frames: torch.Tensor, processor) -> torch.Tensor:

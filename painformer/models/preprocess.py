@@ -49,7 +49,10 @@ def normalisation_constants(
     which waits for the copy engine: a stall between batches.
     """
     shape = (1, len(mean), 1, 1)
-    return (
-        torch.tensor(mean, dtype=dtype, device=device).view(shape),
-        torch.tensor(std, dtype=dtype, device=device).view(shape),
-    )
+    # Normal tensors even when first asked for under inference_mode: a cached inference
+    # tensor could not be saved for backward by a later caller that needs input gradients.
+    with torch.inference_mode(False):
+        return (
+            torch.tensor(mean, dtype=dtype, device=device).view(shape),
+            torch.tensor(std, dtype=dtype, device=device).view(shape),
+        )
