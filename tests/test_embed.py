@@ -182,7 +182,8 @@ def test_cli_refuses_another_checkpoint_and_force_starts_over(tmp_path, model, c
             ]
         )
 
-    assert embed() == 0
+    assert embed("--precision", "float32", "--loader-threads", "1") == 0
+    assert SampleStore.open_complete(out).attrs["fingerprint"]["precision"] == "float32"
     untrained = SampleStore.open_complete(out).read()
     marker.unlink()
     capsys.readouterr()

@@ -131,18 +131,18 @@ class _BatchRunner:
         buffer.copy_(batch)
         on_device = buffer.to(self.device, non_blocking=True)
         self.copied[slot] = torch.cuda.Event()
-        self.copied[slot].record()
+        self.copied[slot].record(torch.cuda.current_stream(self.device))
         return on_device
 
     @torch.inference_mode()
     def launch(self, batch: torch.Tensor) -> torch.Tensor:
         """Start the forward pass of a (B, H, W, 3) uint8 batch; the result may still be in flight."""
-        enabled = self.dtype != torch.float32
-        if not self.cuda:
-            with torch.autocast("cpu", dtype=self.dtype, enabled=enabled):
-                return self.forward(preprocess(batch))
-        inputs = preprocess(self._stage(batch)).contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cuda", dtype=self.dtype, enabled=enabled):
+        if self.cuda:
+            inputs = preprocess(self._stage(batch)).contiguous(memory_format=torch.channels_last)
+        else:
+            inputs = preprocess(batch)
+        # Normalisation stays float32 whatever the precision; autocast covers the backbone only.
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
             return self.forward(inputs)
 
     @staticmethod
