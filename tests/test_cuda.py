@@ -92,12 +92,13 @@ def test_pretraining_on_the_device_matches_the_cpu(tmp_path):
     config = load_pretrain_config(
         _write_yaml(tmp_path / "tasks.yaml", _tasks(files), epochs=2, precision="float32", drop_path_rate=0.0)
     )
-    runs = {}
-    for device in ("cpu", DEVICE):
-        out = tmp_path / device.replace(":", "_")
-        pretrain(config, out=out, device=device, progress=False)
-        runs[device] = (read_log(out / "log.tsv"), torch.load(out / "last.pt", weights_only=True)["model"])
-    (cpu_log, cpu_model), (device_log, device_model) = runs["cpu"], runs[DEVICE]
+    runs = []
+    for name, device in (("reference", "cpu"), ("device", DEVICE)):
+        pretrain(config, out=tmp_path / name, device=device, progress=False)
+        state = torch.load(tmp_path / name / "last.pt", weights_only=True)
+        runs.append((read_log(tmp_path / name / "log.tsv"), state["model"]))
+    (cpu_log, cpu_model), (device_log, device_model) = runs
+    assert len(cpu_log) == len(device_log) == 2
     for cpu_row, device_row in zip(cpu_log, device_log):
         assert float(device_row["total_loss"]) == pytest.approx(float(cpu_row["total_loss"]), rel=1e-3, abs=1e-4)
     largest = max(float((device_model[k].float() - cpu_model[k].float()).abs().max()) for k in cpu_model)
@@ -107,24 +108,21 @@ def test_pretraining_on_the_device_matches_the_cpu(tmp_path):
 
 def test_thermal_training_on_the_device_matches_the_cpu(tmp_path):
     pairs = make_face_pairs(tmp_path / "pairs", count=12, size=48)
-    results = {}
-    for device in ("cpu", DEVICE):
-        out = tmp_path / f"{device.replace(':', '_')}.pt"
-        results[device] = train_generator(
-            pairs_dir=pairs, out=out, settings=TrainSettings(epochs=1, **TINY), device=device
+    runs = (("reference", "cpu"), ("device", DEVICE))
+    results = [
+        train_generator(
+            pairs_dir=pairs, out=tmp_path / f"{name}.pt", settings=TrainSettings(epochs=1, **TINY), device=device
         )
-    cpu, gpu = results["cpu"].history[0], results[DEVICE].history[0]
+        for name, device in runs
+    ]
+    assert all(result.epochs_run == 1 for result in results)
+    cpu, gpu = results[0].history[0], results[1].history[0]
     for key in ("g_l1", "d_loss", "holdout_l1"):
         assert gpu[key] == pytest.approx(cpu[key], rel=1e-2), key
     rgb = torch.from_numpy(np.stack([np.full((32, 32, 3), value, np.uint8) for value in (40, 128, 220)]))
     outputs = [
-        generate(
-            load_generator(tmp_path / f"{device.replace(':', '_')}.pt")[0],
-            rgb,
-            device=torch.device("cpu"),
-            batch_size=3,
-        )
-        for device in ("cpu", DEVICE)
+        generate(load_generator(tmp_path / f"{name}.pt")[0], rgb, device=torch.device("cpu"), batch_size=3)
+        for name, _ in runs
     ]
     largest = float((outputs[0] - outputs[1]).abs().max())
     report("thermal 1 epoch, generated image difference (0..1)", largest, "<= 0.02")
