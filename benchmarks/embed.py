@@ -3,11 +3,14 @@
 Reads images from an image store (default; biosignal images, thermal and depth frames
 come from such stores) or, with ``--video WxH``, decodes RGB frames from synthetic
 H.264 videos of that size (decode, centre crop and resize are then part of every
-figure). Prints, at two batch sizes (8 and 32 on CPU, 32 and 128 on CUDA):
-- infer-only images/s (the backbone on ready tensors, in the pipeline's precision:
-  float32 on CPU, bf16 autocast + channels_last on CUDA);
+figure). Prints, for each precision (``--precisions``; float32 and bfloat16 on CPU,
+bfloat16 on CUDA) at two batch sizes (8 and 32 on CPU, 32 and 128 on CUDA):
+- infer-only images/s (the backbone on ready tensors, autocast in that precision;
+  channels_last on CUDA);
 - load-only images/s (what the background loader threads deliver: uint8 images read
   from the store or decoded and cropped, no inference);
+- which side bounds the pipeline: ``loading`` when the loader threads deliver fewer
+  images/s than the backbone takes (the device would wait on decoding), else ``backbone``;
 - a plain reference loop end to end from an image store (read, preprocess, forward,
   one batch after another, no overlap, no channels_last; same precision);
 - the streaming pipeline end to end from the same store (background loading,
@@ -24,7 +27,10 @@ Last, on CPU, the peak RSS of the pipeline for a store of N and of 10 x N sample
 (each in a fresh process): memory does not grow with the number of samples.
 
     python benchmarks/embed.py [--device cpu|cuda] [--samples 48] [--items 2] [--threads 2] [--loader-threads 2]
-                               [--video 1388x1038 --frames 8] [--repeats 3]
+                               [--video 1388x1038 --frames 8] [--repeats 3] [--precisions float32,bfloat16]
+                               [--batches 8,32] [--no-tolerance] [--no-rss] [--summary]
+
+``--summary`` adds machine-readable ``SUMMARY<TAB>key<TAB>value`` lines (benchmarks/gpu_check.sh).
 """
 
 from __future__ import annotations
@@ -82,13 +88,13 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def precision_context(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+def precision_context(device: torch.device, precision: str):
+    if precision == "bfloat16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
-def reference(model, source, batch: int, device: torch.device) -> float:
+def reference(model, source, batch: int, device: torch.device, precision: str) -> float:
     """Load, preprocess and embed one batch after another; nothing overlaps."""
     n = len(source.meta.samples) * source.num_items
     out = np.empty((n, 160), np.float32)
@@ -96,7 +102,7 @@ def reference(model, source, batch: int, device: torch.device) -> float:
     start = time.perf_counter()
     flat = []
     written = 0
-    with torch.inference_mode(), precision_context(device):
+    with torch.inference_mode(), precision_context(device, precision):
         for i in range(len(source.meta.samples)):
             flat.extend(source.load(i))
             last = i == len(source.meta.samples) - 1
@@ -108,12 +114,12 @@ def reference(model, source, batch: int, device: torch.device) -> float:
     return n / (time.perf_counter() - start)
 
 
-def infer_only(model, batch: int, device: torch.device, seconds: float) -> float:
+def infer_only(model, batch: int, device: torch.device, seconds: float, precision: str) -> float:
     x = torch.randn(batch, 3, 224, 224, generator=torch.Generator().manual_seed(0)).to(device)
     if device.type == "cuda":
         x = x.contiguous(memory_format=torch.channels_last)
         model = model.to(memory_format=torch.channels_last)
-    with torch.inference_mode(), precision_context(device):
+    with torch.inference_mode(), precision_context(device, precision):
         for _ in range(2):
             model.embed(x)
         synchronize(device)
@@ -139,7 +145,9 @@ def load_only(source, loader_threads: int) -> float:
     return samples * source.num_items / (time.perf_counter() - start)
 
 
-def pipeline(model, source, out: Path, batch: int, device: torch.device, loader_threads: int) -> float:
+def pipeline(
+    model, source, out: Path, batch: int, device: torch.device, loader_threads: int, precision: str = "float32"
+) -> float:
     synchronize(device)
     start = time.perf_counter()
     extract_embeddings(
@@ -153,6 +161,7 @@ def pipeline(model, source, out: Path, batch: int, device: torch.device, loader_
             device=str(device),
             loader_threads=loader_threads,
             lookahead=max(4, 2 * batch // source.num_items),
+            precision=precision,
         ),
         progress=False,
         force=True,
@@ -262,6 +271,11 @@ def main() -> None:
     parser.add_argument("--loader-threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3, help="reference and pipeline runs, interleaved; medians")
     parser.add_argument("--seconds", type=float, default=3.0, help="minimum timed seconds of infer-only")
+    parser.add_argument("--precisions", help="comma-separated; default float32,bfloat16 on CPU, bfloat16 on CUDA")
+    parser.add_argument("--batches", help="comma-separated batch sizes; default 8,32 on CPU, 32,128 on CUDA")
+    parser.add_argument("--no-tolerance", action="store_true", help="skip the tolerance table")
+    parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS runs")
+    parser.add_argument("--summary", action="store_true", help="also print SUMMARY lines (gpu_check.sh)")
     parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -270,10 +284,16 @@ def main() -> None:
         return
     device = torch.device(args.device)
     cuda = device.type == "cuda"
-    batches = (32, 128) if cuda else (8, 32)
+    batches = [int(b) for b in args.batches.split(",")] if args.batches else ([32, 128] if cuda else [8, 32])
+    precisions = args.precisions.split(",") if args.precisions else (["bfloat16"] if cuda else ["float32", "bfloat16"])
     model = load_painformer(None).to(device)
-    precision = "bf16 autocast, channels_last" if cuda else "float32"
     name = torch.cuda.get_device_name(device) if cuda else "CPU"
+
+    def summary(key: str, value) -> None:
+        if args.summary:
+            print(f"SUMMARY\t{key}\t{value}", flush=True)
+
+    summary("device", name)
     with tempfile.TemporaryDirectory() as tmp:
         if args.video:
             width, height = (int(v) for v in args.video.lower().split("x"))
@@ -286,7 +306,7 @@ def main() -> None:
             source = StoreSource(path=Path(tmp) / "images.zarr", table=table)
             what = f"image store, {args.samples} samples x {args.items} images"
         print(
-            f"{name}, {precision}, torch {torch.__version__}, {args.threads} threads, "
+            f"{name}{', channels_last' if cuda else ''}, torch {torch.__version__}, {args.threads} threads, "
             f"{args.loader_threads} loader threads, {what}; medians of {args.repeats} interleaved runs"
         )
         if cuda:
@@ -298,29 +318,51 @@ def main() -> None:
                 f"bf16 matrix-product rate {peak:.0f} TFLOP/s; backbone {flop_per_image / 1e9:.2f} GFLOP per image "
                 f"-> FLOP-bound limit {limit:,.0f} images/s"
             )
+            summary("flop_bound_images_per_s", f"{limit:.0f}")
         print(
-            f"{'batch':>5} {'infer-only':>11} {'load-only':>10} {'reference':>10} {'pipeline':>9} {'speed-up':>9}"
-            + ("  infer/limit  pipeline/limit" if cuda else "")
+            f"{'precision':>9} {'batch':>5} {'infer-only':>11} {'load-only':>10} {'bound by':>9} {'reference':>10} "
+            f"{'pipeline':>9} {'speed-up':>9}" + ("  infer/limit  pipeline/limit" if cuda else "")
         )
-        for batch in batches:
-            infer = infer_only(model, batch, device, args.seconds)
-            loaded = load_only(source, args.loader_threads)
-            runs = [
-                (
-                    reference(model, source, batch, device),
-                    pipeline(model, source, Path(tmp) / f"emb{batch}.zarr", batch, device, args.loader_threads),
+        for precision in precisions:
+            for batch in batches:
+                infer = infer_only(model, batch, device, args.seconds, precision)
+                loaded = load_only(source, args.loader_threads)
+                runs = [
+                    (
+                        reference(model, source, batch, device, precision),
+                        pipeline(
+                            model,
+                            source,
+                            Path(tmp) / f"emb{batch}.zarr",
+                            batch,
+                            device,
+                            args.loader_threads,
+                            precision,
+                        ),
+                    )
+                    for _ in range(args.repeats)
+                ]
+                ref = float(np.median([r for r, _ in runs]))
+                pipe = float(np.median([p for _, p in runs]))
+                bound = "loading" if loaded < infer else "backbone"
+                line = (
+                    f"{precision:>9} {batch:>5} {infer:>11.2f} {loaded:>10.1f} {bound:>9} {ref:>10.2f} {pipe:>9.2f} "
+                    f"{pipe / ref:>8.2f}x"
                 )
-                for _ in range(args.repeats)
-            ]
-            ref = float(np.median([r for r, _ in runs]))
-            pipe = float(np.median([p for _, p in runs]))
-            line = f"{batch:>5} {infer:>11.2f} {loaded:>10.1f} {ref:>10.2f} {pipe:>9.2f} {pipe / ref:>8.2f}x"
-            if cuda:
-                line += f"  {infer / limit:>11.1%}  {pipe / limit:>14.1%}"
-            print(line, flush=True)
-        print("(images/s; speed-up = pipeline / reference)")
-    tolerance_table(model, device)
-    if cuda or args.video:
+                if cuda:
+                    line += f"  {infer / limit:>11.1%}  {pipe / limit:>14.1%}"
+                    summary(
+                        f"{precision}_batch{batch}_infer", f"{infer:.0f} images/s ({infer / limit:.1%} of FLOP bound)"
+                    )
+                    summary(
+                        f"{precision}_batch{batch}_pipeline", f"{pipe:.0f} images/s ({pipe / limit:.1%} of FLOP bound)"
+                    )
+                    summary(f"{precision}_batch{batch}_bound_by", f"{bound} (load-only {loaded:.0f} images/s)")
+                print(line, flush=True)
+        print("(images/s; speed-up = pipeline / reference; bound by: the slower of loading and the backbone)")
+    if not args.no_tolerance:
+        tolerance_table(model, device)
+    if cuda or args.video or args.no_rss:
         return
     print("\npeak RSS of the streaming pipeline (fresh process each):")
     for samples in (args.samples, 10 * args.samples):

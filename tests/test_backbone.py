@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import timm
 import torch
@@ -131,6 +132,30 @@ def test_loader_refuses_bad_checkpoint_listing_keys(tmp_path):
     (tmp_path / "garbage.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="garbage.pth"):
         load_painformer(tmp_path / "garbage.pth")
+
+
+class Note:
+    """An arbitrary Python object, which checkpoints must not unpickle."""
+
+
+def test_empty_random_and_truncated_checkpoints_are_named_without_unsafe_advice(tmp_path):
+    (tmp_path / "empty.pth").touch()
+    with pytest.raises(CheckpointError, match=r"empty\.pth: the PainFormer checkpoint file is empty \(0 bytes\)"):
+        load_painformer(tmp_path / "empty.pth")
+    (tmp_path / "random.pth").write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    torch.save({"model_state_dict": PainFormer().state_dict()}, tmp_path / "whole.pth")
+    (tmp_path / "cut.pth").write_bytes((tmp_path / "whole.pth").read_bytes()[:5000])
+    torch.save({"model_state_dict": {}, "note": Note()}, tmp_path / "object.pth")
+    for name, reason in [
+        ("random.pth", "not a readable PyTorch checkpoint: truncated, corrupt or another format"),
+        ("cut.pth", "not a readable PyTorch checkpoint: truncated, corrupt or another format"),
+        ("object.pth", "holds a Python object of type test_backbone.Note;"),
+    ]:
+        with pytest.raises(CheckpointError) as error:
+            load_painformer(tmp_path / name)
+        message = str(error.value)
+        assert message.startswith(f"{tmp_path / name}: ") and reason in message, message
+        assert "weights_only" not in message and "\n" not in message, message
 
 
 def test_untrained_is_deterministic_and_warns(caplog):

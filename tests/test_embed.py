@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -181,7 +182,8 @@ def test_cli_refuses_another_checkpoint_and_force_starts_over(tmp_path, model, c
             ]
         )
 
-    assert embed() == 0
+    assert embed("--precision", "float32", "--loader-threads", "1") == 0
+    assert SampleStore.open_complete(out).attrs["fingerprint"]["precision"] == "float32"
     untrained = SampleStore.open_complete(out).read()
     marker.unlink()
     capsys.readouterr()
@@ -393,3 +395,62 @@ def test_write_many_stores_unordered_runs_and_flags_only_written_samples(tmp_pat
     with pytest.raises(StoreError, match=r"samples \[0, 1\] have shape"):
         store.write_many([0, 1], values[:3])
     assert SampleStore.open(tmp_path / "e.zarr", mode="r").pending() == [0, 1, 4, 6]
+
+
+def test_bfloat16_on_the_cpu_stays_close_to_float32_and_is_part_of_the_fingerprint(tmp_path, model):
+    from painformer.embed.extract import resolve_precision
+
+    assert resolve_precision("auto", "cpu") == "float32"
+    table = make_table(4)
+    make_image_store(tmp_path / "images.zarr", table, items=2)
+    source = StoreSource(path=tmp_path / "images.zarr", table=table)
+
+    def embed(out: str, precision: str, force: bool = False) -> SampleStore:
+        return extract_embeddings(
+            source=source,
+            out=tmp_path / out,
+            model=model,
+            modality="gsr",
+            representation="waveform",
+            settings=EmbedSettings(batch_size=4, device="cpu", precision=precision),
+            force=force,
+            progress=False,
+        )
+
+    full = embed("float32.zarr", "auto")
+    assert full.attrs["fingerprint"]["precision"] == "float32"
+    half = embed("bfloat16.zarr", "bfloat16")
+    assert half.attrs["fingerprint"]["precision"] == "bfloat16"
+    a = torch.from_numpy(full.read()).reshape(-1, 160).double()
+    b = torch.from_numpy(half.read()).reshape(-1, 160).double()
+    cosine = torch.nn.functional.cosine_similarity(a, b, dim=1)
+    print(f"bfloat16 vs float32 on {len(a)} images: min cosine {cosine.min():.6f}")
+    assert cosine.min() >= 0.999
+    assert not torch.equal(a, b)  # bfloat16 did run
+
+    with pytest.raises(StoreError, match="precision"):
+        embed("float32.zarr", "bfloat16")
+    redone = embed("float32.zarr", "bfloat16", force=True)
+    assert redone.attrs["fingerprint"]["precision"] == "bfloat16" and np.array_equal(redone.read(), half.read())
+    with pytest.raises(InputError, match="float16"):
+        EmbedSettings(precision="float16")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the path without CUDA")
+def test_gpu_check_without_cuda_skips_the_tests_and_says_not_measured(tmp_path):
+    repo = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        ["bash", str(repo / "benchmarks" / "gpu_check.sh"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "PYTHON": sys.executable},
+    )
+    assert result.returncode == 0, result.stderr
+    table = result.stdout
+    assert "| GPU " in table and "none (CPU only)" in table
+    assert re.search(r"\| pytest -m cuda +\| \d+ skipped \|", table), table
+    assert "| CPU vs GPU tolerance " in table and "| embed bf16 batch 128, whole pipeline " in table
+    assert table.count("not measured") == 8, table  # tolerance, 6 embed rows, train
+    assert not (tmp_path / "embed.log").exists()

@@ -139,6 +139,12 @@ def test_pretrain_logs_checkpoints_and_resumes_like_an_uninterrupted_run(task_fi
     assert state_after_1["epoch"] == 1
     with pytest.raises(InputError, match="--resume"):
         pretrain(config, out=run, device="cpu")
+    other = load_pretrain_config(_write_yaml(tmp_path / "other.yaml", _tasks(task_files), lr=2e-3))
+    with pytest.raises(InputError, match=r"last\.pt: .*made differently: training\.lr \(saved 0\.001, now 0\.002\)"):
+        pretrain(other, out=run, device="cpu", resume=True)
+    assert torch.equal(
+        torch.load(run / "last.pt", weights_only=True)["model"]["task_weights"], state_after_1["model"]["task_weights"]
+    )
     assert main(["pretrain", "--tasks", str(config_path), "--out", str(run), "--device", "cpu", "--resume"]) == 0
     rows = read_log(run / "log.tsv")
     assert [r["epoch"] for r in rows] == ["1", "2"]

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from painformer.errors import InputError
+from painformer.errors import CheckpointError, InputError
 from painformer.stores import SampleStore
 from painformer.thermal import (
     ApplySettings,
@@ -101,7 +101,7 @@ def test_training_writes_checkpoint_losses_and_grids(trained, pairs):
     assert list(losses["epoch"]) == [1, 2] and np.isfinite(losses.to_numpy()).all()
     grid = cv2.imread(str(paths["samples"] / "epoch_002.png"))
     assert grid.shape == (3 * 32, 3 * 32, 3)  # rows rgb | generated | target, one column per held-out pair
-    torch.testing.assert_close(generator.state_dict(), torch.load(paths["state"], weights_only=False)["generator"])
+    torch.testing.assert_close(generator.state_dict(), torch.load(paths["state"], weights_only=True)["generator"])
 
 
 def test_same_seed_gives_identical_weights_and_resume_equals_uninterrupted(tmp_path, pairs, trained):
@@ -124,10 +124,36 @@ def test_same_seed_gives_identical_weights_and_resume_equals_uninterrupted(tmp_p
     assert list(pd.read_csv(side_paths(staged)["losses"], sep="\t")["epoch"]) == [1, 2, 3]
     finished = train_generator(pairs_dir=pairs, out=staged, settings=TrainSettings(epochs=3, **TINY), device="cpu")
     assert finished.epochs_run == 0  # a rerun after completion trains nothing
+    before = side_paths(staged)["state"].read_bytes()
+    with pytest.raises(InputError, match=r"last\.pt: the saved run was made differently: seed \(saved 3, now 4\)"):
+        train_generator(pairs_dir=pairs, out=staged, settings=TrainSettings(epochs=3, **{**TINY, "seed": 4}))
+    with pytest.raises(InputError, match="3 epochs, more than the 2 asked for"):
+        train_generator(pairs_dir=pairs, out=staged, settings=TrainSettings(epochs=2, **TINY))
+    assert side_paths(staged)["state"].read_bytes() == before  # a refused resume keeps the saved run
     other_seed = train_generator(
-        pairs_dir=pairs, out=staged, settings=TrainSettings(epochs=1, **{**TINY, "seed": 4}), device="cpu"
+        pairs_dir=pairs,
+        out=staged,
+        settings=TrainSettings(epochs=1, **{**TINY, "seed": 4}),
+        device="cpu",
+        replace_stale=True,
     )
-    assert other_seed.resumed_from == 0  # different settings start over
+    assert other_seed.resumed_from == 0  # replaced when asked, as the workflow does
+    assert torch.load(side_paths(staged)["state"], weights_only=True)["settings"]["seed"] == 4
+
+
+def test_unreadable_training_state_and_checkpoint_are_named(tmp_path, pairs, trained):
+    state = side_paths(tmp_path / "gen.pt")["state"]
+    state.parent.mkdir()
+    state.write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"last\.pt: the training state file is empty"):
+        train_generator(pairs_dir=pairs, out=tmp_path / "gen.pt", settings=TrainSettings(epochs=1, **TINY))
+    torch.save({"format": "something else"}, state)
+    with pytest.raises(CheckpointError, match=r"last\.pt: not a thermal training state \(format 'something else'"):
+        train_generator(pairs_dir=pairs, out=tmp_path / "gen.pt", settings=TrainSettings(epochs=1, **TINY))
+    (tmp_path / "random.pt").write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(CheckpointError, match=r"random\.pt: not a readable PyTorch checkpoint") as error:
+        load_generator(tmp_path / "random.pt")
+    assert "weights_only" not in str(error.value)
 
 
 def test_held_out_pairs_are_never_trained_on(tmp_path, pairs):

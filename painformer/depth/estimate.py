@@ -19,6 +19,7 @@ replicated to three channels because the backbone takes RGB.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -60,6 +61,16 @@ def processor_input_size(processor, height: int, width: int) -> tuple[int, int]:
     return _constrain_to_multiple_of(scale_h * height, multiple), _constrain_to_multiple_of(scale_w * width, multiple)
 
 
+@functools.cache
+def _mean_and_std(
+    mean: tuple[float, ...], std: tuple[float, ...], device: torch.device, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    # Made once per device: tensors built from Python floats per batch cost a blocking
+    # host-to-device copy on a GPU.
+    with torch.inference_mode(False):  # cached: must not be an inference tensor
+        return tuple(torch.tensor(v, dtype=dtype, device=device).view(1, -1, 1, 1) for v in (mean, std))
+
+
 def preprocess_frames(frames: torch.Tensor, processor) -> torch.Tensor:
     """uint8 (B, H, W, 3) on any device -> float32 pixel_values (B, 3, h, w) as the processor makes them."""
     x = frames.permute(0, 3, 1, 2).float()
@@ -71,8 +82,9 @@ def preprocess_frames(frames: torch.Tensor, processor) -> torch.Tensor:
         shrinking = height < x.shape[-2] or width < x.shape[-1]
         x = F.interpolate(x, size=(height, width), mode=mode, align_corners=False, antialias=shrinking)
     if getattr(processor, "do_normalize", True):
-        mean = torch.tensor(processor.image_mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-        std = torch.tensor(processor.image_std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        mean, std = _mean_and_std(
+            tuple(map(float, processor.image_mean)), tuple(map(float, processor.image_std)), x.device, x.dtype
+        )
         x = (x - mean) / std
     return x
 

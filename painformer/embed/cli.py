@@ -39,7 +39,18 @@ def add_commands(subparsers) -> None:
     embed.add_argument("--batch-size", type=positive_int, default=16)
     embed.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     embed.add_argument("--threads", type=positive_int, help="torch CPU threads")
-    embed.add_argument("--loader-threads", type=positive_int, default=2)
+    embed.add_argument(
+        "--loader-threads",
+        type=positive_int,
+        default=2,
+        help="threads decoding or reading images ahead of the backbone",
+    )
+    embed.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "float32", "bfloat16"],
+        help="backbone arithmetic: auto = bfloat16 on CUDA, float32 (bit-reproducible) on the CPU",
+    )
     embed.add_argument("--float16", action="store_true", help="store embeddings as float16")
     embed.add_argument("--compile", action="store_true", help="torch.compile the backbone (GPU)")
     embed.add_argument("--force", action="store_true", help="delete an existing store made differently and start over")
@@ -92,6 +103,7 @@ def run_embed(args: argparse.Namespace) -> int:
         device=str(select_device(args.device)),
         loader_threads=args.loader_threads,
         compile=args.compile,
+        precision=args.precision,
         store_dtype="float16" if args.float16 else "float32",
     )
     store = extract_embeddings(

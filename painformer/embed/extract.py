@@ -9,6 +9,7 @@ number of samples. A rerun embeds only samples whose ``done`` flag is unset.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import deque
@@ -31,10 +32,13 @@ from painformer.stores import SampleStore
 log = logging.getLogger(__name__)
 
 
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
 @dataclass(frozen=True)
 class EmbedSettings:
     """How to run the backbone; none of these change the embeddings beyond float tolerance
-    except ``precision`` (recorded in the store's fingerprint)."""
+    except ``precision`` (the precision used is recorded in the store's fingerprint)."""
 
     batch_size: int = 16
     device: str = "cpu"
@@ -42,10 +46,31 @@ class EmbedSettings:
     lookahead: int = 4
     compile: bool = False
     store_dtype: str = "float32"
+    precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise InputError(f"unknown precision {self.precision!r}; expected one of {', '.join(PRECISIONS)}")
 
     @property
-    def precision(self) -> str:
-        return "bfloat16" if torch.device(self.device).type == "cuda" else "float32"
+    def precision_used(self) -> str:
+        return resolve_precision(self.precision, self.device)
+
+
+def resolve_precision(precision: str, device: str | torch.device) -> str:
+    """The precision the backbone runs in: ``auto`` is bfloat16 on CUDA and float32 on the CPU
+    (bit-reproducible); a GPU without bfloat16 falls back to float32 with a warning."""
+    device = torch.device(device)
+    wanted = ("bfloat16" if device.type == "cuda" else "float32") if precision == "auto" else precision
+    if wanted == "bfloat16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        _warn_no_bfloat16(torch.cuda.get_device_name(device))
+        return "float32"
+    return wanted
+
+
+@functools.cache
+def _warn_no_bfloat16(name: str) -> None:
+    log.warning("%s has no bfloat16 support: the backbone runs in float32 there", name)
 
 
 def prefetch(
@@ -81,20 +106,43 @@ class _BatchRunner:
     def __init__(self, model: PainFormer, settings: EmbedSettings):
         self.device = torch.device(settings.device)
         self.cuda = self.device.type == "cuda"
+        self.dtype = torch.bfloat16 if settings.precision_used == "bfloat16" else torch.float32
         model = model.to(self.device).eval()
         if self.cuda:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
         self.forward = torch.compile(model.embed) if settings.compile else model.embed
+        # Page-locked staging buffers, allocated once: pinning memory per batch is a slow,
+        # synchronising driver call. Two, so that one fills while the other's copy may
+        # still be in flight; an event per buffer says when its copy has finished.
+        self.pinned: list[torch.Tensor] = []
+        self.copied: list[torch.cuda.Event | None] = [None, None]
+        self.turn = 0
+
+    def _stage(self, batch: torch.Tensor) -> torch.Tensor:
+        """Copy a host batch to the device through a reused pinned buffer, without waiting."""
+        if not self.pinned or self.pinned[0].shape[1:] != batch.shape[1:] or self.pinned[0].shape[0] < len(batch):
+            self.pinned = [torch.empty(batch.shape, dtype=batch.dtype).pin_memory() for _ in range(2)]
+            self.copied = [None, None]
+        slot, self.turn = self.turn, 1 - self.turn
+        if self.copied[slot] is not None:
+            self.copied[slot].synchronize()
+        buffer = self.pinned[slot][: len(batch)]
+        buffer.copy_(batch)
+        on_device = buffer.to(self.device, non_blocking=True)
+        self.copied[slot] = torch.cuda.Event()
+        self.copied[slot].record(torch.cuda.current_stream(self.device))
+        return on_device
 
     @torch.inference_mode()
     def launch(self, batch: torch.Tensor) -> torch.Tensor:
         """Start the forward pass of a (B, H, W, 3) uint8 batch; the result may still be in flight."""
-        if not self.cuda:
-            return self.forward(preprocess(batch))
-        images = batch.pin_memory().to(self.device, non_blocking=True)
-        inputs = preprocess(images).contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        if self.cuda:
+            inputs = preprocess(self._stage(batch)).contiguous(memory_format=torch.channels_last)
+        else:
+            inputs = preprocess(batch)
+        # Normalisation stays float32 whatever the precision; autocast covers the backbone only.
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
             return self.forward(inputs)
 
     @staticmethod
@@ -112,7 +160,7 @@ def store_fingerprint(
         "modality": modality,
         "representation": representation,
         "preprocess": PREPROCESS_PARAMS,
-        "precision": settings.precision,
+        "precision": settings.precision_used,
         "input": source.fingerprint(),
     }
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from painformer.checkpoints import load_checkpoint
 from painformer.errors import CheckpointError
 from painformer.models.painformer import PainFormer
 from painformer.utils import select_device, sha256_file
@@ -86,12 +87,7 @@ def load_painformer(checkpoint: str | os.PathLike | None = None, device: str = "
         model.checkpoint_sha256 = UNTRAINED
     else:
         path = Path(checkpoint)
-        if not path.is_file():
-            raise CheckpointError(f"{path}: checkpoint file not found")
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:  # torch raises several types for corrupt files
-            raise CheckpointError(f"{path}: cannot read checkpoint ({error})") from error
+        obj = load_checkpoint(path, what="PainFormer checkpoint")
         model = PainFormer()
         state = check_state_dict(model, _extract_state_dict(obj, path), str(path))
         model.load_state_dict(state, strict=True)

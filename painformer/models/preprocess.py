@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -33,6 +35,24 @@ def preprocess(images: np.ndarray | torch.Tensor, *, size: int = PAINFORMER_INPU
     x = tensor.permute(0, 3, 1, 2).float().div_(255.0)  # (B, 3, H, W)
     if x.shape[-2:] != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    mean = torch.tensor(PAINFORMER_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(PAINFORMER_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    mean, std = normalisation_constants(PAINFORMER_MEAN, PAINFORMER_STD, x.device, x.dtype)
     return (x - mean) / std
+
+
+@functools.cache
+def normalisation_constants(
+    mean: tuple[float, ...], std: tuple[float, ...], device: torch.device, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(1, C, 1, 1) mean and std tensors, made once per device and dtype.
+
+    Building them per batch from Python floats costs a host-to-device copy on a GPU,
+    which waits for the copy engine: a stall between batches.
+    """
+    shape = (1, len(mean), 1, 1)
+    # Normal tensors even when first asked for under inference_mode: a cached inference
+    # tensor could not be saved for backward by a later caller that needs input gradients.
+    with torch.inference_mode(False):
+        return (
+            torch.tensor(mean, dtype=dtype, device=device).view(shape),
+            torch.tensor(std, dtype=dtype, device=device).view(shape),
+        )

@@ -16,7 +16,6 @@ the same batches as an uninterrupted one (CPU, same seed).
 
 from __future__ import annotations
 
-import csv
 import logging
 import random
 import time
@@ -29,12 +28,20 @@ import numpy as np
 import torch
 from timm.scheduler import CosineLRScheduler
 
-from painformer.errors import CheckpointError, InputError
+from painformer.checkpoints import (
+    EpochLog,
+    check_format,
+    load_checkpoint,
+    read_epoch_log,
+    refuse_mismatch,
+    save_checkpoint,
+)
+from painformer.errors import InputError
 from painformer.pretrain.augment import build_train_transform, to_chw_tensor
 from painformer.pretrain.config import PretrainConfig
 from painformer.pretrain.data import ProportionalBatches, TaskData, open_task
 from painformer.pretrain.model import MultiTaskModel, task_losses_and_hits, weighted_total_loss
-from painformer.utils import atomic_path, seed_everything, select_device
+from painformer.utils import seed_everything, select_device
 
 log = logging.getLogger(__name__)
 
@@ -61,25 +68,19 @@ def log_columns(task_names: Sequence[str]) -> list[str]:
     return columns + ["seconds"]
 
 
-def _log_row(record: EpochRecord) -> list[str]:
-    row = [str(record.epoch), f"{record.lr:.6g}", f"{record.total_loss:.6f}"]
-    for loss, accuracy, weight in zip(record.task_loss, record.task_accuracy, record.task_weight):
-        row += [f"{loss:.6f}", f"{accuracy:.6f}", f"{weight:.6f}"]
-    return row + [f"{record.seconds:.2f}"]
+LOG_FORMATS = {"lr": ".6g", "seconds": ".2f"}
+
+
+def _log_row(record: EpochRecord, task_names: Sequence[str]) -> dict[str, Any]:
+    row: dict[str, Any] = {"epoch": record.epoch, "lr": record.lr, "total_loss": record.total_loss}
+    for name, loss, accuracy, weight in zip(task_names, record.task_loss, record.task_accuracy, record.task_weight):
+        row.update({f"loss_{name}": loss, f"accuracy_{name}": accuracy, f"w_{name}": weight})
+    return {**row, "seconds": record.seconds}
 
 
 def read_log(path: str | Path) -> list[dict[str, str]]:
     """Rows of a ``log.tsv`` as dictionaries keyed by column name."""
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle, delimiter="\t"))
-
-
-def _write_log(path: Path, columns: list[str], rows: list[list[str]]) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="") as handle:
-            writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
-            writer.writerow(columns)
-            writer.writerows(rows)
+    return read_epoch_log(path)
 
 
 def _rng_state() -> dict[str, Any]:
@@ -166,41 +167,38 @@ def save_backbone(model: MultiTaskModel, path: Path, *, config: PretrainConfig, 
         "model_state_dict": {k: v.detach().cpu() for k, v in model.backbone.state_dict().items()},
         "pretraining": {"tasks": [t.name for t in config.tasks], "epochs_done": epoch, "source": config.source},
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    save_checkpoint(payload, path)
 
 
-def pretrain(
-    config: PretrainConfig,
-    *,
-    out: str | Path,
-    device: str = "auto",
-    resume: bool = False,
-    stop_after_epoch: int | None = None,
-    loader_workers: int = 0,
-    progress: bool = True,
-) -> list[EpochRecord]:
-    """Train (or continue training) and return the records of the epochs run now.
+@dataclass
+class _Run:
+    """Everything a pretraining run trains and draws from."""
 
-    ``stop_after_epoch`` ends the call after that epoch's checkpoint, leaving a
-    run that ``resume=True`` continues: training in chunks under a job time limit.
-    """
-    out = Path(out)
+    config: PretrainConfig
+    tasks: list[TaskData]
+    names: list[str]
+    device: torch.device
+    model: MultiTaskModel
+    optimizer: torch.optim.Optimizer
+    scheduler: CosineLRScheduler
+    batches: ProportionalBatches
+    steps: int
+
+    @property
+    def use_bfloat16(self) -> bool:
+        precision = self.config.settings.precision
+        return precision == "bfloat16" or (precision == "auto" and self.device.type == "cuda")
+
+
+def _build(config: PretrainConfig, device: str) -> _Run:
+    """Tasks, model, optimiser, schedule and batch sampler of a new run (seeded)."""
     settings = config.settings
-    last_path, backbone_path, log_path = out / "last.pt", out / "painformer.pth", out / "log.tsv"
-    if last_path.exists() and not resume:
-        raise InputError(
-            f"{last_path}: a run already exists here; pass --resume to continue it or choose another --out"
-        )
-    out.mkdir(parents=True, exist_ok=True)
-
     tasks = [open_task(spec, source=config.source) for spec in config.tasks]
     sizes = [len(t) for t in tasks]
-    names = [t.name for t in config.tasks]
     torch_device = select_device(device)
     seed_everything(settings.seed)
     model = MultiTaskModel(
-        task_names=names,
+        task_names=[t.name for t in config.tasks],
         num_classes=[t.num_classes for t in config.tasks],
         head_hidden=settings.head_hidden,
         drop_path_rate=settings.drop_path_rate,
@@ -220,123 +218,169 @@ def pretrain(
         t_in_epochs=False,
     )
     batches = ProportionalBatches(sizes=sizes, batch_size=settings.batch_size, seed=settings.seed)
-    columns = log_columns(names)
-    rows: list[list[str]] = []
-    start_epoch = 0
+    return _Run(
+        config=config,
+        tasks=tasks,
+        names=[t.name for t in config.tasks],
+        device=torch_device,
+        model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        batches=batches,
+        steps=steps,
+    )
 
+
+def _resume(run: _Run, path: Path) -> int:
+    """Restore the run state saved at ``path``; return the last finished epoch. A state saved with
+    other tasks or settings is refused, naming what differs."""
+    state = check_format(load_checkpoint(path, what="run state"), path, CHECKPOINT_FORMAT, "pretraining run state")
+    refuse_mismatch(
+        path,
+        state["config"],
+        run.config.to_dict(),
+        "resume with the same tasks.yaml and --epochs, or choose another --out (or delete this run folder)",
+    )
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    run.batches.load_state_dict(state["batches"])
+    _set_rng_state(state["rng"])
+    return int(state["epoch"])
+
+
+def _train_epoch(run: _Run, epoch: int, *, transform, loader_workers: int) -> EpochRecord:
+    """One epoch of ``run.steps`` updates; the epoch's mean losses, accuracies and weights."""
+    started = time.perf_counter()
+    settings = run.config.settings
+    model, steps, n_tasks = run.model, run.steps, len(run.tasks)
+    model.train()
+    loss_sum = torch.zeros(n_tasks)
+    hit_sum = torch.zeros(n_tasks)
+    seen = torch.zeros(n_tasks)
+    total_sum = 0.0
+    epoch_batches = StepBatches(
+        tasks=run.tasks,
+        plan=[run.batches.next_batch() for _ in range(steps)],
+        first_update=(epoch - 1) * steps,
+        seed=settings.seed,
+        transform=transform,
+    )
+    loader = torch.utils.data.DataLoader(
+        epoch_batches,
+        batch_size=None,
+        shuffle=False,
+        num_workers=loader_workers,
+        pin_memory=run.device.type == "cuda",
+        persistent_workers=False,
+    )
+    for step, (images, labels, counts) in enumerate(loader):
+        update = (epoch - 1) * steps + step
+        run.scheduler.step_update(num_updates=update)
+        torch.manual_seed(step_seed(settings.seed, update, 1))  # drop-path draws
+        with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.use_bfloat16):
+            logits = model(images.to(run.device, non_blocking=True), counts)
+        losses, hits = task_losses_and_hits(
+            [task_logits.float() for task_logits in logits],
+            [lb.to(run.device) for lb in labels],
+            label_smoothing=settings.label_smoothing,
+        )
+        total = weighted_total_loss(losses, model.task_weights, weighting=settings.loss_weighting)
+        if not torch.isfinite(total):
+            raise RuntimeError(f"non-finite loss at epoch {epoch} step {step + 1}: task losses {losses.tolist()}")
+        run.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        run.optimizer.step()
+        counts_tensor = torch.tensor(counts, dtype=torch.float32)
+        loss_sum += losses.detach().cpu() * counts_tensor
+        hit_sum += hits.detach().cpu().float()
+        seen += counts_tensor
+        total_sum += total.item()
+        log.debug("epoch %d step %d/%d total %.4f", epoch, step + 1, steps, total_sum / (step + 1))
+    return EpochRecord(
+        epoch=epoch,
+        lr=float(run.optimizer.param_groups[0]["lr"]),
+        total_loss=total_sum / steps,
+        task_loss=tuple((loss_sum / seen).tolist()),
+        task_accuracy=tuple((hit_sum / seen).tolist()),
+        task_weight=tuple(model.task_weights.detach().cpu().tolist()),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _save(run: _Run, epoch: int, *, last_path: Path, backbone_path: Path) -> None:
+    """The resume point and the backbone after ``epoch``."""
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "epoch": epoch,
+        "config": run.config.to_dict(),
+        "task_names": run.names,
+        "model": {k: v.detach().cpu() for k, v in run.model.state_dict().items()},
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(),
+        "batches": run.batches.state_dict(),
+        "rng": _rng_state(),
+    }
+    save_checkpoint(state, last_path)
+    save_backbone(run.model, backbone_path, config=run.config, epoch=epoch)
+
+
+def pretrain(
+    config: PretrainConfig,
+    *,
+    out: str | Path,
+    device: str = "auto",
+    resume: bool = False,
+    stop_after_epoch: int | None = None,
+    loader_workers: int = 0,
+    progress: bool = True,
+) -> list[EpochRecord]:
+    """Train (or continue training) and return the records of the epochs run now.
+
+    ``stop_after_epoch`` ends the call after that epoch's checkpoint, leaving a
+    run that ``resume=True`` continues: training in chunks under a job time limit.
+    """
+    out = Path(out)
+    settings = config.settings
+    last_path, backbone_path = out / "last.pt", out / "painformer.pth"
+    if last_path.exists() and not resume:
+        raise InputError(
+            f"{last_path}: a run already exists here; pass --resume to continue it or choose another --out"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+
+    run = _build(config, device)
+    epoch_log = EpochLog(out / "log.tsv", log_columns(run.names), LOG_FORMATS)
+    start_epoch = 0
     if resume and last_path.exists():
-        try:
-            state = torch.load(last_path, map_location="cpu", weights_only=True)
-        except Exception as error:  # torch raises several types for corrupt files
-            raise CheckpointError(f"{last_path}: cannot read the run state ({error})") from error
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"{last_path}: not a pretraining run state (format {state.get('format')!r})")
-        if state["config"] != config.to_dict():
-            raise InputError(
-                f"{last_path}: the run was started with different tasks or settings; "
-                "resume with the same tasks.yaml and --epochs, or choose another --out"
-            )
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        batches.load_state_dict(state["batches"])
-        _set_rng_state(state["rng"])
-        start_epoch = int(state["epoch"])
-        if log_path.exists():
-            rows = [[r[c] for c in columns] for r in read_log(log_path) if int(r["epoch"]) <= start_epoch]
+        start_epoch = _resume(run, last_path)
+        epoch_log.restore(start_epoch)
         log.info("resuming %s after epoch %d of %d", out, start_epoch, settings.epochs)
     elif resume:
         log.info("%s: no run state yet, starting a new run", last_path)
 
     transform = build_train_transform(settings.augment, size=settings.image_size)
-    use_bfloat16 = settings.precision == "bfloat16" or (settings.precision == "auto" and torch_device.type == "cuda")
     records = []
     log.info(
         "pretraining %d tasks (%s), sizes %s, batch quotas %s, %d steps/epoch on %s (%s)",
-        len(tasks),
-        ", ".join(names),
-        sizes,
-        batches.quotas,
-        steps,
-        torch_device,
-        "bfloat16 autocast" if use_bfloat16 else "float32",
+        len(run.tasks),
+        ", ".join(run.names),
+        [len(t) for t in run.tasks],
+        run.batches.quotas,
+        run.steps,
+        run.device,
+        "bfloat16 autocast" if run.use_bfloat16 else "float32",
     )
     last_epoch = settings.epochs if stop_after_epoch is None else min(settings.epochs, stop_after_epoch)
     for epoch in range(start_epoch + 1, last_epoch + 1):
-        started = time.perf_counter()
-        model.train()
-        loss_sum = torch.zeros(len(tasks))
-        hit_sum = torch.zeros(len(tasks))
-        seen = torch.zeros(len(tasks))
-        total_sum = 0.0
-        epoch_batches = StepBatches(
-            tasks=tasks,
-            plan=[batches.next_batch() for _ in range(steps)],
-            first_update=(epoch - 1) * steps,
-            seed=settings.seed,
-            transform=transform,
-        )
-        loader = torch.utils.data.DataLoader(
-            epoch_batches,
-            batch_size=None,
-            shuffle=False,
-            num_workers=loader_workers,
-            pin_memory=torch_device.type == "cuda",
-            persistent_workers=False,
-        )
-        for step, (images, labels, counts) in enumerate(loader):
-            update = (epoch - 1) * steps + step
-            scheduler.step_update(num_updates=update)
-            torch.manual_seed(step_seed(settings.seed, update, 1))  # drop-path draws
-            with torch.autocast(torch_device.type, dtype=torch.bfloat16, enabled=use_bfloat16):
-                logits = model(images.to(torch_device, non_blocking=True), counts)
-            losses, hits = task_losses_and_hits(
-                [task_logits.float() for task_logits in logits],
-                [lb.to(torch_device) for lb in labels],
-                label_smoothing=settings.label_smoothing,
-            )
-            total = weighted_total_loss(losses, model.task_weights, weighting=settings.loss_weighting)
-            if not torch.isfinite(total):
-                raise RuntimeError(f"non-finite loss at epoch {epoch} step {step + 1}: task losses {losses.tolist()}")
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            optimizer.step()
-            counts_tensor = torch.tensor(counts, dtype=torch.float32)
-            loss_sum += losses.detach().cpu() * counts_tensor
-            hit_sum += hits.detach().cpu().float()
-            seen += counts_tensor
-            total_sum += total.item()
-            log.debug("epoch %d step %d/%d total %.4f", epoch, step + 1, steps, total_sum / (step + 1))
-        record = EpochRecord(
-            epoch=epoch,
-            lr=float(optimizer.param_groups[0]["lr"]),
-            total_loss=total_sum / steps,
-            task_loss=tuple((loss_sum / seen).tolist()),
-            task_accuracy=tuple((hit_sum / seen).tolist()),
-            task_weight=tuple(model.task_weights.detach().cpu().tolist()),
-            seconds=time.perf_counter() - started,
-        )
+        record = _train_epoch(run, epoch, transform=transform, loader_workers=loader_workers)
         records.append(record)
-        rows.append(_log_row(record))
-        state = {
-            "format": CHECKPOINT_FORMAT,
-            "epoch": epoch,
-            "config": config.to_dict(),
-            "task_names": names,
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "batches": batches.state_dict(),
-            "rng": _rng_state(),
-        }
-        with atomic_path(last_path) as tmp:
-            torch.save(state, tmp)
-        save_backbone(model, backbone_path, config=config, epoch=epoch)
-        _write_log(log_path, columns, rows)
+        _save(run, epoch, last_path=last_path, backbone_path=backbone_path)
+        epoch_log.append(_log_row(record, run.names))
         if progress:
             summary = ", ".join(
                 f"{n}: loss {loss:.3f} acc {a:.3f} w {w:+.4f}"
-                for n, loss, a, w in zip(names, record.task_loss, record.task_accuracy, record.task_weight)
+                for n, loss, a, w in zip(run.names, record.task_loss, record.task_accuracy, record.task_weight)
             )
             log.info(
                 "epoch %d/%d total %.4f lr %.3g (%s) %.1fs",
@@ -349,8 +393,8 @@ def pretrain(
             )
     if not backbone_path.exists() and last_path.exists():
         # Finished run whose backbone file was removed: rebuild it from the run state.
-        save_backbone(model, backbone_path, config=config, epoch=start_epoch)
-    for task in tasks:
+        save_backbone(run.model, backbone_path, config=config, epoch=start_epoch)
+    for task in run.tasks:
         if hasattr(task, "close"):
             task.close()
     return records

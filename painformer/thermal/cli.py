@@ -43,6 +43,11 @@ def add_commands(subparsers) -> None:
     train.add_argument("--disc-layers", type=positive_int, default=3, help="PatchGAN strided layers (3: 70x70 patches)")
     train.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     train.add_argument("--threads", type=positive_int, help="torch CPU threads")
+    train.add_argument(
+        "--replace-stale",
+        action="store_true",
+        help="resume a training state made the same way, start over from one made differently (for workflows)",
+    )
     train.set_defaults(func=run_train)
 
     evaluate = commands.add_parser(
@@ -105,7 +110,9 @@ def run_train(args: argparse.Namespace) -> int:
         generator=UNetConfig(depth=args.depth, base_width=args.base_width, max_width=args.max_width),
         discriminator=PatchConfig(base_width=args.disc_width, num_layers=args.disc_layers),
     )
-    result = train_generator(pairs_dir=args.pairs, out=args.out, settings=settings, device=args.device)
+    result = train_generator(
+        pairs_dir=args.pairs, out=args.out, settings=settings, device=args.device, replace_stale=args.replace_stale
+    )
     paths = side_paths(args.out)
     print(
         f"wrote {result.checkpoint} ({result.n_train} training pairs, {result.n_holdout} held out; "

@@ -17,13 +17,14 @@ Files written beside ``out`` (the final checkpoint):
 Determinism: the initial weights come from the seed; each epoch's shuffling
 and flips come from a generator seeded with (seed, epoch), so a run resumed
 after epoch k computes exactly what an uninterrupted run computes (on CPU).
+A saved state made with other settings or pairs is refused, naming what
+differs, unless ``replace_stale`` (the workflow's choice) starts a new run.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import pickle
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from painformer.checkpoints import EpochLog, check_format, load_checkpoint, refuse_mismatch, save_checkpoint
 from painformer.errors import CheckpointError, InputError
 from painformer.thermal.discriminator import PatchConfig, PatchDiscriminator
 from painformer.thermal.generator import UNetConfig, UNetGenerator
@@ -164,33 +166,220 @@ def write_sample_grid(path: Path, rgb: torch.Tensor, generated: torch.Tensor, ta
             raise OSError(f"{path}: could not write the sample grid")
 
 
-def _write_losses(path: Path, history: list[dict[str, float]]) -> None:
-    lines = ["\t".join(LOSS_COLUMNS)]
-    for row in history:
-        lines.append("\t".join(str(int(row[c])) if c == "epoch" else f"{row[c]:.6f}" for c in LOSS_COLUMNS))
-    with atomic_path(path) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
+def _epoch_log(out: Path, history: list[dict[str, float]]) -> EpochLog:
+    epoch_log = EpochLog(side_paths(out)["losses"], LOSS_COLUMNS)
+    epoch_log.extend(history)
+    return epoch_log
 
 
-def _load_state(path: Path, *, key: dict[str, Any], fingerprint: str, epochs: int) -> dict[str, Any] | None:
-    """The saved training state when it was made by the same settings on the same pairs, else None."""
-    if not path.is_file():
-        return None
+@dataclass
+class _Pairs:
+    """The image pairs of a run, split into training and held-out pairs (uint8 tensors)."""
+
+    train_rgb: torch.Tensor
+    train_thermal: torch.Tensor
+    hold_rgb: torch.Tensor
+    hold_thermal: torch.Tensor
+    held: set[str]
+    fingerprint: str
+
+
+def _load_pairs(pairs_dir: str | Path, settings: TrainSettings) -> _Pairs:
+    pairs = find_pairs(pairs_dir)
+    names = [p.name for p in pairs]
+    held = set(holdout_names(names, fraction=settings.holdout, seed=settings.seed))
+    train_index = [i for i, n in enumerate(names) if n not in held]
+    hold_index = [i for i, n in enumerate(names) if n in held]
+    rgb_all, thermal_all = load_pairs(pairs, size=settings.image_size)
+    rgb_all, thermal_all = torch.from_numpy(rgb_all), torch.from_numpy(thermal_all)
+    return _Pairs(
+        train_rgb=rgb_all[train_index],
+        train_thermal=thermal_all[train_index],
+        hold_rgb=rgb_all[hold_index],
+        hold_thermal=thermal_all[hold_index],
+        held=held,
+        fingerprint=pairs_fingerprint(pairs),
+    )
+
+
+@dataclass
+class _Models:
+    generator: UNetGenerator
+    discriminator: PatchDiscriminator
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+
+
+def _build(settings: TrainSettings, device: torch.device) -> _Models:
+    generator, discriminator = build_models(settings)
+    generator.to(device)
+    discriminator.to(device)
+    return _Models(
+        generator=generator,
+        discriminator=discriminator,
+        opt_g=torch.optim.Adam(generator.parameters(), lr=settings.lr, betas=(0.5, 0.999)),
+        opt_d=torch.optim.Adam(discriminator.parameters(), lr=settings.lr, betas=(0.5, 0.999)),
+    )
+
+
+def _resume(
+    models: _Models, path: Path, *, settings: TrainSettings, fingerprint: str, replace_stale: bool
+) -> tuple[int, list[dict[str, float]]]:
+    """Restore the state saved at ``path``: (last finished epoch, loss history); (0, []) without one.
+
+    A state made with other settings, for other pairs, or with more epochs than asked
+    for is refused, naming what differs; with ``replace_stale`` it is replaced instead
+    (a new run starts, with a warning).
+    """
+    if not path.exists():
+        return 0, []
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:  # corrupt: start over
-        log.warning("%s: unreadable training state (%s); starting over", path, error)
-        return None
-    if state.get("format") != STATE_FORMAT or state.get("settings") != key:
-        log.warning("%s: saved with different settings; starting over", path)
-        return None
-    if state.get("pairs_fingerprint") != fingerprint:
-        log.warning("%s: saved for different image pairs; starting over", path)
-        return None
-    if int(state["epoch"]) > epochs:
-        log.warning("%s: already %d epochs, more than the %d asked for; starting over", path, state["epoch"], epochs)
-        return None
-    return state
+        state = check_format(load_checkpoint(path, what="training state"), path, STATE_FORMAT, "thermal training state")
+        refuse_mismatch(
+            path,
+            {**state["settings"], "pairs": state["pairs_fingerprint"]},
+            {**settings.resume_key(), "pairs": fingerprint},
+            f"use the same settings and pairs, or delete {path.parent} to start over",
+        )
+        if int(state["epoch"]) > settings.epochs:
+            raise InputError(
+                f"{path}: the saved run has {state['epoch']} epochs, more than the {settings.epochs} asked for; "
+                f"ask for at least {state['epoch']} or delete {path.parent} to start over"
+            )
+    except (CheckpointError, InputError) as error:
+        if not replace_stale:
+            raise
+        log.warning("%s; starting a new run", error)
+        return 0, []
+    models.generator.load_state_dict(state["generator"])
+    models.discriminator.load_state_dict(state["discriminator"])
+    models.opt_g.load_state_dict(state["opt_generator"])
+    models.opt_d.load_state_dict(state["opt_discriminator"])
+    return int(state["epoch"]), list(state["history"])
+
+
+def _train_epoch(
+    models: _Models, pairs: _Pairs, settings: TrainSettings, epoch: int, device: torch.device
+) -> dict[str, float]:
+    """One pass over the training pairs; the mean losses per pair."""
+    generator, discriminator, opt_g, opt_d = models.generator, models.discriminator, models.opt_g, models.opt_d
+    generator.train()
+    discriminator.train()
+    n_train = len(pairs.train_rgb)
+    order_rng = torch.Generator().manual_seed(settings.seed * 1_000_003 + epoch)
+    order = torch.randperm(n_train, generator=order_rng)
+    flips = torch.rand(n_train, generator=order_rng) < 0.5
+    sums = {"g_l1": 0.0, "g_adv": 0.0, "d_loss": 0.0}
+    for start in range(0, n_train, settings.batch_size):
+        index = order[start : start + settings.batch_size]
+        rgb = to_signed(pairs.train_rgb[index].to(device))
+        thermal = to_signed(pairs.train_thermal[index].to(device))
+        if settings.flip:
+            flip = flips[index].to(device)[:, None, None, None]
+            rgb = torch.where(flip, rgb.flip(-1), rgb)
+            thermal = torch.where(flip, thermal.flip(-1), thermal)
+        fake = generator(rgb)
+
+        opt_d.zero_grad(set_to_none=True)
+        real_logits = discriminator(rgb, thermal)
+        fake_logits = discriminator(rgb, fake.detach())
+        d_loss = 0.5 * (
+            F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+            + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+        )
+        d_loss.backward()
+        opt_d.step()
+
+        opt_g.zero_grad(set_to_none=True)
+        fooled_logits = discriminator(rgb, fake)
+        g_adv = F.binary_cross_entropy_with_logits(fooled_logits, torch.ones_like(fooled_logits))
+        g_l1 = F.l1_loss(fake, thermal)
+        (g_adv + settings.lambda_l1 * g_l1).backward()
+        opt_g.step()
+
+        weight = len(index)
+        sums["g_l1"] += g_l1.item() * weight
+        sums["g_adv"] += g_adv.item() * weight
+        sums["d_loss"] += d_loss.item() * weight
+    return {k: v / max(n_train, 1) for k, v in sums.items()}
+
+
+def _evaluate_epoch(
+    generator: UNetGenerator, pairs: _Pairs, settings: TrainSettings, device: torch.device, grid: Path
+) -> dict[str, float]:
+    """Held-out quality (NaN without held-out pairs) and the epoch's sample grid."""
+    generator.eval()
+    if len(pairs.hold_rgb):
+        generated = generate(generator, pairs.hold_rgb, device=device, batch_size=settings.batch_size)
+        quality = quality_table(generated, to_unit(to_signed(pairs.hold_thermal)))
+        row = {"holdout_l1": quality["l1"], "holdout_psnr": quality["psnr"], "holdout_ssim": quality["ssim"]}
+        shown_rgb, shown_thermal = pairs.hold_rgb[:GRID_COLUMNS], pairs.hold_thermal[:GRID_COLUMNS]
+        shown_generated = generated[:GRID_COLUMNS]
+    else:
+        row = {"holdout_l1": math.nan, "holdout_psnr": math.nan, "holdout_ssim": math.nan}
+        shown_rgb, shown_thermal = pairs.train_rgb[:GRID_COLUMNS], pairs.train_thermal[:GRID_COLUMNS]
+        shown_generated = generate(generator, shown_rgb, device=device, batch_size=settings.batch_size)
+    write_sample_grid(grid, to_unit(to_signed(shown_rgb)), shown_generated, to_unit(to_signed(shown_thermal)))
+    return row
+
+
+def _save_state(
+    models: _Models, path: Path, *, settings: TrainSettings, fingerprint: str, epoch: int, history: list
+) -> None:
+    save_checkpoint(
+        {
+            "format": STATE_FORMAT,
+            "settings": settings.resume_key(),
+            "pairs_fingerprint": fingerprint,
+            "epoch": epoch,
+            "history": history,
+            "generator": models.generator.state_dict(),
+            "discriminator": models.discriminator.state_dict(),
+            "opt_generator": models.opt_g.state_dict(),
+            "opt_discriminator": models.opt_d.state_dict(),
+        },
+        path,
+    )
+
+
+def _save_generator(
+    generator: UNetGenerator,
+    out: Path,
+    *,
+    settings: TrainSettings,
+    pairs: _Pairs,
+    pairs_dir: str | Path,
+    history: list[dict[str, float]],
+    device: torch.device,
+    seconds: float,
+) -> None:
+    from painformer import __version__
+
+    n_train = len(pairs.train_rgb)
+    training = {
+        **{k: v for k, v in asdict(settings).items() if k != "generator"},  # stored as generator_config
+        "pairs_dir": str(pairs_dir),
+        "pairs_fingerprint": pairs.fingerprint,
+        "holdout_names": sorted(pairs.held),
+        "n_train": n_train,
+        "n_holdout": len(pairs.hold_rgb),
+        "thermal_mean": float(pairs.train_thermal.float().mean() / 255.0) if n_train else 0.5,
+        "final": history[-1] if history else {},
+        "device": str(device),
+        "train_seconds": round(seconds, 3),
+        "package_version": __version__,
+    }
+    save_checkpoint(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "format_version": 1,
+            "generator_config": settings.generator.to_dict(),
+            "image_size": settings.image_size,
+            "state_dict": {k: v.detach().cpu() for k, v in generator.state_dict().items()},
+            "training": training,
+        },
+        out,
+    )
 
 
 def train_generator(
@@ -199,123 +388,44 @@ def train_generator(
     out: str | Path,
     settings: TrainSettings,
     device: str = "auto",
+    replace_stale: bool = False,
 ) -> TrainResult:
-    """Train (or resume training) and write the checkpoint and side files (module doc)."""
+    """Train (or resume training) and write the checkpoint and side files (module doc).
+
+    A saved training state made differently is refused, naming what differs, unless
+    ``replace_stale`` (for workflows) lets a new run replace it.
+    """
     started = time.perf_counter()
     out = Path(out)
     paths = side_paths(out)
-    pairs = find_pairs(pairs_dir)
-    names = [p.name for p in pairs]
-    held = set(holdout_names(names, fraction=settings.holdout, seed=settings.seed))
-    train_index = [i for i, n in enumerate(names) if n not in held]
-    hold_index = [i for i, n in enumerate(names) if n in held]
-    rgb_all, thermal_all = load_pairs(pairs, size=settings.image_size)
-    rgb_all, thermal_all = torch.from_numpy(rgb_all), torch.from_numpy(thermal_all)
-    train_rgb, train_thermal = rgb_all[train_index], thermal_all[train_index]
-    hold_rgb, hold_thermal = rgb_all[hold_index], thermal_all[hold_index]
-    fingerprint = pairs_fingerprint(pairs)
+    pairs = _load_pairs(pairs_dir, settings)
     target = select_device(device)
-
-    generator, discriminator = build_models(settings)
-    generator.to(target)
-    discriminator.to(target)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=settings.lr, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=settings.lr, betas=(0.5, 0.999))
-    history: list[dict[str, float]] = []
-    start_epoch = 0
-    state = _load_state(paths["state"], key=settings.resume_key(), fingerprint=fingerprint, epochs=settings.epochs)
-    if state is not None:
-        generator.load_state_dict(state["generator"])
-        discriminator.load_state_dict(state["discriminator"])
-        opt_g.load_state_dict(state["opt_generator"])
-        opt_d.load_state_dict(state["opt_discriminator"])
-        history = list(state["history"])
-        start_epoch = int(state["epoch"])
+    models = _build(settings, target)
+    start_epoch, history = _resume(
+        models, paths["state"], settings=settings, fingerprint=pairs.fingerprint, replace_stale=replace_stale
+    )
+    if start_epoch:
         log.info("resuming after epoch %d of %d from %s", start_epoch, settings.epochs, paths["state"])
+    epoch_log = _epoch_log(out, history)
 
-    n_train = len(train_index)
     log.info(
         "%d training pairs, %d held out, %dx%d, device %s",
-        n_train,
-        len(hold_index),
+        len(pairs.train_rgb),
+        len(pairs.hold_rgb),
         settings.image_size,
         settings.image_size,
         target,
     )
     for epoch in range(start_epoch + 1, settings.epochs + 1):
-        generator.train()
-        discriminator.train()
-        order_rng = torch.Generator().manual_seed(settings.seed * 1_000_003 + epoch)
-        order = torch.randperm(n_train, generator=order_rng)
-        flips = torch.rand(n_train, generator=order_rng) < 0.5
-        sums = {"g_l1": 0.0, "g_adv": 0.0, "d_loss": 0.0}
-        for start in range(0, n_train, settings.batch_size):
-            index = order[start : start + settings.batch_size]
-            rgb = to_signed(train_rgb[index].to(target))
-            thermal = to_signed(train_thermal[index].to(target))
-            if settings.flip:
-                flip = flips[index].to(target)[:, None, None, None]
-                rgb = torch.where(flip, rgb.flip(-1), rgb)
-                thermal = torch.where(flip, thermal.flip(-1), thermal)
-            fake = generator(rgb)
-
-            opt_d.zero_grad(set_to_none=True)
-            real_logits = discriminator(rgb, thermal)
-            fake_logits = discriminator(rgb, fake.detach())
-            d_loss = 0.5 * (
-                F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-                + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-            )
-            d_loss.backward()
-            opt_d.step()
-
-            opt_g.zero_grad(set_to_none=True)
-            fooled_logits = discriminator(rgb, fake)
-            g_adv = F.binary_cross_entropy_with_logits(fooled_logits, torch.ones_like(fooled_logits))
-            g_l1 = F.l1_loss(fake, thermal)
-            (g_adv + settings.lambda_l1 * g_l1).backward()
-            opt_g.step()
-
-            weight = len(index)
-            sums["g_l1"] += g_l1.item() * weight
-            sums["g_adv"] += g_adv.item() * weight
-            sums["d_loss"] += d_loss.item() * weight
-
-        row: dict[str, float] = {"epoch": epoch, **{k: v / max(n_train, 1) for k, v in sums.items()}}
-        generator.eval()
-        if hold_index:
-            generated = generate(generator, hold_rgb, device=target, batch_size=settings.batch_size)
-            quality = quality_table(generated, to_unit(to_signed(hold_thermal)))
-            row.update(holdout_l1=quality["l1"], holdout_psnr=quality["psnr"], holdout_ssim=quality["ssim"])
-            shown_rgb, shown_thermal = hold_rgb[:GRID_COLUMNS], hold_thermal[:GRID_COLUMNS]
-            shown_generated = generated[:GRID_COLUMNS]
-        else:
-            row.update(holdout_l1=math.nan, holdout_psnr=math.nan, holdout_ssim=math.nan)
-            shown_rgb, shown_thermal = train_rgb[:GRID_COLUMNS], train_thermal[:GRID_COLUMNS]
-            shown_generated = generate(generator, shown_rgb, device=target, batch_size=settings.batch_size)
-        history.append(row)
-        write_sample_grid(
-            paths["samples"] / f"epoch_{epoch:03d}.png",
-            to_unit(to_signed(shown_rgb)),
-            shown_generated,
-            to_unit(to_signed(shown_thermal)),
+        row: dict[str, float] = {"epoch": epoch, **_train_epoch(models, pairs, settings, epoch, target)}
+        row.update(
+            _evaluate_epoch(models.generator, pairs, settings, target, paths["samples"] / f"epoch_{epoch:03d}.png")
         )
-        with atomic_path(paths["state"]) as tmp:
-            torch.save(
-                {
-                    "format": STATE_FORMAT,
-                    "settings": settings.resume_key(),
-                    "pairs_fingerprint": fingerprint,
-                    "epoch": epoch,
-                    "history": history,
-                    "generator": generator.state_dict(),
-                    "discriminator": discriminator.state_dict(),
-                    "opt_generator": opt_g.state_dict(),
-                    "opt_discriminator": opt_d.state_dict(),
-                },
-                tmp,
-            )
-        _write_losses(paths["losses"], history)
+        history.append(row)
+        _save_state(
+            models, paths["state"], settings=settings, fingerprint=pairs.fingerprint, epoch=epoch, history=history
+        )
+        epoch_log.append(row)
         log.info(
             "epoch %d/%d  g_l1 %.4f  g_adv %.4f  d_loss %.4f  holdout L1 %.4f PSNR %.2f SSIM %.4f",
             epoch,
@@ -327,39 +437,23 @@ def train_generator(
             row["holdout_psnr"],
             row["holdout_ssim"],
         )
-
-    from painformer import __version__
-
-    training = {
-        **{k: v for k, v in asdict(settings).items() if k != "generator"},  # stored as generator_config
-        "pairs_dir": str(pairs_dir),
-        "pairs_fingerprint": fingerprint,
-        "holdout_names": sorted(held),
-        "n_train": n_train,
-        "n_holdout": len(hold_index),
-        "thermal_mean": float(train_thermal.float().mean() / 255.0) if n_train else 0.5,
-        "final": history[-1] if history else {},
-        "device": str(target),
-        "train_seconds": round(time.perf_counter() - started, 3),
-        "package_version": __version__,
-    }
-    checkpoint = {
-        "format": CHECKPOINT_FORMAT,
-        "format_version": 1,
-        "generator_config": settings.generator.to_dict(),
-        "image_size": settings.image_size,
-        "state_dict": {k: v.detach().cpu() for k, v in generator.state_dict().items()},
-        "training": training,
-    }
-    with atomic_path(out) as tmp:
-        torch.save(checkpoint, tmp)
+    _save_generator(
+        models.generator,
+        out,
+        settings=settings,
+        pairs=pairs,
+        pairs_dir=pairs_dir,
+        history=history,
+        device=target,
+        seconds=time.perf_counter() - started,
+    )
     return TrainResult(
         checkpoint=out,
         epochs_run=settings.epochs - start_epoch,
         resumed_from=start_epoch,
         history=history,
-        n_train=n_train,
-        n_holdout=len(hold_index),
+        n_train=len(pairs.train_rgb),
+        n_holdout=len(pairs.hold_rgb),
     )
 
 
@@ -370,12 +464,12 @@ def load_generator(
     path = Path(checkpoint)
     if not path.is_file():
         raise InputError(f"{path}: thermal generator checkpoint does not exist")
-    try:
-        content = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:
-        raise CheckpointError(f"{path}: cannot read the checkpoint ({error})") from error
-    if not isinstance(content, dict) or content.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not a thermal generator checkpoint (format {CHECKPOINT_FORMAT!r} expected)")
+    content = check_format(
+        load_checkpoint(path, what="thermal generator checkpoint"),
+        path,
+        CHECKPOINT_FORMAT,
+        "thermal generator checkpoint",
+    )
     try:
         generator = UNetGenerator.from_config(content["generator_config"])
         generator.load_state_dict(content["state_dict"])

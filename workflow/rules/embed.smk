@@ -26,8 +26,11 @@ rule embed:
         batch_size=config["backbone"]["batch_size"],
         device=config["backbone"]["device"],
         float16="--float16" if config["backbone"]["float16"] else "",
+        precision=config["backbone"]["precision"],
+        loader_threads=config["backbone"]["loader_threads"],
     shell:
         "painformer embed --samples {input.samples:q} --modality {wildcards.modality:q} "
         "--representation {wildcards.representation:q} {params.source} --checkpoint {params.checkpoint:q} "
         "--batch-size {params.batch_size:q} --device {params.device:q} --threads {threads} {params.float16} "
+        "--precision {params.precision:q} --loader-threads {params.loader_threads:q} "
         "--out {params.store:q} --complete-marker {output:q} --replace-stale --no-progress > {log:q} 2>&1"

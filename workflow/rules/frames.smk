@@ -27,7 +27,7 @@ rule thermal_generator:
     shell:
         "painformer thermal train --pairs {params.pairs:q} --out {output:q} --epochs {params.epochs:q} "
         "--image-size {params.image_size:q} --batch-size {params.batch_size:q} --lr {params.lr:q} "
-        "--seed {params.seed:q} --threads {threads} > {log:q} 2>&1"
+        "--seed {params.seed:q} --threads {threads} --replace-stale > {log:q} 2>&1"
 
 
 rule depth_tiny_model:
