@@ -23,15 +23,18 @@ import datetime as _dt
 import json
 import logging
 import shutil
-from collections.abc import Sequence
-from dataclasses import dataclass
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import zarr
 
-from painformer.errors import StoreError
+from painformer.errors import InputError, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -291,3 +294,171 @@ def write_completion_marker(store: SampleStore, marker: str | Path) -> None:
     summary["attrs"] = {k: v for k, v in store.attrs.items() if k not in ("samples", "subjects", "classes")}
     with atomic_path(marker) as tmp:
         tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+
+
+# -- filling a store ---------------------------------------------------------------
+
+
+def prefetch(
+    load: Callable[[int], Any], indices: Iterable[int], *, threads: int, lookahead: int
+) -> Iterator[tuple[int, Any]]:
+    """Yield ``(i, load(i))`` in order while up to ``lookahead`` loads run in background threads."""
+    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="painformer-load") as pool:
+        queue: deque = deque()
+        iterator = iter(indices)
+        for index in iterator:
+            queue.append((index, pool.submit(load, index)))
+            if len(queue) >= max(1, lookahead):
+                break
+        while queue:
+            index, future = queue.popleft()
+            next_index = next(iterator, None)
+            if next_index is not None:
+                queue.append((next_index, pool.submit(load, next_index)))
+            yield index, future.result()
+
+
+@dataclass(frozen=True)
+class StoreLayout:
+    """What a stage's store looks like and what decides its content.
+
+    ``fingerprint`` is an explicit dict: a stage starts from the keys it shares
+    with others (``video_fingerprint``) and adds its own, and every key is
+    compared when a store is resumed.
+    """
+
+    kind: str
+    array_name: str
+    item_shape: tuple[int, ...]
+    dtype: str
+    fingerprint: dict[str, Any]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+class StoreStage:
+    """One stage's part in ``fill_store``: the layout, how to load a sample, how to compute a batch.
+
+    ``load`` runs in loader threads (decoding, reading files); ``compute`` runs
+    in the calling thread on up to ``batch_size`` loaded samples and returns
+    their arrays stacked in order. ``prepare`` (loading a model) is called only
+    when some sample is pending. A stage that batches across samples in its own
+    way overrides ``stream`` instead of ``compute``.
+    """
+
+    batch_size: int = 1
+    loader_threads: int = 1
+    lookahead: int = 1
+    verb: str = "compute"
+    description: str = ""
+
+    def layout(self) -> StoreLayout:
+        raise NotImplementedError
+
+    def prepare(self, store: SampleStore, pending: list[int]) -> None:
+        """Called once before the first pending sample is loaded."""
+
+    def load(self, index: int) -> Any:
+        raise NotImplementedError
+
+    def compute(self, batch: list[tuple[int, Any]]) -> np.ndarray:
+        raise NotImplementedError
+
+    def stream(self, loaded: Iterator[tuple[int, Any]]) -> Iterator[tuple[list[int], np.ndarray]]:
+        """``(indices, values)`` to write, from ``(index, loaded)`` pairs in pending order."""
+        batch: list[tuple[int, Any]] = []
+        for item in loaded:
+            batch.append(item)
+            if len(batch) >= self.batch_size:
+                yield [index for index, _ in batch], self.compute(batch)
+                batch = []
+        if batch:
+            yield [index for index, _ in batch], self.compute(batch)
+
+
+def check_table(table, columns: Sequence[str]) -> None:
+    """Refuse an empty sample table or one lacking a column a stage reads."""
+    if table.empty:
+        raise InputError("the sample table is empty")
+    for column in columns:
+        if column not in table.columns:
+            raise InputError(f"the sample table has no {column!r} column")
+
+
+def fill_store(
+    out: str | Path,
+    stage: StoreStage,
+    *,
+    meta: SampleMeta,
+    force: bool | Literal["stale"] = False,
+    complete_marker: str | Path | None = None,
+    progress: bool = False,
+) -> SampleStore:
+    """Create or resume the store ``out`` and compute every pending sample with ``stage``.
+
+    Loads run ahead in background threads (``stage.lookahead`` samples) while
+    the current batch is computed; each computed batch is written at once (data
+    before done flags). Once every sample is done the completion marker is
+    written. Returns the store.
+    """
+    from tqdm import tqdm
+
+    layout = stage.layout()
+    store = SampleStore.create_or_resume(
+        out,
+        kind=layout.kind,
+        array_name=layout.array_name,
+        meta=meta,
+        item_shape=layout.item_shape,
+        dtype=layout.dtype,
+        fingerprint=layout.fingerprint,
+        attrs=layout.attrs,
+        force=force,
+    )
+    pending = store.pending()
+    logger.info("%s: %d of %d samples to %s (%s)", out, len(pending), len(store), stage.verb, stage.description)
+    if pending:
+        stage.prepare(store, pending)
+        loaded = prefetch(stage.load, pending, threads=stage.loader_threads, lookahead=stage.lookahead)
+        with tqdm(
+            total=len(pending),
+            desc=stage.description or stage.verb,
+            unit="sample",
+            disable=not progress,
+            mininterval=2.0,
+            file=sys.stderr,
+        ) as bar:
+            for indices, values in stage.stream(loaded):
+                store.write_many(indices, values)
+                bar.update(len(indices))
+    if complete_marker is not None:
+        write_completion_marker(store, complete_marker)
+    return store
+
+
+def video_fingerprint(*, num_frames: int | None, crop: str, fps: float | None) -> dict[str, Any]:
+    """The keys every store of decoded video frames shares (extended by each stage)."""
+    # The rate enters only when given, so that stores made before it existed still resume.
+    return {"num_frames": num_frames, "crop": crop, **({"fps": fps} if fps is not None else {})}
+
+
+def read_sample_video(
+    path: str,
+    *,
+    sample: str,
+    num_frames: int,
+    crop: str,
+    fps: float | None,
+    reader: Callable[..., np.ndarray] | None = None,
+    size: int = 224,
+) -> np.ndarray:
+    """Decode one sample's video and refuse frames of another shape than every sample's."""
+    if reader is None:
+        from painformer.video import read_frames as reader
+    if not Path(path).is_file():
+        raise InputError(f"{path}: video of sample {sample} is missing")
+    rate = {"fps": fps} if fps is not None else {}
+    frames = reader(path, num_frames=num_frames, crop=crop, **rate)
+    expected = (num_frames, size, size, 3)
+    if frames.shape != expected or frames.dtype != np.uint8:
+        raise InputError(f"{path}: decoded frames {frames.shape} {frames.dtype}, expected {expected} uint8")
+    return frames

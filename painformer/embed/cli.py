@@ -68,7 +68,6 @@ def run_embed(args: argparse.Namespace) -> int:
     from painformer.embed.extract import EmbedSettings, extract_embeddings
     from painformer.embed.sources import open_source
     from painformer.models import load_painformer
-    from painformer.stores import write_completion_marker
     from painformer.utils import select_device
 
     if args.threads:
@@ -94,7 +93,7 @@ def run_embed(args: argparse.Namespace) -> int:
         compile=args.compile,
         store_dtype="float16" if args.float16 else "float32",
     )
-    store = extract_embeddings(
+    extract_embeddings(
         source=source,
         out=args.out,
         model=model,
@@ -103,9 +102,8 @@ def run_embed(args: argparse.Namespace) -> int:
         settings=settings,
         force="stale" if args.replace_stale else args.force,
         progress=not args.no_progress,
+        complete_marker=args.complete_marker,
     )
-    if args.complete_marker:
-        write_completion_marker(store, args.complete_marker)
     return 0
 
 
