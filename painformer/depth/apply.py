@@ -22,12 +22,14 @@ from painformer.depth.estimate import NORMALIZATIONS, OUTPUT_SIZE, estimate_dept
 from painformer.depth.model import describe_model_dir, load_depth_model
 from painformer.errors import InputError
 from painformer.stores import (
+    SampleInputs,
     SampleMeta,
     SampleStore,
     StoreLayout,
     StoreStage,
     check_table,
     fill_store,
+    input_path,
     read_sample_video,
     video_fingerprint,
 )
@@ -66,6 +68,7 @@ class DepthStage(StoreStage):
         self.model_dir, self.settings = model_dir, settings
         self.info = describe_model_dir(model_dir)
         self.videos = [str(v) for v in table["video"]]
+        self.watched = [input_path(video) for video in self.videos]
         self.samples = [str(s) for s in table["sample"]]
         self.verb, self.description = "process", f"depth {self.info.name}"
 
@@ -97,6 +100,12 @@ class DepthStage(StoreStage):
             self.device,
             " (UNTRAINED tiny model: depth NOT meaningful)" if self.info.untrained_tiny else "",
         )
+
+    def inputs(self, index: int) -> SampleInputs:
+        return SampleInputs(files=(self.watched[index],))
+
+    def inputs_attr(self) -> dict:
+        return {"files": [[path] for path in self.watched]}
 
     def load(self, index: int) -> np.ndarray:
         settings = self.settings

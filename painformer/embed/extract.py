@@ -23,7 +23,7 @@ from painformer import __version__
 from painformer.embed.sources import ImageSource
 from painformer.errors import InputError
 from painformer.models import EMBEDDING_DIM, PREPROCESS_PARAMS, PainFormer, preprocess
-from painformer.stores import SampleStore, StoreLayout, StoreStage, fill_store
+from painformer.stores import SampleInputs, SampleStore, StoreLayout, StoreStage, fill_store
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,12 @@ class EmbedStage(StoreStage):
                 "torch_version": torch.__version__,
             },
         )
+
+    def inputs(self, index: int) -> SampleInputs:
+        return self.source.inputs(index)
+
+    def inputs_attr(self) -> dict[str, Any]:
+        return self.source.inputs_attr()
 
     def prepare(self, store: SampleStore, pending: list[int]) -> None:
         self.runner = _BatchRunner(self.model, self.settings)

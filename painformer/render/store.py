@@ -20,7 +20,16 @@ import pandas as pd
 from painformer.errors import InputError, PainformerError
 from painformer.render.images import FlatSignalError, render_batch
 from painformer.render.params import SIGNALS, RenderParams, check_representation
-from painformer.stores import SampleMeta, SampleStore, StoreLayout, StoreStage, check_table, fill_store
+from painformer.stores import (
+    SampleInputs,
+    SampleMeta,
+    SampleStore,
+    StoreLayout,
+    StoreStage,
+    check_table,
+    fill_store,
+    input_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +135,7 @@ class RenderStage(StoreStage):
         loader_threads: int,
     ):
         self.paths, self.names = paths, names
+        self.watched = [input_path(path) for path in paths]
         self.signal, self.representation, self.params, self.loader = signal, representation, params, loader
         self.batch_size = batch_size
         self.loader_threads = max(1, loader_threads)
@@ -165,6 +175,12 @@ class RenderStage(StoreStage):
                 f"{self.item_shape[0]}; every sample needs the same channels"
             )
         return item
+
+    def inputs(self, index: int) -> SampleInputs:
+        return SampleInputs(files=(self.watched[index],))
+
+    def inputs_attr(self) -> dict:
+        return {"files": [[path] for path in self.watched]}
 
     def compute(self, batch: list[tuple[int, LoadedSignal]]) -> np.ndarray:
         images = render_loaded([item for _, item in batch], self.representation, self.params)

@@ -21,12 +21,14 @@ import torch.nn.functional as F
 
 from painformer.errors import CheckpointError, InputError
 from painformer.stores import (
+    SampleInputs,
     SampleMeta,
     SampleStore,
     StoreLayout,
     StoreStage,
     check_table,
     fill_store,
+    input_path,
     read_sample_video,
     video_fingerprint,
 )
@@ -95,6 +97,7 @@ class ThermalStage(StoreStage):
         self.generator_config = content["generator_config"]
         self.digest = sha256_file(checkpoint)
         self.videos = [str(v) for v in table["video"]]
+        self.watched = [input_path(video) for video in self.videos]
         self.samples = [str(s) for s in table["sample"]]
         self.description = f"thermal generator {self.image_size}x{self.image_size}"
 
@@ -123,6 +126,12 @@ class ThermalStage(StoreStage):
         self.device = select_device(self.settings.device)
         self.generator, _ = load_generator(self.checkpoint, device=self.device)
         log.info("%d of %d samples to translate on %s", len(pending), len(store), self.device)
+
+    def inputs(self, index: int) -> SampleInputs:
+        return SampleInputs(files=(self.watched[index],))
+
+    def inputs_attr(self) -> dict:
+        return {"files": [[path] for path in self.watched]}
 
     def load(self, index: int) -> np.ndarray:
         settings = self.settings
