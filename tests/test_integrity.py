@@ -233,7 +233,7 @@ def test_workflow_redoes_the_sample_of_a_changed_csv_and_what_depends_on_it(tmp_
     config["experiments"] = {"gsr_waveform": config["experiments"]["gsr_waveform"]}
     config["report"] = {}
     configfile = write_yaml(config, tmp_path / "config.yaml")
-    snakemake(tmp_path, "--cores", "2", "--configfile", str(configfile), "results/demo/summary.tsv")
+    snakemake(tmp_path, "results/demo/summary.tsv", "--cores", "2", "--configfile", str(configfile))
     results = tmp_path / "results" / "demo"
     table = pd.read_csv(results / "samples.tsv", sep="\t", keep_default_na=False)
     changed = Path(table["biosignals"][1])
@@ -248,11 +248,11 @@ def test_workflow_redoes_the_sample_of_a_changed_csv_and_what_depends_on_it(tmp_
     assert "index" not in counts and "demo_data" not in counts, counts
     stores = {name: results / name / "gsr" / "waveform.zarr" for name in ("images", "embeddings")}
     before = {name: _chunks(store) for name, store in stores.items()}
-    snakemake(tmp_path, "--cores", "2", "--configfile", str(configfile), "results/demo/summary.tsv")
+    snakemake(tmp_path, "results/demo/summary.tsv", "--cores", "2", "--configfile", str(configfile))
     for name, store in stores.items():
         after = _chunks(store)
         redone = {key for key in after if before[name][key] != after[key]}
         assert redone == {str(_chunk_file(store, 1).relative_to(store))}, (name, redone)
         assert SampleStore.open_complete(store).read().shape[0] == len(table)
-    again = snakemake(tmp_path, "--cores", "2", "--configfile", str(configfile), "results/demo/summary.tsv", "-n")
+    again = snakemake(tmp_path, "results/demo/summary.tsv", "-n", "--cores", "2", "--configfile", str(configfile))
     assert "Nothing to be done" in again.stdout + again.stderr

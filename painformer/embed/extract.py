@@ -142,11 +142,13 @@ class EmbedStage(StoreStage):
             },
         )
 
-    def inputs(self, index: int) -> SampleInputs:
-        return self.source.inputs(index)
+    def inputs(self, index: int) -> SampleInputs | None:
+        inputs = getattr(self.source, "inputs", None)
+        return inputs(index) if inputs else None
 
-    def inputs_attr(self) -> dict[str, Any]:
-        return self.source.inputs_attr()
+    def inputs_attr(self) -> dict[str, Any] | None:
+        described = getattr(self.source, "inputs_attr", None)
+        return described() if described else None
 
     def prepare(self, store: SampleStore, pending: list[int]) -> None:
         self.runner = _BatchRunner(self.model, self.settings)

@@ -35,9 +35,8 @@ class ImageSource(Protocol):
 
     def fingerprint(self) -> dict[str, Any]: ...
 
-    def inputs(self, index: int) -> SampleInputs: ...
-
-    def inputs_attr(self) -> dict[str, Any]: ...
+    # Optional: ``inputs(index) -> SampleInputs`` and ``inputs_attr() -> dict`` let a store
+    # recompute exactly the samples whose inputs changed (VideoSource and StoreSource have them).
 
 
 @dataclass
