@@ -49,11 +49,10 @@ import pandas as pd
 import torch
 
 from painformer.embed import EmbedSettings, extract_embeddings
-from painformer.embed.extract import prefetch
 from painformer.embed.sources import StoreSource, VideoSource
 from painformer.models import load_painformer, preprocess
 from painformer.models.flops import count_macs
-from painformer.stores import SampleMeta, SampleStore
+from painformer.stores import SampleMeta, SampleStore, prefetch
 
 
 def table_of(samples: int) -> pd.DataFrame:

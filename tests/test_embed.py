@@ -35,19 +35,25 @@ def make_table(n: int) -> pd.DataFrame:
 
 
 def make_image_store(
-    path: Path, table: pd.DataFrame, items: int | None, seed: int = 0, complete: bool = True
+    path: Path,
+    table: pd.DataFrame,
+    items: int | None,
+    seed: int = 0,
+    complete: bool = True,
+    made_for: tuple[str, str] = ("ecg", "spec_psd"),
 ) -> SampleStore:
-    """An upstream image store with smooth random images (what a renderer would write)."""
+    """An upstream image store with smooth random images (what a renderer would write for ``made_for``)."""
     rng = np.random.default_rng(seed)
     shape = (224, 224, 3) if items is None else (items, 224, 224, 3)
     store = SampleStore.create_or_resume(
         path,
-        kind="biosignal_images",
+        kind="images",
         array_name="images",
         meta=SampleMeta.from_table(table),
         item_shape=shape,
         dtype="uint8",
         fingerprint={"seed": seed},
+        attrs={"signal": made_for[0], "representation": made_for[1]},
     )
     for i in range(len(table) - (0 if complete else 1)):
         coarse = rng.integers(0, 256, size=(*shape[:-3], 28, 28, 3), dtype=np.uint8)
@@ -204,6 +210,25 @@ def test_cli_refuses_another_checkpoint_and_force_starts_over(tmp_path, model, c
     assert not np.allclose(redone.read(), untrained, atol=1e-3)  # recomputed, not kept
 
 
+def test_upstream_store_of_another_modality_or_representation_is_refused(tmp_path, capsys):
+    from painformer.cli import main
+    from painformer.data import write_sample_table
+
+    samples = tmp_path / "samples.tsv"
+    write_sample_table(make_table(2), samples)
+    make_image_store(tmp_path / "ecg_psd.zarr", make_table(2), items=None, made_for=("ecg", "spec_psd"))
+    for modality, representation in (("gsr", "waveform"), ("ecg", "waveform"), ("thermal", "frames")):
+        capsys.readouterr()
+        code = main(
+            ["embed", "--samples", str(samples), "--modality", modality, "--representation", representation]
+            + ["--images", str(tmp_path / "ecg_psd.zarr"), "--out", str(tmp_path / "out.zarr"), "--device", "cpu"]
+        )
+        error = capsys.readouterr().err.strip().splitlines()
+        assert code == 1 and len(error) == 1, error
+        assert "ecg_psd.zarr: holds ecg/spec_psd images, not " + f"{modality}/{representation}" in error[0]
+        assert not (tmp_path / "out.zarr").exists()
+
+
 class ShortSource:
     """An image source whose second sample has one image fewer than the others."""
 
@@ -254,7 +279,7 @@ def test_resume_after_sigkill(tmp_path):
     samples = tmp_path / "samples.tsv"
     write_sample_table(make_table(14), samples)
     table = read_sample_table(samples)  # in the table's canonical (subject, sample) order
-    make_image_store(tmp_path / "images.zarr", table, items=None)
+    make_image_store(tmp_path / "images.zarr", table, items=None, made_for=("gsr", "waveform"))
     out = tmp_path / "gsr.zarr"
     marker = tmp_path / "gsr.complete"
     command = [

@@ -12,7 +12,6 @@ settings is never silently resumed.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,18 @@ import pandas as pd
 from painformer.depth.estimate import NORMALIZATIONS, OUTPUT_SIZE, estimate_depth
 from painformer.depth.model import describe_model_dir, load_depth_model
 from painformer.errors import InputError
-from painformer.stores import SampleMeta, SampleStore, write_completion_marker
+from painformer.stores import (
+    SampleInputs,
+    SampleMeta,
+    SampleStore,
+    StoreLayout,
+    StoreStage,
+    check_table,
+    fill_store,
+    input_path,
+    read_sample_video,
+    video_fingerprint,
+)
 from painformer.utils import select_device
 
 log = logging.getLogger(__name__)
@@ -51,6 +61,79 @@ class DepthSettings:
             )
 
 
+class DepthStage(StoreStage):
+    """Depth frames: decode one sample's video (a thread, one sample ahead), estimate its depth."""
+
+    def __init__(self, *, table: pd.DataFrame, model_dir: str | Path, settings: DepthSettings):
+        self.model_dir, self.settings = model_dir, settings
+        self.info = describe_model_dir(model_dir)
+        self.videos = [str(v) for v in table["video"]]
+        self.watched = [input_path(video) for video in self.videos]
+        self.samples = [str(s) for s in table["sample"]]
+        self.verb, self.description = "process", f"depth {self.info.name}"
+
+    def layout(self) -> StoreLayout:
+        settings, info = self.settings, self.info
+        return StoreLayout(
+            kind="frames",
+            array_name="frames",
+            item_shape=(settings.num_frames, OUTPUT_SIZE, OUTPUT_SIZE, 3),
+            dtype="uint8",
+            fingerprint={
+                "model": "depth_anything",
+                "config_sha256": info.config_sha256,
+                "weights_sha256": info.weights_sha256,
+                **video_fingerprint(num_frames=settings.num_frames, crop=settings.crop, fps=settings.fps),
+                "normalization": settings.normalization,
+            },
+            attrs={"modality": "depth", "depth_model": info.as_dict()},
+        )
+
+    def prepare(self, store: SampleStore, pending: list[int]) -> None:
+        self.device = select_device(self.settings.device)
+        self.model, self.processor = load_depth_model(self.model_dir, self.device)
+        log.info(
+            "%d of %d samples to process with %s on %s%s",
+            len(pending),
+            len(store),
+            self.info.name,
+            self.device,
+            " (UNTRAINED tiny model: depth NOT meaningful)" if self.info.untrained_tiny else "",
+        )
+
+    def inputs(self, index: int) -> SampleInputs:
+        return SampleInputs(files=(self.watched[index],))
+
+    def inputs_attr(self) -> dict:
+        return {"files": [[path] for path in self.watched]}
+
+    def load(self, index: int) -> np.ndarray:
+        settings = self.settings
+        return read_sample_video(
+            self.videos[index],
+            sample=self.samples[index],
+            num_frames=settings.num_frames,
+            crop=settings.crop,
+            fps=settings.fps,
+        )
+
+    def compute(self, batch: list[tuple[int, np.ndarray]]) -> np.ndarray:
+        settings = self.settings
+        return np.stack(
+            [
+                estimate_depth(
+                    frames,
+                    self.model,
+                    self.processor,
+                    self.device,
+                    settings.batch_size,
+                    normalization=settings.normalization,
+                )
+                for _, frames in batch
+            ]
+        )
+
+
 def apply_depth(
     *,
     table: pd.DataFrame,
@@ -61,71 +144,6 @@ def apply_depth(
     force: bool | str = False,
 ) -> SampleStore:
     """Fill ``out`` with depth frames for every sample of ``table``, resuming from its done mask."""
-    from painformer.video import read_frames
-
-    if table.empty:
-        raise InputError("the sample table is empty")
-    for column in ("sample", "subject", "class_name", "video"):
-        if column not in table.columns:
-            raise InputError(f"the sample table has no {column!r} column")
-    info = describe_model_dir(model_dir)
-    store = SampleStore.create_or_resume(
-        out,
-        kind="frames",
-        array_name="frames",
-        meta=SampleMeta.from_table(table),
-        item_shape=(settings.num_frames, OUTPUT_SIZE, OUTPUT_SIZE, 3),
-        dtype="uint8",
-        fingerprint={
-            "model": "depth_anything",
-            "config_sha256": info.config_sha256,
-            "weights_sha256": info.weights_sha256,
-            "num_frames": settings.num_frames,
-            "crop": settings.crop,
-            "normalization": settings.normalization,
-            # only when set, so that stores made before the rate check existed still resume
-            **({"fps": settings.fps} if settings.fps is not None else {}),
-        },
-        attrs={"modality": "depth", "depth_model": info.as_dict()},
-        force=force,
-    )
-    pending = store.pending()
-    if not pending:
-        log.info("%s: all %d samples already done", out, len(store))
-        if complete_marker is not None:
-            write_completion_marker(store, complete_marker)
-        return store
-
-    device = select_device(settings.device)
-    model, processor = load_depth_model(model_dir, device)
-    videos = [str(v) for v in table["video"]]
-    samples = [str(s) for s in table["sample"]]
-
-    def load(index: int) -> np.ndarray:
-        path = videos[index]
-        if not Path(path).is_file():
-            raise InputError(f"{path}: video of sample {samples[index]} is missing")
-        return read_frames(path, num_frames=settings.num_frames, crop=settings.crop, fps=settings.fps)
-
-    log.info(
-        "%d of %d samples to process with %s on %s%s",
-        len(pending),
-        len(store),
-        info.name,
-        device,
-        " (UNTRAINED tiny model: depth NOT meaningful)" if info.untrained_tiny else "",
-    )
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        upcoming = pool.submit(load, pending[0])
-        for position, index in enumerate(pending):
-            frames = upcoming.result()
-            if position + 1 < len(pending):
-                upcoming = pool.submit(load, pending[position + 1])
-            depth = estimate_depth(
-                frames, model, processor, device, settings.batch_size, normalization=settings.normalization
-            )
-            store.write(index, depth)
-            log.debug("sample %s done", samples[index])
-    if complete_marker is not None:
-        write_completion_marker(store, complete_marker)
-    return store
+    check_table(table, ("sample", "subject", "class_name", "video"))
+    stage = DepthStage(table=table, model_dir=model_dir, settings=settings)
+    return fill_store(out, stage, meta=SampleMeta.from_table(table), force=force, complete_marker=complete_marker)

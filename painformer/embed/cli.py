@@ -68,9 +68,18 @@ def add_commands(subparsers) -> None:
     export.add_argument("out")
     export.set_defaults(func=run_export)
 
-    inspect = subparsers.add_parser("inspect", help="print a store's shape, completeness and metadata")
+    inspect = subparsers.add_parser(
+        "inspect",
+        help="print a store's shape, completeness and metadata; --verify reads every sample",
+        description="Describe a sample store. With --verify, read every sample and check it against the "
+        "checksum recorded when it was written, and its inputs against their recorded fingerprints: "
+        "each missing, corrupt or stale sample is named and the exit status is 1.",
+    )
     inspect.add_argument("store")
     inspect.add_argument("--json", action="store_true", help="print JSON")
+    inspect.add_argument(
+        "--verify", action="store_true", help="read every sample; name each missing, corrupt or stale one"
+    )
     inspect.set_defaults(func=run_inspect)
 
 
@@ -79,7 +88,6 @@ def run_embed(args: argparse.Namespace) -> int:
     from painformer.embed.extract import EmbedSettings, extract_embeddings
     from painformer.embed.sources import open_source
     from painformer.models import load_painformer
-    from painformer.stores import write_completion_marker
     from painformer.utils import select_device
 
     if args.threads:
@@ -106,7 +114,7 @@ def run_embed(args: argparse.Namespace) -> int:
         precision=args.precision,
         store_dtype="float16" if args.float16 else "float32",
     )
-    store = extract_embeddings(
+    extract_embeddings(
         source=source,
         out=args.out,
         model=model,
@@ -115,9 +123,8 @@ def run_embed(args: argparse.Namespace) -> int:
         settings=settings,
         force="stale" if args.replace_stale else args.force,
         progress=not args.no_progress,
+        complete_marker=args.complete_marker,
     )
-    if args.complete_marker:
-        write_completion_marker(store, args.complete_marker)
     return 0
 
 
@@ -131,11 +138,16 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_inspect(args: argparse.Namespace) -> int:
     from painformer.embed.export import describe
+    from painformer.stores import verify_store
 
     summary = describe(args.store)
+    faults = None
+    if args.verify:
+        _, faults = verify_store(args.store)
+        summary["faults"] = faults
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
-        return 0
+        return 1 if faults else 0
     print(f"store      {summary['path']}")
     print(
         f"kind       {summary['kind']}  array {summary['array']}  shape {tuple(summary['shape'])}  dtype {summary['dtype']}"
@@ -143,5 +155,12 @@ def run_inspect(args: argparse.Namespace) -> int:
     print(f"complete   {summary['complete']}  ({summary['samples_done']}/{summary['samples_total']} samples done)")
     print(f"subjects   {summary['subjects']}  classes {', '.join(summary['classes'])}")
     for key, value in sorted(summary["attrs"].items()):
+        if key == "inputs" and isinstance(value, dict):
+            value = {kind: f"{len(listed)} samples" if kind == "files" else listed for kind, listed in value.items()}
         print(f"{key:<10} {json.dumps(value, sort_keys=True)}")
-    return 0
+    if faults is None:
+        return 0
+    for line in faults:
+        print(f"FAULT      {line}")
+    print(f"verified   {'OK' if not faults else f'{len(faults)} fault(s)'}: every sample read and checked")
+    return 1 if faults else 0

@@ -31,9 +31,11 @@ def export_h5(store_path: str | Path, out: str | Path) -> Path:
             compression="gzip",
             compression_opts=4,
         )
-        for index in range(len(store)):
-            data[index] = store.read(index)
-        handle.create_dataset("done", data=store.done_mask())
+        done = store.done_mask()
+        # Only written samples, each checked against its checksum: a missing chunk never exports as zeros.
+        for index in np.flatnonzero(done):
+            data[index] = store.read(int(index))
+        handle.create_dataset("done", data=done)
         handle.create_dataset("sample", data=np.array(store.samples, dtype=object), dtype=strings)
         handle.create_dataset("subject", data=np.array(store.subjects, dtype=object), dtype=strings)
         handle.create_dataset("class_name", data=np.array(store.classes, dtype=object), dtype=strings)

@@ -12,22 +12,19 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from painformer import __version__
 from painformer.embed.sources import ImageSource
 from painformer.errors import InputError
 from painformer.models import EMBEDDING_DIM, PREPROCESS_PARAMS, PainFormer, preprocess
-from painformer.stores import SampleStore
+from painformer.stores import SampleInputs, SampleStore, StoreLayout, StoreStage, fill_store
 
 log = logging.getLogger(__name__)
 
@@ -71,25 +68,6 @@ def resolve_precision(precision: str, device: str | torch.device) -> str:
 @functools.cache
 def _warn_no_bfloat16(name: str) -> None:
     log.warning("%s has no bfloat16 support: the backbone runs in float32 there", name)
-
-
-def prefetch(
-    load: Callable[[int], Any], indices: Iterable[int], *, threads: int, lookahead: int
-) -> Iterator[tuple[int, Any]]:
-    """Yield ``(i, load(i))`` in order while up to ``lookahead`` loads run in background threads."""
-    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="painformer-load") as pool:
-        queue: deque = deque()
-        iterator = iter(indices)
-        for index in iterator:
-            queue.append((index, pool.submit(load, index)))
-            if len(queue) >= max(1, lookahead):
-                break
-        while queue:
-            index, future = queue.popleft()
-            next_index = next(iterator, None)
-            if next_index is not None:
-                queue.append((next_index, pool.submit(load, next_index)))
-            yield index, future.result()
 
 
 class _BatchRunner:
@@ -165,6 +143,128 @@ def store_fingerprint(
     }
 
 
+class EmbedStage(StoreStage):
+    """Embeddings: images of a sample load in threads; the backbone runs on batches of images
+    gathered across samples, and a sample is written once all its images are embedded."""
+
+    verb = "embed"
+
+    def __init__(
+        self,
+        *,
+        source: ImageSource,
+        out: str | Path,
+        model: PainFormer,
+        modality: str,
+        representation: str,
+        settings: EmbedSettings,
+    ):
+        self.source, self.out, self.model, self.settings = source, out, model, settings
+        self.modality, self.representation = modality, representation
+        self.loader_threads, self.lookahead = settings.loader_threads, settings.lookahead
+        self.description = f"embed {modality}/{representation}"
+
+    def layout(self) -> StoreLayout:
+        fingerprint = store_fingerprint(
+            model=self.model,
+            source=self.source,
+            modality=self.modality,
+            representation=self.representation,
+            settings=self.settings,
+        )
+        return StoreLayout(
+            kind="embeddings",
+            array_name="embeddings",
+            item_shape=(self.source.num_items, EMBEDDING_DIM),
+            dtype=self.settings.store_dtype,
+            fingerprint=fingerprint,
+            attrs={
+                "backbone": "painformer",
+                "checkpoint_sha256": fingerprint["checkpoint_sha256"],
+                "untrained_backbone": fingerprint["checkpoint_sha256"] == "untrained",
+                "modality": self.modality,
+                "representation": self.representation,
+                "preprocess": PREPROCESS_PARAMS,
+                "painformer_version": __version__,
+                "torch_version": torch.__version__,
+            },
+        )
+
+    def inputs(self, index: int) -> SampleInputs | None:
+        inputs = getattr(self.source, "inputs", None)
+        return inputs(index) if inputs else None
+
+    def inputs_attr(self) -> dict[str, Any] | None:
+        described = getattr(self.source, "inputs_attr", None)
+        return described() if described else None
+
+    def prepare(self, store: SampleStore, pending: list[int]) -> None:
+        self.runner = _BatchRunner(self.model, self.settings)
+
+    def load(self, index: int) -> torch.Tensor:
+        source = self.source
+        images = source.load(index)
+        if images.shape[0] != source.num_items:
+            raise InputError(
+                f"{self.modality}/{self.representation}: sample {source.meta.samples[index]} has "
+                f"{images.shape[0]} images, expected {source.num_items} like every sample of the store {self.out}"
+            )
+        return torch.from_numpy(np.ascontiguousarray(images))  # (n_items, H, W, 3) uint8
+
+    def stream(self, loaded: Iterator[tuple[int, torch.Tensor]]) -> Iterator[tuple[list[int], np.ndarray]]:
+        runner, num_items, batch_size = self.runner, self.source.num_items, self.settings.batch_size
+        started = time.perf_counter()
+        buffers: dict[int, np.ndarray] = {}
+        filled: dict[int, int] = {}
+        queue_images: list[torch.Tensor] = []
+        queue_owner: list[tuple[int, int]] = []  # (sample index, item index) of each queued image
+        in_flight: list[tuple[list[tuple[int, int]], torch.Tensor]] = []  # at most one launched batch
+        embedded = 0
+
+        def finish_batch(owners: list[tuple[int, int]], launched: torch.Tensor):
+            finished = []
+            for (sample, item), vector in zip(owners, runner.collect(launched)):
+                buffers[sample][item] = vector
+                filled[sample] += 1
+                if filled[sample] == num_items:
+                    finished.append(sample)
+                    del filled[sample]
+            if finished:
+                return finished, np.stack([buffers.pop(sample) for sample in finished])
+            return None
+
+        def run_batch(count: int):
+            batch = torch.cat(queue_images[:count]) if count > 1 else queue_images[0]
+            launched = runner.launch(batch)
+            owners = queue_owner[:count]
+            del queue_images[:count], queue_owner[:count]
+            # Collect the previous batch only now: on a GPU this one is already queued behind it.
+            done = finish_batch(*in_flight.pop()) if in_flight else None
+            in_flight.append((owners, launched))
+            return done
+
+        for index, tensor in loaded:
+            buffers[index] = np.empty((num_items, EMBEDDING_DIM), dtype=np.float32)
+            filled[index] = 0
+            embedded += 1
+            for item in range(tensor.shape[0]):
+                queue_images.append(tensor[item : item + 1])
+                queue_owner.append((index, item))
+            while len(queue_images) >= batch_size:
+                if (done := run_batch(batch_size)) is not None:
+                    yield done
+        while queue_images:
+            if (done := run_batch(min(batch_size, len(queue_images)))) is not None:
+                yield done
+        if in_flight and (done := finish_batch(*in_flight.pop())) is not None:
+            yield done
+        seconds = time.perf_counter() - started
+        images = embedded * num_items
+        log.info(
+            "%s: embedded %d images in %.1f s (%.1f images/s)", self.out, images, seconds, images / max(seconds, 1e-9)
+        )
+
+
 def extract_embeddings(
     *,
     source: ImageSource,
@@ -175,95 +275,10 @@ def extract_embeddings(
     settings: EmbedSettings = EmbedSettings(),
     force: bool | str = False,
     progress: bool = True,
+    complete_marker: str | Path | None = None,
 ) -> SampleStore:
     """Embed every pending sample of ``source`` into the store at ``out`` and return it."""
-    fingerprint = store_fingerprint(
-        model=model, source=source, modality=modality, representation=representation, settings=settings
+    stage = EmbedStage(
+        source=source, out=out, model=model, modality=modality, representation=representation, settings=settings
     )
-    store = SampleStore.create_or_resume(
-        out,
-        kind="embeddings",
-        array_name="embeddings",
-        meta=source.meta,
-        item_shape=(source.num_items, EMBEDDING_DIM),
-        dtype=settings.store_dtype,
-        fingerprint=fingerprint,
-        attrs={
-            "backbone": "painformer",
-            "checkpoint_sha256": fingerprint["checkpoint_sha256"],
-            "untrained_backbone": fingerprint["checkpoint_sha256"] == "untrained",
-            "modality": modality,
-            "representation": representation,
-            "preprocess": PREPROCESS_PARAMS,
-            "painformer_version": __version__,
-            "torch_version": torch.__version__,
-        },
-        force=force,
-    )
-    pending = store.pending()
-    log.info("%s: %d of %d samples to embed", out, len(pending), len(store))
-    if not pending:
-        return store
-
-    runner = _BatchRunner(model, settings)
-    started = time.perf_counter()
-    buffers: dict[int, np.ndarray] = {}
-    filled: dict[int, int] = {}
-    queue_images: list[torch.Tensor] = []
-    queue_owner: list[tuple[int, int]] = []  # (sample index, item index) of each queued image
-    in_flight: list[tuple[list[tuple[int, int]], torch.Tensor]] = []  # at most one launched batch
-
-    def finish_batch(owners: list[tuple[int, int]], launched: torch.Tensor) -> None:
-        finished = []
-        for (sample, item), vector in zip(owners, runner.collect(launched)):
-            buffers[sample][item] = vector
-            filled[sample] += 1
-            if filled[sample] == source.num_items:
-                finished.append(sample)
-                del filled[sample]
-        if finished:
-            store.write_many(finished, np.stack([buffers.pop(sample) for sample in finished]))
-            bar.update(len(finished))
-
-    def run_batch(count: int) -> None:
-        batch = torch.cat(queue_images[:count]) if count > 1 else queue_images[0]
-        launched = runner.launch(batch)
-        owners = queue_owner[:count]
-        del queue_images[:count], queue_owner[:count]
-        # Collect the previous batch only now: on a GPU this one is already queued behind it.
-        if in_flight:
-            finish_batch(*in_flight.pop())
-        in_flight.append((owners, launched))
-
-    def load(index: int) -> torch.Tensor:
-        images = source.load(index)
-        if images.shape[0] != source.num_items:
-            raise InputError(
-                f"{modality}/{representation}: sample {source.meta.samples[index]} has {images.shape[0]} images, "
-                f"expected {source.num_items} like every sample of the store {out}"
-            )
-        return torch.from_numpy(np.ascontiguousarray(images))  # (n_items, H, W, 3) uint8
-
-    with tqdm(
-        total=len(pending),
-        desc=f"embed {modality}/{representation}",
-        unit="sample",
-        disable=not progress,
-        mininterval=2.0,
-    ) as bar:
-        for index, tensor in prefetch(load, pending, threads=settings.loader_threads, lookahead=settings.lookahead):
-            buffers[index] = np.empty((source.num_items, EMBEDDING_DIM), dtype=np.float32)
-            filled[index] = 0
-            for item in range(tensor.shape[0]):
-                queue_images.append(tensor[item : item + 1])
-                queue_owner.append((index, item))
-            while len(queue_images) >= settings.batch_size:
-                run_batch(settings.batch_size)
-        while queue_images:
-            run_batch(min(settings.batch_size, len(queue_images)))
-        if in_flight:
-            finish_batch(*in_flight.pop())
-    seconds = time.perf_counter() - started
-    images = len(pending) * source.num_items
-    log.info("%s: embedded %d images in %.1f s (%.1f images/s)", out, images, seconds, images / max(seconds, 1e-9))
-    return store
+    return fill_store(out, stage, meta=source.meta, force=force, complete_marker=complete_marker, progress=progress)

@@ -17,7 +17,14 @@ import pandas as pd
 
 from painformer.embed.names import input_problem
 from painformer.errors import InputError, StoreError
-from painformer.stores import SampleMeta, SampleStore
+from painformer.stores import (
+    SampleInputs,
+    SampleMeta,
+    SampleStore,
+    input_path,
+    read_sample_video,
+    video_fingerprint,
+)
 
 
 class ImageSource(Protocol):
@@ -27,6 +34,9 @@ class ImageSource(Protocol):
     def load(self, index: int) -> np.ndarray: ...
 
     def fingerprint(self) -> dict[str, Any]: ...
+
+    # Optional: ``inputs(index) -> SampleInputs`` and ``inputs_attr() -> dict`` let a store
+    # recompute exactly the samples whose inputs changed (VideoSource and StoreSource have them).
 
 
 @dataclass
@@ -48,17 +58,22 @@ class VideoSource:
         self.num_items = int(self.num_frames)
 
     def load(self, index: int) -> np.ndarray:
-        from painformer.video import read_frames
-
-        path = self.videos[index]
-        if not Path(path).is_file():
-            raise InputError(f"{path}: video of sample {self.meta.samples[index]} is missing")
-        return read_frames(path, num_frames=self.num_frames, crop=self.crop, fps=self.fps)
+        return read_sample_video(
+            self.videos[index],
+            sample=self.meta.samples[index],
+            num_frames=self.num_frames,
+            crop=self.crop,
+            fps=self.fps,
+        )
 
     def fingerprint(self) -> dict[str, Any]:
-        # The rate enters only when given, so that stores made before it existed still resume.
-        rate = {"fps": self.fps} if self.fps is not None else {}
-        return {"source": "video", "num_frames": self.num_frames, "crop": self.crop, **rate}
+        return {"source": "video", **video_fingerprint(num_frames=self.num_frames, crop=self.crop, fps=self.fps)}
+
+    def inputs(self, index: int) -> SampleInputs:
+        return SampleInputs(files=(input_path(self.videos[index]),))
+
+    def inputs_attr(self) -> dict[str, Any]:
+        return {"files": [[input_path(video)] for video in self.videos]}
 
 
 @dataclass
@@ -67,10 +82,14 @@ class StoreSource:
 
     path: Path
     table: pd.DataFrame
+    # What the embedding store is asked to hold: the upstream store must have been made for it.
+    modality: str | None = None
+    representation: str | None = None
     meta: SampleMeta = field(init=False)
 
     def __post_init__(self) -> None:
         self.store = SampleStore.open_complete(self.path)
+        self._check_upstream()
         self.meta = SampleMeta.from_table(self.table)
         stored = self.store.samples
         known = set(stored)
@@ -87,6 +106,25 @@ class StoreSource:
         if item_shape[-3:] != (224, 224, 3):
             raise StoreError(f"{self.path}: images of shape {item_shape}, expected (..., 224, 224, 3)")
         self.num_items = 1 if len(item_shape) == 3 else int(item_shape[0])
+        self.checksums = self.store.checksums()
+
+    def _check_upstream(self) -> None:
+        """Refuse an upstream store made for another modality or representation than the one asked for."""
+        if self.modality is None:
+            return
+        attrs = self.store.attrs
+        if attrs.get("kind") == "images":
+            made = (attrs.get("signal"), attrs.get("representation"))
+        elif attrs.get("kind") == "frames":
+            made = (attrs.get("modality"), "frames")
+        else:
+            made = (attrs.get("kind"), None)
+        if made != (self.modality, self.representation):
+            what = "/".join(str(part) for part in made if part is not None)
+            raise StoreError(
+                f"{self.path}: holds {what} images, not {self.modality}/{self.representation}; "
+                "give the store made for the requested modality and representation"
+            )
 
     def load(self, index: int) -> np.ndarray:
         images = self.store.read(self.rows[index])
@@ -95,6 +133,12 @@ class StoreSource:
     def fingerprint(self) -> dict[str, Any]:
         attrs = self.store.attrs
         return {"source": "store", "kind": attrs.get("kind"), "upstream": attrs.get("fingerprint")}
+
+    def inputs(self, index: int) -> SampleInputs:
+        return SampleInputs(upstream=self.checksums[self.rows[index]].tobytes())
+
+    def inputs_attr(self) -> dict[str, Any]:
+        return {"upstream": str(Path(self.path).resolve())}
 
 
 def open_source(
@@ -115,4 +159,4 @@ def open_source(
         return VideoSource(table=table, num_frames=num_frames, crop=crop, fps=fps)
     if images is None:
         raise InputError(f"{modality}/{representation}: give the upstream image store with --images")
-    return StoreSource(path=Path(images), table=table)
+    return StoreSource(path=Path(images), table=table, modality=modality, representation=representation)

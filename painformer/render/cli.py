@@ -40,7 +40,6 @@ def run_render(args: argparse.Namespace) -> int:
     from painformer.data import read_sample_table
     from painformer.errors import InputError
     from painformer.render.store import render_signal_store
-    from painformer.stores import write_completion_marker
 
     table = read_sample_table(args.samples)
     if table.empty:
@@ -54,8 +53,7 @@ def run_render(args: argparse.Namespace) -> int:
         loader_threads=args.loader_threads,
         force="stale" if args.replace_stale else args.force,
         progress=not args.no_progress,
+        complete_marker=args.complete_marker,
     )
-    if args.complete_marker:
-        write_completion_marker(store, args.complete_marker)
     print(f"wrote {args.out} ({len(store)} samples, {args.signal}/{args.representation})")
     return 0

@@ -10,20 +10,26 @@ chunk per sample, so an interrupted job resumes from the store's done mask.
 from __future__ import annotations
 
 import logging
-import sys
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from painformer.errors import InputError, PainformerError
 from painformer.render.images import FlatSignalError, render_batch
 from painformer.render.params import SIGNALS, RenderParams, check_representation
-from painformer.stores import SampleMeta, SampleStore
+from painformer.stores import (
+    SampleInputs,
+    SampleMeta,
+    SampleStore,
+    StoreLayout,
+    StoreStage,
+    check_table,
+    fill_store,
+    input_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +119,72 @@ def _name_flat_sample(
     )
 
 
-def _batches(indices: list[int], size: int) -> Iterator[list[int]]:
-    for start in range(0, len(indices), size):
-        yield indices[start : start + size]
+class RenderStage(StoreStage):
+    """Biosignal images: load a sample's signal (threads), render a batch of them at once."""
+
+    def __init__(
+        self,
+        *,
+        paths: list[str],
+        names: list[str],
+        signal: str,
+        representation: str,
+        params: RenderParams,
+        loader: SignalLoader,
+        batch_size: int,
+        loader_threads: int,
+    ):
+        self.paths, self.names = paths, names
+        self.watched = [input_path(path) for path in paths]
+        self.signal, self.representation, self.params, self.loader = signal, representation, params, loader
+        self.batch_size = batch_size
+        self.loader_threads = max(1, loader_threads)
+        # The next batch loads while the current one is rendered and written.
+        self.lookahead = batch_size
+        self.verb, self.description = "render", f"render {signal}/{representation}"
+        self.item_shape: tuple[int, ...] = (params.size, params.size, 3)
+        if signal == "fnirs":
+            # Every sample must have the first sample's channel count: the store has one shape.
+            first = load_checked(index=0, path=paths[0], signal=signal, loader=loader, sample=names[0])
+            self.item_shape = (first.values.shape[0], *self.item_shape)
+
+    def layout(self) -> StoreLayout:
+        from painformer import __version__
+
+        return StoreLayout(
+            kind=KIND,
+            array_name=ARRAY_NAME,
+            item_shape=self.item_shape,
+            dtype="uint8",
+            fingerprint={
+                "signal": self.signal,
+                "representation": self.representation,
+                "render_params": self.params.to_dict(),
+                "renderer_version": RENDERER_VERSION,
+            },
+            attrs={"signal": self.signal, "representation": self.representation, "package_version": __version__},
+        )
+
+    def load(self, index: int) -> LoadedSignal:
+        item = load_checked(
+            index=index, path=self.paths[index], signal=self.signal, loader=self.loader, sample=self.names[index]
+        )
+        if self.signal == "fnirs" and item.values.shape[0] != self.item_shape[0]:
+            raise InputError(
+                f"{item.path}: {item.values.shape[0]} fNIRS channels, but {self.paths[0]} has "
+                f"{self.item_shape[0]}; every sample needs the same channels"
+            )
+        return item
+
+    def inputs(self, index: int) -> SampleInputs:
+        return SampleInputs(files=(self.watched[index],))
+
+    def inputs_attr(self) -> dict:
+        return {"files": [[path] for path in self.watched]}
+
+    def compute(self, batch: list[tuple[int, LoadedSignal]]) -> np.ndarray:
+        images = render_loaded([item for _, item in batch], self.representation, self.params)
+        return np.stack([images[index] for index, _ in batch])
 
 
 def render_signal_store(
@@ -130,6 +199,7 @@ def render_signal_store(
     force: bool | str = False,
     loader: SignalLoader | None = None,
     progress: bool = True,
+    complete_marker: str | Path | None = None,
 ) -> SampleStore:
     """Fill (or resume) the image store ``out`` with every sample of ``table``.
 
@@ -140,70 +210,24 @@ def render_signal_store(
     if signal not in SIGNALS:
         raise InputError(f"unknown signal {signal!r}; expected one of {', '.join(SIGNALS)}")
     check_representation(representation)
-    if table.empty:
-        raise InputError("the sample table is empty")
+    check_table(table, ("sample", "subject", "class_name", "biosignals"))
     if batch_size < 1:
         raise InputError(f"batch size must be positive, got {batch_size}")
-    params = params or RenderParams()
-    loader = loader or _default_loader()
-    if "biosignals" not in table.columns:
-        raise InputError("the sample table has no biosignals column")
-    paths = ["" if pd.isna(p) else str(p) for p in table["biosignals"].tolist()]
-    names = [str(s) for s in table["sample"].tolist()]
-
-    item_shape: tuple[int, ...] = (params.size, params.size, 3)
-    if signal == "fnirs":
-        # Every sample must have the first sample's channel count: the store has one shape.
-        first = load_checked(index=0, path=paths[0], signal=signal, loader=loader, sample=names[0])
-        item_shape = (first.values.shape[0], *item_shape)
-    from painformer import __version__
-
-    store = SampleStore.create_or_resume(
+    stage = RenderStage(
+        paths=["" if pd.isna(p) else str(p) for p in table["biosignals"].tolist()],
+        names=[str(s) for s in table["sample"].tolist()],
+        signal=signal,
+        representation=representation,
+        params=params or RenderParams(),
+        loader=loader or _default_loader(),
+        batch_size=batch_size,
+        loader_threads=loader_threads,
+    )
+    return fill_store(
         out,
-        kind=KIND,
-        array_name=ARRAY_NAME,
+        stage,
         meta=SampleMeta.from_table(table),
-        item_shape=item_shape,
-        dtype="uint8",
-        fingerprint={
-            "signal": signal,
-            "representation": representation,
-            "render_params": params.to_dict(),
-            "renderer_version": RENDERER_VERSION,
-        },
-        attrs={"signal": signal, "representation": representation, "package_version": __version__},
         force=force,
+        complete_marker=complete_marker,
+        progress=progress,
     )
-    pending = store.pending()
-    log.info("%s: %d of %d samples to render (%s/%s)", out, len(pending), len(store), signal, representation)
-
-    def load(index: int) -> LoadedSignal:
-        item = load_checked(index=index, path=paths[index], signal=signal, loader=loader, sample=names[index])
-        if signal == "fnirs" and item.values.shape[0] != item_shape[0]:
-            raise InputError(
-                f"{item.path}: {item.values.shape[0]} fNIRS channels, but {paths[0]} has {item_shape[0]}; "
-                "every sample needs the same channels"
-            )
-        return item
-
-    bar = tqdm(
-        total=len(pending),
-        desc=f"render {signal}/{representation}",
-        unit="sample",
-        disable=not progress,
-        mininterval=2.0,
-        file=sys.stderr,
-    )
-    with bar, ThreadPoolExecutor(max_workers=max(1, loader_threads)) as pool:
-        batches = list(_batches(pending, batch_size))
-        # Load the next batch while the current one is rendered and written.
-        upcoming = pool.map(load, batches[0]) if batches else None
-        for number, batch in enumerate(batches):
-            loaded = list(upcoming)
-            if number + 1 < len(batches):
-                upcoming = pool.map(load, batches[number + 1])
-            images = render_loaded(loaded, representation, params)
-            for index in batch:
-                store.write(index, images[index])
-            bar.update(len(batch))
-    return store

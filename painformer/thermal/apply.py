@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +19,19 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from painformer.errors import InputError
-from painformer.stores import SampleMeta, SampleStore, write_completion_marker
+from painformer.errors import CheckpointError, InputError
+from painformer.stores import (
+    SampleInputs,
+    SampleMeta,
+    SampleStore,
+    StoreLayout,
+    StoreStage,
+    check_table,
+    fill_store,
+    input_path,
+    read_sample_video,
+    video_fingerprint,
+)
 from painformer.thermal.train import load_generator
 from painformer.utils import select_device, sha256_file
 
@@ -42,12 +52,6 @@ class ApplySettings:
     fps: float | None = None
 
 
-def _default_reader() -> FrameReader:
-    from painformer.video import read_frames
-
-    return read_frames
-
-
 @torch.no_grad()
 def translate_frames(
     generator: torch.nn.Module, frames: np.ndarray, *, image_size: int, device: torch.device, batch_size: int
@@ -65,6 +69,97 @@ def translate_frames(
     return np.concatenate(outputs)
 
 
+def _checkpoint_content(checkpoint: str | Path) -> dict:
+    """The generator checkpoint's dictionary (image size and config), without building the generator."""
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise InputError(f"{path}: thermal generator checkpoint does not exist")
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({error})") from error
+    if not isinstance(content, dict) or "image_size" not in content or "generator_config" not in content:
+        raise CheckpointError(f"{path}: not a thermal generator checkpoint")
+    return content
+
+
+class ThermalStage(StoreStage):
+    """Synthetic thermal frames: decode one sample's video (a thread, one sample ahead), translate it."""
+
+    verb = "translate"
+
+    def __init__(
+        self, *, table: pd.DataFrame, checkpoint: str | Path, settings: ApplySettings, reader: FrameReader | None
+    ):
+        self.checkpoint, self.settings, self.reader = checkpoint, settings, reader
+        content = _checkpoint_content(checkpoint)
+        self.image_size = int(content["image_size"])
+        self.generator_config = content["generator_config"]
+        self.digest = sha256_file(checkpoint)
+        self.videos = [str(v) for v in table["video"]]
+        self.watched = [input_path(video) for video in self.videos]
+        self.samples = [str(s) for s in table["sample"]]
+        self.description = f"thermal generator {self.image_size}x{self.image_size}"
+
+    def layout(self) -> StoreLayout:
+        settings = self.settings
+        return StoreLayout(
+            kind="frames",
+            array_name="frames",
+            item_shape=(settings.num_frames, FRAME_SIZE, FRAME_SIZE, 3),
+            dtype="uint8",
+            fingerprint={
+                "model": "thermal_generator",
+                "checkpoint_sha256": self.digest,
+                **video_fingerprint(num_frames=settings.num_frames, crop=settings.crop, fps=settings.fps),
+                "image_size": self.image_size,
+            },
+            attrs={
+                "modality": "thermal",
+                "checkpoint": str(self.checkpoint),
+                "checkpoint_sha256": self.digest,
+                "generator_config": self.generator_config,
+            },
+        )
+
+    def prepare(self, store: SampleStore, pending: list[int]) -> None:
+        self.device = select_device(self.settings.device)
+        self.generator, _ = load_generator(self.checkpoint, device=self.device)
+        log.info("%d of %d samples to translate on %s", len(pending), len(store), self.device)
+
+    def inputs(self, index: int) -> SampleInputs:
+        return SampleInputs(files=(self.watched[index],))
+
+    def inputs_attr(self) -> dict:
+        return {"files": [[path] for path in self.watched]}
+
+    def load(self, index: int) -> np.ndarray:
+        settings = self.settings
+        return read_sample_video(
+            self.videos[index],
+            sample=self.samples[index],
+            num_frames=settings.num_frames,
+            crop=settings.crop,
+            fps=settings.fps,
+            reader=self.reader,
+            size=FRAME_SIZE,
+        )
+
+    def compute(self, batch: list[tuple[int, np.ndarray]]) -> np.ndarray:
+        return np.stack(
+            [
+                translate_frames(
+                    self.generator,
+                    frames,
+                    image_size=self.image_size,
+                    device=self.device,
+                    batch_size=self.settings.batch_size,
+                )
+                for _, frames in batch
+            ]
+        )
+
+
 def apply_generator(
     *,
     table: pd.DataFrame,
@@ -76,71 +171,6 @@ def apply_generator(
     force: bool | str = False,
 ) -> SampleStore:
     """Fill ``out`` with thermal frames for every sample of ``table``, resuming from its done mask."""
-    if table.empty:
-        raise InputError("the sample table is empty")
-    reader = frame_reader or _default_reader()
-    device = select_device(settings.device)
-    generator, content = load_generator(checkpoint, device=device)
-    image_size = int(content["image_size"])
-    digest = sha256_file(checkpoint)
-    store = SampleStore.create_or_resume(
-        out,
-        kind="frames",
-        array_name="frames",
-        meta=SampleMeta.from_table(table),
-        item_shape=(settings.num_frames, FRAME_SIZE, FRAME_SIZE, 3),
-        dtype="uint8",
-        fingerprint={
-            "model": "thermal_generator",
-            "checkpoint_sha256": digest,
-            "num_frames": settings.num_frames,
-            "crop": settings.crop,
-            "image_size": image_size,
-            # only when set, so that stores made before the rate check existed still resume
-            **({"fps": settings.fps} if settings.fps is not None else {}),
-        },
-        attrs={
-            "modality": "thermal",
-            "checkpoint": str(checkpoint),
-            "checkpoint_sha256": digest,
-            "generator_config": content["generator_config"],
-        },
-        force=force,
-    )
-    videos = [str(v) for v in table["video"]]
-    samples = [str(s) for s in table["sample"]]
-
-    def load(index: int) -> np.ndarray:
-        path = videos[index]
-        if not Path(path).is_file():
-            raise InputError(f"{path}: video of sample {samples[index]} is missing")
-        rate = {"fps": settings.fps} if settings.fps is not None else {}
-        frames = reader(path, num_frames=settings.num_frames, crop=settings.crop, **rate)
-        expected = (settings.num_frames, FRAME_SIZE, FRAME_SIZE, 3)
-        if frames.shape != expected or frames.dtype != np.uint8:
-            raise InputError(f"{path}: decoded frames {frames.shape} {frames.dtype}, expected {expected} uint8")
-        return frames
-
-    pending = store.pending()
-    log.info(
-        "%d of %d samples to translate (generator %dx%d, device %s)",
-        len(pending),
-        len(store),
-        image_size,
-        image_size,
-        device,
-    )
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        upcoming = pool.submit(load, pending[0]) if pending else None
-        for position, index in enumerate(pending):
-            frames = upcoming.result()
-            if position + 1 < len(pending):
-                upcoming = pool.submit(load, pending[position + 1])
-            thermal = translate_frames(
-                generator, frames, image_size=image_size, device=device, batch_size=settings.batch_size
-            )
-            store.write(index, thermal)
-            log.debug("sample %s done", samples[index])
-    if complete_marker is not None:
-        write_completion_marker(store, complete_marker)
-    return store
+    check_table(table, ("sample", "subject", "class_name", "video"))
+    stage = ThermalStage(table=table, checkpoint=checkpoint, settings=settings, reader=frame_reader)
+    return fill_store(out, stage, meta=SampleMeta.from_table(table), force=force, complete_marker=complete_marker)

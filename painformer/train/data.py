@@ -102,7 +102,7 @@ def read_input(path: Path, samples: list[str], *, how: str, num_items: int | Non
     blocks = []
     for start in range(0, positions.size, READ_BLOCK):
         block = positions[start : start + READ_BLOCK]
-        values = np.asarray(store.array.oindex[block], dtype=np.float32)  # (b, items, D)
+        values = np.asarray(store.read_many(block), dtype=np.float32)  # (b, items, D), each sample checked
         try:
             blocks.append(aggregate(values, how, num_items=num_items).astype(np.float32, copy=False))
         except ValueError as error:

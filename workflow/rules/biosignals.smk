@@ -18,6 +18,7 @@ rule biosignal_images:
         runtime=60,
     params:
         store=get_output_store,
+        raw_inputs=raw_files_state("biosignals"),
     shell:
         "painformer render-biosignals --samples {input.samples:q} --signal {wildcards.signal:q} "
         "--representation {wildcards.representation:q} --out {params.store:q} "

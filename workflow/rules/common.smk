@@ -118,6 +118,39 @@ def sample_table():
 
 
 # -- biosignal images and video frames --------------------------------------------
+@functools.lru_cache(maxsize=8)
+def _raw_files_state(path, mtime, column):
+    from painformer.stores import (
+        files_state,
+    )  # zarr is imported only when such a job is planned
+
+    return files_state(
+        name
+        for name in _read_samples(path, mtime)[column]
+        if isinstance(name, str) and name
+    )
+
+
+def raw_files_state(column):
+    """A params function: the size and modification time of every raw file of the sample table's
+    ``column``. Snakemake reruns a job whose params changed (rerun trigger ``params``), and the job's
+    store then recomputes exactly the samples whose files changed (their input fingerprints).
+    """
+
+    def state(wildcards):
+        path = checkpoints.index.get().output.samples
+        return _raw_files_state(path, os.path.getmtime(path), column)
+
+    return state
+
+
+def get_embed_raw_state(wildcards):
+    """RGB embeddings read the videos themselves; other modalities read an upstream store."""
+    if wildcards.modality != "rgb":
+        return ""
+    return raw_files_state("video")(wildcards)
+
+
 def get_thermal_checkpoint(wildcards=None):
     configured = config["thermal"]["checkpoint"]
     return configured if configured else f"{RESULTS}/models/thermal_generator.pt"

@@ -21,6 +21,7 @@ rule embed:
         gpu=1,
     params:
         store=get_output_store,
+        raw_inputs=get_embed_raw_state,
         source=get_embed_source_args,
         checkpoint=get_backbone_checkpoint,
         batch_size=config["backbone"]["batch_size"],

@@ -64,6 +64,7 @@ rule frames:
         gpu=1,
     params:
         store=get_output_store,
+        raw_inputs=raw_files_state("video"),
         video=get_video_args,
         model_flag=get_frame_model_flag,
     shell:
