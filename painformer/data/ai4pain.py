@@ -214,6 +214,7 @@ def index_ai4pain(
     classes: list[str] | None = None,
     check_videos: bool = True,
     decode_videos: bool = False,
+    video_decoder: str = "auto",
     dataset: str = "ai4pain",
     workers: int | None = None,
 ) -> tuple[pd.DataFrame, list[Problem]]:
@@ -310,7 +311,7 @@ def index_ai4pain(
         if check_videos:
             found += [
                 Problem(row["sample"], row["video"], text)
-                for text in video_problems(row["video"], decode_first_frame=decode_videos)
+                for text in video_problems(row["video"], decode_first_frame=decode_videos, decoder=video_decoder)
             ]
         return found
 

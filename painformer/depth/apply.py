@@ -33,6 +33,7 @@ class DepthSettings:
     """Which frames, how they are cropped, how depth is stretched to 8 bits, how inference runs.
 
     ``fps``: the dataset's frame rate; videos at another rate are resampled (``painformer.video``).
+    ``decoder``: the video decoder, ``auto``, ``decord`` or ``pyav`` (``painformer.video.decoders``).
     """
 
     num_frames: int
@@ -41,6 +42,7 @@ class DepthSettings:
     batch_size: int = 16
     device: str = "auto"
     fps: float | None = None
+    decoder: str = "auto"
 
     def __post_init__(self) -> None:
         if self.num_frames < 1:
@@ -61,7 +63,7 @@ def apply_depth(
     force: bool | str = False,
 ) -> SampleStore:
     """Fill ``out`` with depth frames for every sample of ``table``, resuming from its done mask."""
-    from painformer.video import read_frames
+    from painformer.video import read_frames, resolve_decoder
 
     if table.empty:
         raise InputError("the sample table is empty")
@@ -69,6 +71,7 @@ def apply_depth(
         if column not in table.columns:
             raise InputError(f"the sample table has no {column!r} column")
     info = describe_model_dir(model_dir)
+    decoder = resolve_decoder(settings.decoder)
     store = SampleStore.create_or_resume(
         out,
         kind="frames",
@@ -85,6 +88,7 @@ def apply_depth(
             "normalization": settings.normalization,
             # only when set, so that stores made before the rate check existed still resume
             **({"fps": settings.fps} if settings.fps is not None else {}),
+            "decoder": decoder,
         },
         attrs={"modality": "depth", "depth_model": info.as_dict()},
         force=force,
@@ -105,7 +109,7 @@ def apply_depth(
         path = videos[index]
         if not Path(path).is_file():
             raise InputError(f"{path}: video of sample {samples[index]} is missing")
-        return read_frames(path, num_frames=settings.num_frames, crop=settings.crop, fps=settings.fps)
+        return read_frames(path, num_frames=settings.num_frames, crop=settings.crop, fps=settings.fps, decoder=decoder)
 
     log.info(
         "%d of %d samples to process with %s on %s%s",

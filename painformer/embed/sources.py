@@ -38,9 +38,14 @@ class VideoSource:
     crop: str = "center"
     # The dataset's frame rate: videos at another rate are resampled (None: each video's own rate).
     fps: float | None = None
+    # auto, decord or pyav (painformer.video.decoders); resolved here, so the fingerprint names the one used.
+    decoder: str = "auto"
     meta: SampleMeta = field(init=False)
 
     def __post_init__(self) -> None:
+        from painformer.video import resolve_decoder
+
+        self.decoder = resolve_decoder(self.decoder)
         self.meta = SampleMeta.from_table(self.table)
         self.videos = [str(v) for v in self.table["video"]]
         if self.num_frames is None:
@@ -53,12 +58,12 @@ class VideoSource:
         path = self.videos[index]
         if not Path(path).is_file():
             raise InputError(f"{path}: video of sample {self.meta.samples[index]} is missing")
-        return read_frames(path, num_frames=self.num_frames, crop=self.crop, fps=self.fps)
+        return read_frames(path, num_frames=self.num_frames, crop=self.crop, fps=self.fps, decoder=self.decoder)
 
     def fingerprint(self) -> dict[str, Any]:
         # The rate enters only when given, so that stores made before it existed still resume.
         rate = {"fps": self.fps} if self.fps is not None else {}
-        return {"source": "video", "num_frames": self.num_frames, "crop": self.crop, **rate}
+        return {"source": "video", "num_frames": self.num_frames, "crop": self.crop, **rate, "decoder": self.decoder}
 
 
 @dataclass
@@ -106,13 +111,14 @@ def open_source(
     num_frames: int | None = None,
     crop: str = "center",
     fps: float | None = None,
+    decoder: str = "auto",
 ) -> ImageSource:
     """The image source for a modality/representation (RGB from videos, all else from a store)."""
     problem = input_problem(modality, representation)
     if problem:
         raise InputError(f"{modality}/{representation}: {problem}")
     if modality == "rgb" and images is None:
-        return VideoSource(table=table, num_frames=num_frames, crop=crop, fps=fps)
+        return VideoSource(table=table, num_frames=num_frames, crop=crop, fps=fps, decoder=decoder)
     if images is None:
         raise InputError(f"{modality}/{representation}: give the upstream image store with --images")
     return StoreSource(path=Path(images), table=table)

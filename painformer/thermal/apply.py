@@ -9,6 +9,7 @@ decoding of the next sample overlaps generation of the current one.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,13 +34,17 @@ FrameReader = Callable[..., np.ndarray]
 
 @dataclass(frozen=True)
 class ApplySettings:
-    """``fps``: the dataset's frame rate; videos at another rate are resampled (``painformer.video``)."""
+    """``fps``: the dataset's frame rate; videos at another rate are resampled (``painformer.video``).
+
+    ``decoder``: the video decoder, ``auto``, ``decord`` or ``pyav`` (``painformer.video.decoders``).
+    """
 
     num_frames: int
     crop: str = "center"
     batch_size: int = 32
     device: str = "auto"
     fps: float | None = None
+    decoder: str = "auto"
 
 
 def _default_reader() -> FrameReader:
@@ -78,7 +83,10 @@ def apply_generator(
     """Fill ``out`` with thermal frames for every sample of ``table``, resuming from its done mask."""
     if table.empty:
         raise InputError("the sample table is empty")
-    reader = frame_reader or _default_reader()
+    from painformer.video import resolve_decoder
+
+    decoder = resolve_decoder(settings.decoder)
+    reader = frame_reader or functools.partial(_default_reader(), decoder=decoder)
     device = select_device(settings.device)
     generator, content = load_generator(checkpoint, device=device)
     image_size = int(content["image_size"])
@@ -98,6 +106,7 @@ def apply_generator(
             "image_size": image_size,
             # only when set, so that stores made before the rate check existed still resume
             **({"fps": settings.fps} if settings.fps is not None else {}),
+            "decoder": decoder,
         },
         attrs={
             "modality": "thermal",

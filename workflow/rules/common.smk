@@ -149,10 +149,14 @@ def get_embed_upstream(wildcards):
     ]
 
 
+# Which library decodes video frames (auto: decord when installed, else PyAV), for every job that decodes.
+VIDEO_DECODER = config["video"].get("decoder", "auto")
+
+
 def get_video_args(wildcards=None):
     """How frames are taken from a video: the same for RGB embeddings and the frame models."""
     video = config["video"]
-    args = f"--num-frames {video['num_frames']} --crop {video.get('crop', 'center')}"
+    args = f"--num-frames {video['num_frames']} --crop {video.get('crop', 'center')} --decoder {VIDEO_DECODER}"
     if video.get("fps") is not None:
         args += f" --fps {video['fps']}"
     return args

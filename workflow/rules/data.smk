@@ -70,11 +70,12 @@ else:
             on_bad_sample=DATASET.get("on_bad_sample", "fail"),
             name=DATASET["name"],
             layout=get_ai4pain_layout_arg,
+            decoder=VIDEO_DECODER,
         shell:
             "painformer index --dataset {params.dataset_format} --name {params.name} --root {params.root} "
             "--biosignals {params.biosignals} --classes '{params.classes}' "
             "--on-bad-sample {params.on_bad_sample} --report {output.bad_samples} {params.layout} "
-            "--out {output.samples} > {log} 2>&1"
+            "--decoder {params.decoder} --out {output.samples} > {log} 2>&1"
 
 
 rule resolved_config:

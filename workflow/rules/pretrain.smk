@@ -64,9 +64,11 @@ if PRETRAIN_DEMO:
         params:
             root=f"{PRETRAIN_DATA}/dataset",
             name=f"{DATASET['name']}_pretrain",
+            decoder=VIDEO_DECODER,
         shell:
             "painformer index --dataset biovid --name {params.name} --root {params.root} "
-            "--classes BL1,PA4 --report {output.bad_samples} --out {output.samples} > {log} 2>&1"
+            "--classes BL1,PA4 --decoder {params.decoder} --report {output.bad_samples} "
+            "--out {output.samples} > {log} 2>&1"
 
 
 # Demo tasks from a sample table: face identity, face pain and one biosignal pain task per
@@ -106,11 +108,12 @@ rule pretrain_tasks:
         signals=" ".join(PRETRAIN_SIGNALS),
         representation=PRETRAIN_REPRESENTATION,
         probe_subjects=PRETRAIN.get("probe_subjects", 3),
+        decoder=VIDEO_DECODER,
     shell:
         "painformer pretrain make-demo-tasks --samples {input.samples} --out {params.out} "
         "--frames-per-video {params.frames_per_video} --frame-window {params.frame_window} "
         "--signal {params.signals} --representation {params.representation} "
-        "--probe-subjects {params.probe_subjects} > {log} 2>&1"
+        "--probe-subjects {params.probe_subjects} --decoder {params.decoder} > {log} 2>&1"
 
 
 # The demo tasks.yaml names the task files only; append pretrain.training as its `training`
