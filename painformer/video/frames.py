@@ -28,7 +28,8 @@ stage sees the same frames of a video:
   resolution video, or a small face) gets a warning, because enlarging it
   that much gives the backbone blurred frames.
 
-Frames are returned as uint8 arrays and never written as image files.
+Frames are decoded by decord or PyAV (``decoder``; ``painformer.video.decoders``), which give
+the same frames. They are returned as uint8 arrays and never written as image files.
 """
 
 from __future__ import annotations
