@@ -1,15 +1,18 @@
 """Video modalities: decoding speed, thermal and depth throughput, frame-store size per video.
 
-    python benchmarks/video.py [--demo-root /tmp/bench_demo] [--threads 2] [--repeats 3]
+    python benchmarks/video.py [--demo-root /tmp/bench_demo] [--threads 2] [--repeats 3] [--decoders decord pyav]
         [--depth-model-dir DIR] [--thermal-checkpoint X.pt] [--storage-videos 2] [--device auto]
 
 Prints one table:
 
 - **decode**: frames/s and ms per video of ``painformer.video.read_frames`` over
-  every demo video, for all frames and for 4 evenly spaced frames, with the
-  centre crop and the face crop (Haar cascade, one box per video), and for 4
-  frames with an expected frame rate (``fps=25``: the check only; ``fps=50``:
-  the 25 fps videos resampled by timestamp);
+  every demo video, with each decoder (decord and PyAV, timed in turn), for all
+  frames and for 4 evenly spaced frames, with the centre crop and the face crop
+  (Haar cascade, one box per video), and for 4 frames with an expected frame
+  rate (``fps=25``: the check only; ``fps=50``: the 25 fps videos resampled by
+  timestamp); then on as many lossy clips with a key frame every 25 frames,
+  where reading 4 frames can skip ahead (seek) instead of decoding from the
+  first frame. The PyAV rows say how far PyAV's pixels are from decord's;
 - **thermal**: frames/s of ``translate_frames`` (224 -> 64 -> 224, the path of
   ``thermal apply``) at batch 16 over one video's frames, with a generator of the default architecture
   and random pix2pix initial weights (speed does not depend on the weights);
@@ -90,46 +93,106 @@ def ensure_demo(root: Path) -> Path:
     return root
 
 
-def decode_rows(videos: list[Path], *, repeats: int) -> list[Row]:
-    """read_frames over every video, per (frames, crop) setting."""
+def interleaved_best(runs: dict[str, Callable[[], object]], *, repeats: int) -> tuple[dict[str, float], dict]:
+    """Shortest wall time of each run over ``repeats`` rounds that take the runs in turn (after a warm-up of each),
+    so that a change in machine load hits every run alike; also each run's warm-up result."""
+    results = {name: run() for name, run in runs.items()}
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(repeats):
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - started)
+    return best, results
+
+
+def decoder_rows(
+    videos: list[Path], *, decoders: list[str], repeats: int, num_frames: int | None, crop: str, note: str, **options
+) -> list[Row]:
+    """read_frames over ``videos`` with each decoder, side by side; the PyAV row says how far its pixels are."""
+    runs = {
+        name: lambda name=name: [
+            read_frames(v, num_frames=num_frames, crop=crop, decoder=name, **options) for v in videos
+        ]
+        for name in decoders
+    }
+    seconds, results = interleaved_best(runs, repeats=repeats)
+    frames = sum(len(f) for f in next(iter(results.values())))
+    label = "all frames" if num_frames is None else f"{num_frames} sampled frames"
+    rate = f", fps={options['fps']:g}" if options.get("fps") else ""
     rows = []
-    for num_frames in (None, 4):
-        for crop in ("center", "face"):
-            counts: list[int] = []
-
-            def decode_all(counts: list[int] = counts, num_frames: int | None = num_frames, crop: str = crop) -> None:
-                counts[:] = [len(read_frames(v, num_frames=num_frames, crop=crop)) for v in videos]
-
-            seconds = best_seconds(decode_all, repeats=repeats, device=torch.device("cpu"))
-            frames = sum(counts)
-            label = "all frames" if num_frames is None else f"{num_frames} sampled frames"
-            rows.append(
-                Row(
-                    what="decode",
-                    case=f"{label}, {crop} crop",
-                    frames_per_s=f"{frames / seconds:.0f}",
-                    ms_per_video=f"{1e3 * seconds / len(videos):.1f}",
-                    note=f"{len(videos)} videos, {frames // len(videos)} frames each -> 224x224",
-                )
+    for name in decoders:
+        difference = ""
+        if name != decoders[0]:
+            largest = max(
+                int(np.abs(a.astype(int) - b.astype(int)).max()) for a, b in zip(results[decoders[0]], results[name])
             )
-    # The frame-rate check reads every frame's timestamp; at another rate the frames are chosen by timestamp.
-    for fps, what in ((25.0, "rate checked, matches"), (50.0, "rate checked, resampled")):
-
-        def decode_checked(fps: float = fps) -> None:
-            for v in videos:
-                read_frames(v, num_frames=4, crop="center", fps=fps)
-
-        seconds = best_seconds(decode_checked, repeats=repeats, device=torch.device("cpu"))
+            difference = f"; pixels differ from {decoders[0]}'s by at most {largest}/255"
         rows.append(
             Row(
                 what="decode",
-                case=f"4 sampled frames, center crop, fps={fps:g}",
-                frames_per_s=f"{4 * len(videos) / seconds:.0f}",
-                ms_per_video=f"{1e3 * seconds / len(videos):.1f}",
-                note=f"{len(videos)} videos at 25 fps; {what}",
+                case=f"{name}: {label}, {crop} crop{rate}",
+                frames_per_s=f"{frames / seconds[name]:.0f}",
+                ms_per_video=f"{1e3 * seconds[name] / len(videos):.1f}",
+                note=f"{len(videos)} {note}{difference}",
             )
         )
     return rows
+
+
+def decode_rows(videos: list[Path], *, decoders: list[str], repeats: int, scratch: Path) -> list[Row]:
+    """Each decoder per (frames, crop) setting on the demo videos, then on clips with frequent key frames."""
+    rows = []
+    each = f"videos, {len(read_frames(videos[0], num_frames=None, size=8))} frames each -> 224x224"
+    for num_frames in (None, 4):
+        for crop in ("center", "face"):
+            rows += decoder_rows(
+                videos, decoders=decoders, repeats=repeats, num_frames=num_frames, crop=crop, note=each
+            )
+    # The frame-rate check reads every frame's timestamp; at another rate the frames are chosen by timestamp.
+    for fps, what in ((25.0, "rate checked, matches"), (50.0, "rate checked, resampled")):
+        rows += decoder_rows(
+            videos,
+            decoders=decoders,
+            repeats=repeats,
+            num_frames=4,
+            crop="center",
+            fps=fps,
+            note=f"videos at 25 fps; {what}",
+        )
+    # The demo videos have one key frame (x264's default interval is 250 frames), so any frame is reached by
+    # decoding from the first; with a key frame every second a reader can skip (seek) ahead instead.
+    clips = [keyframe_clip(scratch / f"gop25_{i}.mp4", seed=i) for i in range(len(videos))]
+    for num_frames in (None, 4):
+        rows += decoder_rows(
+            clips,
+            decoders=decoders,
+            repeats=repeats,
+            num_frames=num_frames,
+            crop="center",
+            note="clips of 138 frames 256x256, key frame every 25, B-frames",
+        )
+    return rows
+
+
+def keyframe_clip(path: Path, *, seed: int, frames: int = 138, size: int = 256) -> Path:
+    """A lossy H.264 clip (crf 23, yuv420p, B-frames) with a key frame every 25 frames; moving texture and noise."""
+    import av
+
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:size, 0:size]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25, options={"crf": "23", "g": "25", "bf": "3"})
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for i in range(frames):
+            image = np.stack([(cols + 3 * i) % 256, (rows + 5 * i) % 256, (cols + rows + 7 * i) // 2 % 256], axis=-1)
+            image = np.clip(image + rng.integers(-10, 11, image.shape), 0, 255).astype(np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
 
 
 def random_generator_checkpoint(path: Path) -> Path:
@@ -261,6 +324,10 @@ def main() -> None:
     parser.add_argument("--storage-videos", type=int, default=2, help="demo videos written to each frame store")
     parser.add_argument("--model-frames", type=int, default=32, help="frames per timed depth run (thermal: one video)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument(
+        "--decoders", nargs="+", choices=["decord", "pyav"], help="video decoders to time (default: those installed)"
+    )
+    parser.add_argument("--decode-only", action="store_true", help="only the decode rows")
     args = parser.parse_args()
 
     import cv2
@@ -269,6 +336,7 @@ def main() -> None:
     from painformer.data.biovid import index_biovid
     from painformer.depth.model import make_tiny_depth_model
     from painformer.utils import select_device
+    from painformer.video.decoders import decord_installed
 
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     transformers_logging.disable_progress_bar()
@@ -282,11 +350,15 @@ def main() -> None:
     videos = [Path(v) for v in table["video"]]
     started = time.perf_counter()
 
-    rows = decode_rows(videos, repeats=args.repeats)
+    decoders = args.decoders or (["decord", "pyav"] if decord_installed() else ["pyav"])
     video_frames = read_frames(videos[0], num_frames=None)
     model_frames = np.concatenate([video_frames, read_frames(videos[1], num_frames=None)])[: args.model_frames]
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)
+        rows = decode_rows(videos, decoders=decoders, repeats=args.repeats, scratch=scratch)
+        if args.decode_only:
+            finish(args, device, videos, root, rows, started)
+            return
         random_checkpoint = random_generator_checkpoint(scratch / "random.pt")
         rows.append(thermal_row(random_checkpoint, "random init", video_frames, repeats=args.repeats, device=device))
         if args.thermal_checkpoint:
@@ -321,6 +393,10 @@ def main() -> None:
             )
         )
 
+    finish(args, device, videos, root, rows, started)
+
+
+def finish(args, device: torch.device, videos: list[Path], root: Path, rows: list[Row], started: float) -> None:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
         f"\ndevice {device}, {torch.get_num_threads()} torch threads, {args.threads} OpenCV threads, "

@@ -32,6 +32,7 @@ upstream store's sample it was computed from.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import logging
@@ -806,10 +807,11 @@ def input_path(path: str) -> str:
     return os.path.abspath(path) if path and path != "nan" else ""
 
 
-def video_fingerprint(*, num_frames: int | None, crop: str, fps: float | None) -> dict[str, Any]:
-    """The keys every store of decoded video frames shares (extended by each stage)."""
+def video_fingerprint(*, num_frames: int | None, crop: str, fps: float | None, decoder: str) -> dict[str, Any]:
+    """The keys every store of decoded video frames shares (extended by each stage). ``decoder`` is
+    the resolved backend (decord or pyav), so a store is never resumed with the other one's frames."""
     # The rate enters only when given, so that stores made before it existed still resume.
-    return {"num_frames": num_frames, "crop": crop, **({"fps": fps} if fps is not None else {})}
+    return {"num_frames": num_frames, "crop": crop, **({"fps": fps} if fps is not None else {}), "decoder": decoder}
 
 
 def read_sample_video(
@@ -819,12 +821,16 @@ def read_sample_video(
     num_frames: int,
     crop: str,
     fps: float | None,
+    decoder: str,
     reader: Callable[..., np.ndarray] | None = None,
     size: int = 224,
 ) -> np.ndarray:
-    """Decode one sample's video and refuse frames of another shape than every sample's."""
+    """Decode one sample's video with ``decoder`` (or a given ``reader``) and refuse frames of another
+    shape than every sample's."""
     if reader is None:
-        from painformer.video import read_frames as reader
+        from painformer.video import read_frames
+
+        reader = functools.partial(read_frames, decoder=decoder)
     if not Path(path).is_file():
         raise InputError(f"{path}: video of sample {sample} is missing")
     rate = {"fps": fps} if fps is not None else {}

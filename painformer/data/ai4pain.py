@@ -215,6 +215,7 @@ def index_ai4pain(
     classes: list[str] | None = None,
     check_videos: bool = True,
     decode_videos: bool = False,
+    video_decoder: str = "auto",
     dataset: str = "ai4pain",
     workers: int | None = None,
 ) -> tuple[pd.DataFrame, list[Problem]]:
@@ -318,7 +319,7 @@ def index_ai4pain(
         if check_videos:
             found += [
                 Problem(row["sample"], row["video"], text)
-                for text in video_problems(row["video"], decode_first_frame=decode_videos)
+                for text in video_problems(row["video"], decode_first_frame=decode_videos, decoder=video_decoder)
             ]
         return found
 

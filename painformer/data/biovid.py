@@ -134,6 +134,7 @@ def index_biovid(
     classes: list[str] | None = None,
     check_videos: bool = True,
     decode_videos: bool = False,
+    video_decoder: str = "auto",
     dataset: str = "biovid",
     workers: int | None = None,
     expected_fs: float = BIOVID_FS,
@@ -144,7 +145,7 @@ def index_biovid(
     Problems (``Problem(sample, file, problem)``; sample "" for a file that is no sample):
     bad samples.csv rows, files listed but missing, files present but not listed, biosignal
     files with missing columns, NaN/inf or the wrong sampling, videos that are empty or that
-    decord cannot open (``check_videos``; ``decode_videos`` also decodes their first frame). Only samples of ``classes`` (None: all) are checked and returned; the table
+    the video decoder (``video_decoder``) cannot open (``check_videos``; ``decode_videos`` also decodes their first frame). Only samples of ``classes`` (None: all) are checked and returned; the table
     holds only samples without problems. Paths start with ``root`` exactly as given, so a
     relative root gives relative paths.
     """
@@ -186,7 +187,7 @@ def index_biovid(
         _, signal_text = biosignal_problems(row["biosignals"], expected_fs=expected_fs, min_seconds=min_seconds)
         found = [Problem(row["sample"], row["biosignals"], text) for text in signal_text]
         if check_videos:
-            video_text = video_problems(row["video"], decode_first_frame=decode_videos)
+            video_text = video_problems(row["video"], decode_first_frame=decode_videos, decoder=video_decoder)
         else:
             video_text = [] if os.path.isfile(row["video"]) else ["file not found"]
         found += [Problem(row["sample"], row["video"], text) for text in video_text]

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from painformer.errors import InputError
+from painformer.video.cli import add_decoder_option
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +50,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "--video-check",
         default="open",
         choices=["open", "decode", "exists"],
-        help="open: decord opens each video and finds frames (default); decode: also decode the "
+        help="open: the video decoder opens each video and finds frames (default); decode: also decode the "
         "first frame (about 4x slower); exists: only check the file is there",
     )
+    add_decoder_option(index)
     index.add_argument("--workers", type=int, default=None, help="threads checking files (default: 2 per CPU, max 16)")
     index.set_defaults(func=run_index)
 
@@ -109,7 +111,11 @@ def run_index(args: argparse.Namespace) -> int:
         args.report = str(Path(args.out).parent / DEFAULT_REPORT)
     if Path(args.report).resolve() == Path(args.out).resolve():
         raise InputError(f"--report and --out are the same file: {args.out}")
-    video_options = {"check_videos": args.video_check != "exists", "decode_videos": args.video_check == "decode"}
+    video_options = {
+        "check_videos": args.video_check != "exists",
+        "decode_videos": args.video_check == "decode",
+        "video_decoder": args.decoder,
+    }
     if args.dataset == "biovid":
         if args.ai4pain_layout:
             raise InputError("--ai4pain-layout applies to --dataset ai4pain only")

@@ -47,13 +47,14 @@ def escapes_root(root: str | os.PathLike, path: str | os.PathLike) -> bool:
     return os.path.commonpath([base, target]) != base
 
 
-def video_problems(path: str | Path, *, decode_first_frame: bool = False) -> list[str]:
-    """Open a video with decord (the reader every later stage uses) and list what stops it.
+def video_problems(path: str | Path, *, decode_first_frame: bool = False, decoder: str = "auto") -> list[str]:
+    """Open a video with the frame decoder every later stage uses and list what stops it.
 
     Opening parses the container and the frame index, which catches empty, truncated and
     non-video files (~12 ms for a BioVid-sized video). ``decode_first_frame`` also decodes
     frame 0, catching a broken stream behind a valid index, at ~4x the cost (measured in
-    docs/datasets.md), so it is opt-in.
+    docs/datasets.md), so it is opt-in. ``decoder``: ``auto``, ``decord`` or ``pyav``
+    (``painformer.video.decoders``).
     """
     path = Path(path)
     try:
@@ -62,23 +63,26 @@ def video_problems(path: str | Path, *, decode_first_frame: bool = False) -> lis
         return ["file not found"]
     if size == 0:
         return ["empty file"]
-    from painformer.video.frames import import_decord
+    from painformer.video.decoders import VideoError, open_video
 
-    decord = import_decord()
     try:
-        reader = decord.VideoReader(str(path), num_threads=1)
-        frames = len(reader)
-        if frames == 0:
-            return ["video has no frames"]
+        reader = open_video(path, decoder, threads=1)
+    except VideoError as error:
+        return [error.problem]
+    try:
         if decode_first_frame:
-            reader[0]
-    except (RuntimeError, decord.DECORDError) as error:
-        return [f"video does not decode ({str(error).strip().splitlines()[0][:200]})"]
+            reader.frames([0])
+    except VideoError as error:
+        return [error.problem]
+    except Exception as error:  # noqa: BLE001 - a decoder's own error types; reported, not raised
+        return [f"video does not decode ({str(error).strip().splitlines()[0][:200] if str(error).strip() else error})"]
+    finally:
+        reader.close()
     return []
 
 
 def default_workers() -> int:
-    """Threads for file checks: decord and pandas' parser spend their time outside the GIL."""
+    """Threads for file checks: the video decoders and pandas' parser spend their time outside the GIL."""
     try:
         available = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux

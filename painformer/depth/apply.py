@@ -43,6 +43,7 @@ class DepthSettings:
     """Which frames, how they are cropped, how depth is stretched to 8 bits, how inference runs.
 
     ``fps``: the dataset's frame rate; videos at another rate are resampled (``painformer.video``).
+    ``decoder``: the video decoder, ``auto``, ``decord`` or ``pyav`` (``painformer.video.decoders``).
     """
 
     num_frames: int
@@ -51,6 +52,7 @@ class DepthSettings:
     batch_size: int = 16
     device: str = "auto"
     fps: float | None = None
+    decoder: str = "auto"
 
     def __post_init__(self) -> None:
         if self.num_frames < 1:
@@ -67,6 +69,9 @@ class DepthStage(StoreStage):
     def __init__(self, *, table: pd.DataFrame, model_dir: str | Path, settings: DepthSettings):
         self.model_dir, self.settings = model_dir, settings
         self.info = describe_model_dir(model_dir)
+        from painformer.video import resolve_decoder
+
+        self.decoder = resolve_decoder(settings.decoder)
         self.videos = [str(v) for v in table["video"]]
         self.watched = [input_path(video) for video in self.videos]
         self.samples = [str(s) for s in table["sample"]]
@@ -83,7 +88,9 @@ class DepthStage(StoreStage):
                 "model": "depth_anything",
                 "config_sha256": info.config_sha256,
                 "weights_sha256": info.weights_sha256,
-                **video_fingerprint(num_frames=settings.num_frames, crop=settings.crop, fps=settings.fps),
+                **video_fingerprint(
+                    num_frames=settings.num_frames, crop=settings.crop, fps=settings.fps, decoder=self.decoder
+                ),
                 "normalization": settings.normalization,
             },
             attrs={"modality": "depth", "depth_model": info.as_dict()},
@@ -115,6 +122,7 @@ class DepthStage(StoreStage):
             num_frames=settings.num_frames,
             crop=settings.crop,
             fps=settings.fps,
+            decoder=self.decoder,
         )
 
     def compute(self, batch: list[tuple[int, np.ndarray]]) -> np.ndarray:

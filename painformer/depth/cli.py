@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from painformer.cli_types import frame_rate, positive_int
+from painformer.video.cli import add_decoder_option
 
 
 def add_commands(subparsers) -> None:
@@ -41,6 +42,7 @@ def add_commands(subparsers) -> None:
         type=frame_rate,
         help="expected frame rate (BioVid 25, AI4Pain 30): other rates are resampled, with a warning",
     )
+    add_decoder_option(apply)
     apply.add_argument(
         "--normalization",
         default="video",
@@ -87,6 +89,7 @@ def run_apply(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
         fps=args.fps,
+        decoder=args.decoder,
     )
     store = apply_depth(
         table=read_sample_table(args.samples),

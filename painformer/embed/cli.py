@@ -10,6 +10,7 @@ import torch
 from painformer.cli_types import frame_rate, positive_int
 from painformer.embed.names import MODALITIES, REPRESENTATIONS
 from painformer.errors import InputError
+from painformer.video.cli import add_decoder_option
 
 
 def add_commands(subparsers) -> None:
@@ -31,6 +32,7 @@ def add_commands(subparsers) -> None:
         type=frame_rate,
         help="expected frame rate (RGB; BioVid 25, AI4Pain 30): other rates are resampled, with a warning",
     )
+    add_decoder_option(embed)
     embed.add_argument(
         "--checkpoint", default="none", help="PainFormer checkpoint, or 'none' for an untrained backbone"
     )
@@ -103,6 +105,7 @@ def run_embed(args: argparse.Namespace) -> int:
         num_frames=args.num_frames,
         crop=args.crop,
         fps=args.fps,
+        decoder=args.decoder,
     )
     checkpoint = None if args.checkpoint.lower() in ("none", "") else args.checkpoint
     model = load_painformer(checkpoint)

@@ -48,9 +48,14 @@ class VideoSource:
     crop: str = "center"
     # The dataset's frame rate: videos at another rate are resampled (None: each video's own rate).
     fps: float | None = None
+    # auto, decord or pyav (painformer.video.decoders); resolved here, so the fingerprint names the one used.
+    decoder: str = "auto"
     meta: SampleMeta = field(init=False)
 
     def __post_init__(self) -> None:
+        from painformer.video import resolve_decoder
+
+        self.decoder = resolve_decoder(self.decoder)
         self.meta = SampleMeta.from_table(self.table)
         self.videos = [str(v) for v in self.table["video"]]
         if self.num_frames is None:
@@ -64,10 +69,14 @@ class VideoSource:
             num_frames=self.num_frames,
             crop=self.crop,
             fps=self.fps,
+            decoder=self.decoder,
         )
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"source": "video", **video_fingerprint(num_frames=self.num_frames, crop=self.crop, fps=self.fps)}
+        return {
+            "source": "video",
+            **video_fingerprint(num_frames=self.num_frames, crop=self.crop, fps=self.fps, decoder=self.decoder),
+        }
 
     def inputs(self, index: int) -> SampleInputs:
         return SampleInputs(files=(input_path(self.videos[index]),))
@@ -150,13 +159,14 @@ def open_source(
     num_frames: int | None = None,
     crop: str = "center",
     fps: float | None = None,
+    decoder: str = "auto",
 ) -> ImageSource:
     """The image source for a modality/representation (RGB from videos, all else from a store)."""
     problem = input_problem(modality, representation)
     if problem:
         raise InputError(f"{modality}/{representation}: {problem}")
     if modality == "rgb" and images is None:
-        return VideoSource(table=table, num_frames=num_frames, crop=crop, fps=fps)
+        return VideoSource(table=table, num_frames=num_frames, crop=crop, fps=fps, decoder=decoder)
     if images is None:
         raise InputError(f"{modality}/{representation}: give the upstream image store with --images")
     return StoreSource(path=Path(images), table=table, modality=modality, representation=representation)

@@ -12,6 +12,7 @@ import numpy as np
 from painformer.cli_types import frame_rate, positive_int
 from painformer.errors import InputError
 from painformer.names import CROPS, FRAMES, MODALITIES, REPRESENTATIONS
+from painformer.video.cli import add_decoder_option
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ def add_commands(subparsers) -> None:
     parser.add_argument("--num-frames", type=positive_int, default=4, help="frames per video (video modalities)")
     parser.add_argument("--crop", default=CROPS[0], choices=CROPS, help="frame crop (RGB)")
     parser.add_argument("--fps", type=frame_rate, help="expected frame rate (RGB): other rates are resampled")
+    add_decoder_option(parser)
     parser.add_argument("--stages", type=int, nargs="+", default=[3, 4], choices=[3, 4])
     parser.add_argument("--reduce", default="mean", choices=["mean", "max"], help="how heads are combined")
     parser.add_argument("--rollout", action="store_true", help="attention rollout within each stage")
@@ -112,6 +114,7 @@ def sample_items(args: argparse.Namespace) -> Iterator[tuple[str, str, np.ndarra
         num_frames=num_frames,
         crop=args.crop,
         fps=args.fps,
+        decoder=args.decoder,
     )
     class_of = dict(zip(chosen["sample"].astype(str), chosen["class_name"].astype(str)))
     for index, sample in enumerate(source.meta.samples):

@@ -9,6 +9,7 @@ import logging
 from painformer.cli_types import positive_int
 from painformer.errors import InputError
 from painformer.names import BIOVID_SIGNALS, PRETRAIN_REPRESENTATIONS
+from painformer.video.cli import add_decoder_option
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ def add_commands(subparsers) -> None:
         metavar=("START", "END"),
         help="take the frames from this part of each clip, as fractions of its length (default: 0 1, the whole clip)",
     )
+    add_decoder_option(demo)
     demo.set_defaults(func=run_make_demo_tasks)
 
     probe = commands.add_parser(
@@ -121,6 +123,7 @@ def run_make_demo_tasks(args: argparse.Namespace) -> int:
         representation=args.representation,
         probe_subjects=args.probe_subjects,
         frame_window=(start, end),
+        decoder=args.decoder,
     )
     for path in written:
         print(path)

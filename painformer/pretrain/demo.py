@@ -38,11 +38,11 @@ log = logging.getLogger(__name__)
 PAIN_CLASSES = ("BL1", "PA4")
 
 
-def _read_video_frames(path: str, num_frames: int, window: tuple[float, float]) -> np.ndarray:
+def _read_video_frames(path: str, num_frames: int, window: tuple[float, float], decoder: str = "auto") -> np.ndarray:
     """Evenly spaced 224x224 centre-cropped RGB frames of a video (within ``window``, fractions of the clip)."""
     from painformer.video import read_frames
 
-    return read_frames(path, num_frames=num_frames, crop="center", window=window)
+    return read_frames(path, num_frames=num_frames, crop="center", window=window, decoder=decoder)
 
 
 def _write_task(
@@ -73,6 +73,7 @@ def make_demo_tasks(
     representation: str = "spec_psd",
     probe_subjects: int = 3,
     frame_window: tuple[float, float] = (0.0, 1.0),
+    decoder: str = "auto",
 ) -> list[Path]:
     """Write the demo task files and ``tasks.yaml`` to ``out``; return the written paths.
 
@@ -82,6 +83,7 @@ def make_demo_tasks(
     ``frame_window`` limits the frames to a part of each clip (fractions of its
     length), e.g. where the expression of a pain stimulus is, so that the face
     pain task's frame labels are not diluted by the calm start and end.
+    ``decoder``: the video decoder (``auto``, ``decord``, ``pyav``; the same frames either way).
     """
     from painformer.data import load_signal, read_sample_table
     from painformer.render import render_batch
@@ -108,7 +110,7 @@ def make_demo_tasks(
     signal_images: dict[str, dict[str, np.ndarray]] = {signal: {} for signal in signals}
     pain_rows = table[table["class_name"].isin(PAIN_CLASSES)]
     for row in table.itertuples(index=False):
-        frames[row.sample] = _read_video_frames(str(row.video), frames_per_video, frame_window)
+        frames[row.sample] = _read_video_frames(str(row.video), frames_per_video, frame_window, decoder)
     for position, row in enumerate(pain_rows.itertuples(index=False)):
         drawn = SPECTROGRAMS[position % len(SPECTROGRAMS)] if representation == ALL_SPECTROGRAMS else representation
         for signal in signals:

@@ -43,13 +43,17 @@ FrameReader = Callable[..., np.ndarray]
 
 @dataclass(frozen=True)
 class ApplySettings:
-    """``fps``: the dataset's frame rate; videos at another rate are resampled (``painformer.video``)."""
+    """``fps``: the dataset's frame rate; videos at another rate are resampled (``painformer.video``).
+
+    ``decoder``: the video decoder, ``auto``, ``decord`` or ``pyav`` (``painformer.video.decoders``).
+    """
 
     num_frames: int
     crop: str = "center"
     batch_size: int = 32
     device: str = "auto"
     fps: float | None = None
+    decoder: str = "auto"
 
 
 @torch.no_grad()
@@ -96,6 +100,9 @@ class ThermalStage(StoreStage):
         self.image_size = int(content["image_size"])
         self.generator_config = content["generator_config"]
         self.digest = sha256_file(checkpoint)
+        from painformer.video import resolve_decoder
+
+        self.decoder = resolve_decoder(settings.decoder)
         self.videos = [str(v) for v in table["video"]]
         self.watched = [input_path(video) for video in self.videos]
         self.samples = [str(s) for s in table["sample"]]
@@ -111,7 +118,9 @@ class ThermalStage(StoreStage):
             fingerprint={
                 "model": "thermal_generator",
                 "checkpoint_sha256": self.digest,
-                **video_fingerprint(num_frames=settings.num_frames, crop=settings.crop, fps=settings.fps),
+                **video_fingerprint(
+                    num_frames=settings.num_frames, crop=settings.crop, fps=settings.fps, decoder=self.decoder
+                ),
                 "image_size": self.image_size,
             },
             attrs={
@@ -141,6 +150,7 @@ class ThermalStage(StoreStage):
             num_frames=settings.num_frames,
             crop=settings.crop,
             fps=settings.fps,
+            decoder=self.decoder,
             reader=self.reader,
             size=FRAME_SIZE,
         )

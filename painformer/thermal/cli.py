@@ -7,6 +7,7 @@ import argparse
 import torch
 
 from painformer.cli_types import frame_rate, positive_int
+from painformer.video.cli import add_decoder_option
 
 
 def add_commands(subparsers) -> None:
@@ -78,6 +79,7 @@ def add_commands(subparsers) -> None:
         type=frame_rate,
         help="expected frame rate (BioVid 25, AI4Pain 30): other rates are resampled, with a warning",
     )
+    add_decoder_option(apply)
     apply.add_argument("--out", required=True, help="output store, e.g. results/demo/frames/thermal.zarr")
     apply.add_argument("--complete-marker", help="JSON file written only once every sample is done")
     apply.add_argument("--batch-size", type=positive_int, default=32, help="frames per generator batch")
@@ -138,7 +140,12 @@ def run_apply(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     table = read_sample_table(args.samples)
     settings = ApplySettings(
-        num_frames=args.num_frames, crop=args.crop, batch_size=args.batch_size, device=args.device, fps=args.fps
+        num_frames=args.num_frames,
+        crop=args.crop,
+        batch_size=args.batch_size,
+        device=args.device,
+        fps=args.fps,
+        decoder=args.decoder,
     )
     store = apply_generator(
         table=table,

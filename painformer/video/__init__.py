@@ -1,5 +1,6 @@
-"""Video decoding: evenly spaced frames, centre or face crop, 224x224 uint8 RGB."""
+"""Video decoding (decord or PyAV): evenly spaced frames, centre or face crop, 224x224 uint8 RGB."""
 
+from painformer.video.decoders import DECODERS, VideoError, open_video, resolve_decoder
 from painformer.video.frames import (
     CROPS,
     DATASET_FPS,
@@ -17,6 +18,10 @@ from painformer.video.frames import (
 
 __all__ = [
     "CROPS",
+    "DECODERS",
+    "VideoError",
+    "open_video",
+    "resolve_decoder",
     "DATASET_FPS",
     "FramePlan",
     "FrameSampling",

@@ -6,12 +6,24 @@ import argparse
 
 from painformer.cli_types import frame_rate
 
+DECODER_CHOICES = ("auto", "decord", "pyav")
+
+
+def add_decoder_option(parser: argparse.ArgumentParser) -> None:
+    """``--decoder``, shared by every command that decodes video frames."""
+    parser.add_argument(
+        "--decoder",
+        default="auto",
+        choices=DECODER_CHOICES,
+        help="video decoder: decord, pyav, or auto (decord when installed, else PyAV; the same frames either way)",
+    )
+
 
 def add_commands(subparsers) -> None:
     video = subparsers.add_parser(
         "video",
         help="video decoding: inspect frame counts, rates and crop boxes",
-        description="Frames are decoded with decord, N evenly spaced (round(linspace(0, len-1, N))), "
+        description="Frames are decoded with decord or PyAV (--decoder), N evenly spaced (round(linspace(0, len-1, N))), "
         "cropped to a square (centre, or one face box per video) and resized to 224x224. With --fps, "
         "a video at another rate is resampled by timestamp to that rate first.",
     )
@@ -26,6 +38,7 @@ def add_commands(subparsers) -> None:
     inspect.add_argument(
         "--fps", type=frame_rate, help="expected frame rate (BioVid 25, AI4Pain 30); default: each video's own"
     )
+    add_decoder_option(inspect)
     inspect.set_defaults(func=run_inspect)
 
 
@@ -35,7 +48,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     sampling = FrameSampling(args.num_frames)
     print("video\tframes\theight\twidth\tfps\tindices\tcrop\tbox_x\tbox_y\tbox_side")
     for path in args.videos:
-        plan, frames = decode_planned(path, sampling=sampling, fps=args.fps)
+        plan, frames = decode_planned(path, sampling=sampling, fps=args.fps, decoder=args.decoder)
         box, source = choose_box(frames, crop=args.crop, path=path)
         shown = ",".join(str(i) for i in plan.indices[:8]) + (",..." if len(plan.indices) > 8 else "")
         print(

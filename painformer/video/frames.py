@@ -28,7 +28,8 @@ stage sees the same frames of a video:
   resolution video, or a small face) gets a warning, because enlarging it
   that much gives the backbone blurred frames.
 
-Frames are returned as uint8 arrays and never written as image files.
+Frames are decoded by decord or PyAV (``decoder``; ``painformer.video.decoders``), which give
+the same frames. They are returned as uint8 arrays and never written as image files.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from painformer.errors import InputError
+from painformer.video.decoders import open_video
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,8 @@ CROPS = ("center", "face")
 DATASET_FPS = {"biovid": 25.0, "ai4pain": 30.0}
 # Rates within 1 % count as equal (29.97 fps NTSC video is "30 fps").
 FPS_TOLERANCE = 0.01
+# Timestamps closer than this are equally near (far below any frame duration, above float32 rounding).
+TIE_SECONDS = 1e-4
 # Enlarging the crop square by more than this visibly blurs the frames.
 MAX_UPSCALE = 2.0
 
@@ -127,22 +131,29 @@ def _rate_differs(video_fps: float, expected_fps: float) -> bool:
 
 
 def _nearest_frames(starts: np.ndarray, moments: np.ndarray) -> np.ndarray:
-    """For each moment, the frame whose start time is nearest (the earlier one on a tie)."""
+    """For each moment, the frame whose start time is nearest (the earlier one on a tie).
+
+    Distances within ``TIE_SECONDS`` count as a tie: decord reports timestamps in single
+    precision, so an exact tie (25 fps frames at 30 fps moments) would otherwise fall either way.
+    """
     after = np.clip(np.searchsorted(starts, moments, side="left"), 1, len(starts) - 1)
     before = after - 1
-    take_after = np.abs(starts[after] - moments) < np.abs(moments - starts[before])
+    take_after = np.abs(starts[after] - moments) < np.abs(moments - starts[before]) - TIE_SECONDS
     return np.where(take_after, after, before).astype(np.int64)
 
 
 def plan_frames(reader, *, sampling: FrameSampling, path: str | Path, fps: float | None = None) -> FramePlan:
-    """Which frames of an open decord reader to decode (rules in the module doc); warnings name ``path``."""
+    """Which frames of an open reader (``painformer.video.decoders``) to decode (rules in the module doc).
+
+    Warnings name ``path``.
+    """
     total = len(reader)
-    video_fps = float(reader.get_avg_fps() or 0.0)
+    video_fps = reader.fps
     if fps is not None and fps <= 0:
         raise InputError(f"{path}: expected frame rate must be positive, got {fps}")
     resampled = False
     if fps is not None and total > 1:
-        stamps = np.asarray(reader.get_frame_timestamp(list(range(total))), dtype=np.float64).reshape(total, 2)
+        stamps = reader.timestamps(np.arange(total))
         starts = stamps[:, 0]
         duration = float(stamps[-1, 1] - starts[0])
         if not np.isfinite(video_fps) or video_fps <= 0:
@@ -177,76 +188,52 @@ def plan_frames(reader, *, sampling: FrameSampling, path: str | Path, fps: float
             f" at the expected {fps:.3g} fps" if resampled else "",
             sampling.num_frames,
         )
-    times = np.asarray(reader.get_frame_timestamp(indices.tolist()), dtype=np.float64).reshape(-1, 2)[:, 0]
+    times = reader.timestamps(indices)[:, 0]
     return FramePlan(indices=indices, times=times, total_frames=total, video_fps=video_fps, resampled=resampled)
 
 
-def import_decord():
-    """decord, imported after OpenCV.
-
-    decord ships its own libpng/zlib; loaded first, it makes every later ``cv2.imread``
-    of a PNG fail ("bad parameters to zlib") in the same process. Loading OpenCV first
-    keeps both working.
-    """
-    import cv2  # noqa: F401
-    import decord
-
-    return decord
-
-
-def _open_reader(path: Path):
-    """A decord reader for ``path``; InputError naming the file when it cannot be decoded."""
-    if not path.exists():
-        raise InputError(f"{path}: video file does not exist")
-    if not path.is_file():
-        raise InputError(f"{path}: not a file")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: video file is empty")
-    decord = import_decord()
+def count_frames(path: str | Path, *, decoder: str = "auto") -> int:
+    """Number of frames of the video at ``path``."""
+    reader = open_video(path, decoder)
     try:
-        # Always the CPU context: the PyPI decord wheels are built without CUDA (a GPU context
-        # fails with "CUDA not enabled"), decoding a clip costs milliseconds next to the models,
-        # and the frames are cropped on the CPU anyway (docs/video.md).
-        reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
-    except Exception as error:  # decord raises its own DECORDError or RuntimeError
-        raise InputError(
-            f"{path}: cannot decode video ({str(error).splitlines()[0] if str(error) else type(error).__name__})"
-        ) from error
-    if len(reader) < 1:
-        raise InputError(f"{path}: video has no frames")
-    return reader
-
-
-def count_frames(path: str | Path) -> int:
-    """Number of frames decord reports for the video at ``path``."""
-    return len(_open_reader(Path(path)))
+        return len(reader)
+    finally:
+        reader.close()
 
 
 def decode_planned(
-    path: str | Path, *, sampling: FrameSampling, fps: float | None = None
+    path: str | Path, *, sampling: FrameSampling, fps: float | None = None, decoder: str = "auto"
 ) -> tuple[FramePlan, np.ndarray]:
     """Which frames were chosen (:class:`FramePlan`) and those frames at full resolution, uint8 (N, H, W, 3) RGB.
 
-    ``fps``: the expected frame rate, if any (see the module doc).
+    ``fps``: the expected frame rate, if any (see the module doc); ``decoder``: ``auto``, ``decord`` or
+    ``pyav`` (``painformer.video.decoders``).
     """
     path = Path(path)
-    reader = _open_reader(path)
-    plan = plan_frames(reader, sampling=sampling, path=path, fps=fps)
-    indices = plan.indices
+    reader = open_video(path, decoder)
     try:
-        frames = reader.get_batch(indices.tolist()).asnumpy()
-    except Exception as error:
-        raise InputError(
-            f"{path}: decoding frames {indices.min()}..{indices.max()} of {len(reader)} failed ({error})"
-        ) from error
+        plan = plan_frames(reader, sampling=sampling, path=path, fps=fps)
+        indices = plan.indices
+        try:
+            frames = reader.frames(indices)
+        except InputError:
+            raise
+        except Exception as error:
+            raise InputError(
+                f"{path}: decoding frames {indices.min()}..{indices.max()} of {len(reader)} failed ({error})"
+            ) from error
+    finally:
+        reader.close()
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] != len(indices):
         raise InputError(f"{path}: decoded an unexpected frame array of shape {frames.shape}")
     return plan, np.ascontiguousarray(frames, dtype=np.uint8)
 
 
-def decode_frames(path: str | Path, *, sampling: FrameSampling, fps: float | None = None) -> np.ndarray:
+def decode_frames(
+    path: str | Path, *, sampling: FrameSampling, fps: float | None = None, decoder: str = "auto"
+) -> np.ndarray:
     """The selected frames at full resolution, uint8 (N, H, W, 3) RGB; ``fps``: the expected rate, if any."""
-    return decode_planned(path, sampling=sampling, fps=fps)[1]
+    return decode_planned(path, sampling=sampling, fps=fps, decoder=decoder)[1]
 
 
 def crop_and_resize(frames: np.ndarray, box: SquareBox, *, size: int) -> np.ndarray:
@@ -270,6 +257,7 @@ def read_frames(
     size: int = 224,
     window: tuple[float, float] = (0.0, 1.0),
     fps: float | None = None,
+    decoder: str = "auto",
 ) -> np.ndarray:
     """Decode ``path`` into uint8 RGB frames of shape (N, size, size, 3).
 
@@ -279,12 +267,13 @@ def read_frames(
     square, with a warning naming the file, when no face is found).
     ``fps``: the dataset's frame rate; a video at another rate is resampled by
     timestamp, with a warning (``None``: take every video's own rate).
+    ``decoder``: ``auto`` (decord when installed, else PyAV), ``decord`` or ``pyav``; the same frames either way.
     """
     if crop not in CROPS:
         raise InputError(f"{path}: unknown crop {crop!r}; expected one of {', '.join(CROPS)}")
     if size < 1:
         raise InputError(f"{path}: frame size must be positive, got {size}")
-    frames = decode_frames(path, sampling=FrameSampling(num_frames, window=window), fps=fps)
+    frames = decode_frames(path, sampling=FrameSampling(num_frames, window=window), fps=fps, decoder=decoder)
     box, source = choose_box(frames, crop=crop, path=path)
     side = box.clamp_to(frames.shape[1], frames.shape[2]).side
     if side * MAX_UPSCALE < size:

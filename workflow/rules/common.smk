@@ -196,10 +196,21 @@ def get_embed_upstream(wildcards):
     ]
 
 
+# Which library decodes video frames (auto: decord when installed, else PyAV), for every job that decodes.
+VIDEO_DECODER = config["video"]["decoder"]
+
+
 def get_video_args(wildcards=None):
     """How frames are taken from a video: the same for RGB embeddings and the frame models."""
     video = config["video"]
-    args = ["--num-frames", video["num_frames"], "--crop", video["crop"]]
+    args = [
+        "--num-frames",
+        video["num_frames"],
+        "--crop",
+        video["crop"],
+        "--decoder",
+        VIDEO_DECODER,
+    ]
     if video["fps"] is not None:
         args += ["--fps", video["fps"]]
     return shlex.join(str(arg) for arg in args)

@@ -70,11 +70,12 @@ else:
             on_bad_sample=DATASET["on_bad_sample"],
             name=DATASET["name"],
             layout=get_ai4pain_layout_arg,
+            decoder=VIDEO_DECODER,
         shell:
             "painformer index --dataset {params.dataset_format:q} --name {params.name:q} --root {params.root:q} "
             "--biosignals {params.biosignals:q} --classes {params.classes:q} "
             "--on-bad-sample {params.on_bad_sample:q} --report {output.bad_samples:q} {params.layout} "
-            "--out {output.samples:q} > {log:q} 2>&1"
+            "--decoder {params.decoder:q} --out {output.samples:q} > {log:q} 2>&1"
 
 
 rule resolved_config:

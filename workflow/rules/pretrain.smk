@@ -64,9 +64,11 @@ if PRETRAIN_DEMO:
         params:
             root=f"{PRETRAIN_DATA}/dataset",
             name=f"{DATASET['name']}_pretrain",
+            decoder=VIDEO_DECODER,
         shell:
             "painformer index --dataset biovid --name {params.name:q} --root {params.root:q} "
-            "--classes BL1,PA4 --report {output.bad_samples:q} --out {output.samples:q} > {log:q} 2>&1"
+            "--classes BL1,PA4 --decoder {params.decoder:q} --report {output.bad_samples:q} "
+            "--out {output.samples:q} > {log:q} 2>&1"
 
 
 # Demo tasks from a sample table: face identity, face pain and one biosignal pain task per
@@ -104,11 +106,12 @@ rule pretrain_tasks:
         signals=" ".join(PRETRAIN_SIGNALS),
         representation=PRETRAIN_REPRESENTATION,
         probe_subjects=PRETRAIN["probe_subjects"],
+        decoder=VIDEO_DECODER,
     shell:
         "painformer pretrain make-demo-tasks --samples {input.samples:q} --out {params.out:q} "
         "--frames-per-video {params.frames_per_video:q} --frame-window {params.frame_window} "
         "--signal {params.signals} --representation {params.representation:q} "
-        "--probe-subjects {params.probe_subjects:q} > {log:q} 2>&1"
+        "--probe-subjects {params.probe_subjects:q} --decoder {params.decoder:q} > {log:q} 2>&1"
 
 
 # The demo tasks.yaml names the task files only; append pretrain.training as its `training`
