@@ -33,7 +33,10 @@ COMMANDS = {
     ),
     "embed": ("painformer.embed.cli", "embed every sample's images with PainFormer into a resumable Zarr store"),
     "export": ("painformer.embed.cli", "export a store to another format (HDF5)"),
-    "inspect": ("painformer.embed.cli", "print a store's shape, completeness and metadata"),
+    "inspect": (
+        "painformer.embed.cli",
+        "print a store's shape, completeness and metadata; --verify reads every sample",
+    ),
     "train": ("painformer.train.cli", "train and evaluate folds of an Embedding-Mixer experiment on cached embeddings"),
     "report": ("painformer.report.cli", "metric tables, plots and the summary over experiments"),
     "pretrain": ("painformer.pretrain.cli", "multi-task pretraining of the PainFormer backbone (Eq. 10)"),

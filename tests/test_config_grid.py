@@ -251,10 +251,17 @@ def test_schema_fills_the_defaults_of_absent_sections():
     assert config["report"] == {"compare": [], "attention_samples": 2, "attention_frames": 4, "probe": True}
     assert config["pretrain"]["enabled"] is False and config["pretrain"]["demo"] is None
     assert config["depth"] == {"model_dir": None, "tiny_when_missing": False}
-    assert config["training"] == {"device": "auto"}
+    assert config["training"] == {"device": "auto", "folds_per_job": "all", "gpu_share": 1, "compile": False}
     assert config["dataset"]["demo"] is None and config["dataset"]["samples"] is None
-    assert config["video"] == {"num_frames": 2, "fps": None, "crop": "center"}
-    assert config["backbone"] == {"checkpoint": None, "batch_size": 16, "device": "auto", "float16": False}
+    assert config["video"] == {"num_frames": 2, "fps": None, "crop": "center", "decoder": "auto"}
+    assert config["backbone"] == {
+        "checkpoint": None,
+        "batch_size": 16,
+        "device": "auto",
+        "float16": False,
+        "precision": "auto",
+        "loader_threads": 2,
+    }
 
 
 def test_schema_defaults_equal_the_command_defaults():

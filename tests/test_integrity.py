@@ -210,9 +210,11 @@ def test_decoded_frames_of_another_shape_are_refused_by_name(tmp_path):
     with pytest.raises(
         InputError, match=r"clip.mp4: decoded frames \(2, 112, 112, 3\) uint8, expected \(2, 224, 224, 3\)"
     ):
-        read_sample_video(str(video), sample="s", num_frames=2, crop="center", fps=None, reader=small)
+        read_sample_video(str(video), sample="s", num_frames=2, crop="center", fps=None, decoder="pyav", reader=small)
     with pytest.raises(InputError, match="video of sample gone is missing"):
-        read_sample_video(str(tmp_path / "gone.mp4"), sample="gone", num_frames=2, crop="center", fps=None)
+        read_sample_video(
+            str(tmp_path / "gone.mp4"), sample="gone", num_frames=2, crop="center", fps=None, decoder="pyav"
+        )
 
 
 def test_copy_without_times_recomputes_nothing(tmp_path, clean, capsys):

@@ -103,6 +103,7 @@ def test_cli_writes_overlays_of_biosignal_images(tmp_path: Path, model):
         item_shape=(224, 224, 3),
         dtype="uint8",
         fingerprint={"test": 1},
+        attrs={"signal": "gsr", "representation": "spec_psd"},
     )
     for i in range(len(table)):
         store.write(i, _square_image(20 + 60 * i, 30 + 50 * i))

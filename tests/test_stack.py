@@ -24,7 +24,15 @@ from painformer.train.loop import cosine_lr, train_fold
 from painformer.train.stack import MaskedAdamW, StackedTrainer, stack_problem, train_folds, train_stacked
 from tests.test_train import FUSION_EXPERIMENTS, STORES, _config, _table, _write_store
 
-FOLD_FILES = ["config.json", "history.tsv", "metrics.json", "model.pt", "predictions.tsv"]
+FOLD_FILES = [
+    "config.json",
+    "history.tsv",
+    "metrics.json",
+    "model.pt",
+    "predictions.tsv",
+    "probe.json",
+    "probe_predictions.tsv",
+]
 
 
 @pytest.fixture(autouse=True)

@@ -66,6 +66,7 @@ def test_attention_sheet_of_picked_samples_from_a_frame_store(tmp_path: Path):
         item_shape=(6, 224, 224, 3),
         dtype="uint8",
         fingerprint={"test": 1},
+        attrs={"modality": "thermal"},
     )
     for index in range(len(table)):
         store.write(index, _frames(index, 6))
