@@ -69,7 +69,6 @@ def rebuild_experiment(definition: dict[str, Any], *, source: Path) -> Experimen
 
 def open_final_model(folder: str | Path) -> FinalModel:
     """Check and load a final model folder; one clear error per problem."""
-    import torch
     from safetensors import SafetensorError, safe_open
 
     from painformer.train.data import Standardizer
