@@ -93,7 +93,9 @@ def trained(tmp_path_factory) -> dict:
     config_path = base / "experiments.yaml"
     config_path.write_text(yaml.safe_dump(config))
     summary = base / "gsr_waveform.json"
-    summary.write_text(json.dumps({"accuracy": 0.81, "accuracy_ci": [0.7, 0.9], "n_subjects": 4}))
+    summary.write_text(
+        json.dumps({"mean": {"accuracy": 0.81}, "ci": {"accuracy": {"low": 0.7, "high": 0.9, "n_subjects": 4}}})
+    )
     finals = {}
     for name in config["experiments"]:
         out = base / "final" / name
@@ -127,7 +129,7 @@ def test_final_model_folder(trained):
         assert "normalizer.fused.mean" in handle.keys()
     card = (folder / "README.md").read_text()
     assert "research only" in card and "not a medical device" in card and "UNTRAINED" in card
-    assert "accuracy: 0.81" in card and "accuracy_ci: [0.7, 0.9]" in card
+    assert "accuracy: 81.0 % (CI 70.0-90.0 %, 4 subjects)" in card
 
 
 def test_predict_unlabelled_tree_above_chance_and_cache_reused(trained, caplog):

@@ -162,14 +162,25 @@ def write_final(
 
 
 def _loso_lines(summary: dict | None) -> list[str]:
+    """The mean over subjects of each headline metric with its bootstrap interval (tables/<experiment>.json)."""
     if not summary:
         return ["No LOSO summary of this experiment was found when the model was written."]
-    lines = ["Leave-one-subject-out results of the same experiment (its summary.json):", ""]
-    for key, value in sorted(summary.items()):
-        if isinstance(value, (int, float, str)) or (isinstance(value, list) and len(value) <= 4):
-            lines.append(f"- {key}: {value}")
-        elif isinstance(value, dict) and all(isinstance(v, (int, float)) for v in value.values()) and len(value) <= 6:
-            lines.append(f"- {key}: {json.dumps(value)}")
+    mean, intervals = summary.get("mean") or {}, summary.get("ci") or {}
+    lines = [
+        "Results of the same experiment under its evaluation protocol (mean over folds, bootstrap CI over subjects):",
+        "",
+    ]
+    for key, interval in intervals.items():
+        value = mean.get(key)
+        if value is None or not isinstance(interval, dict) or interval.get("low") is None:
+            lines.append(f"- {key}: {value if value is not None else 'n/a'} (no interval)")
+            continue
+        lines.append(
+            f"- {key}: {100 * value:.1f} % (CI {100 * interval['low']:.1f}-{100 * interval['high']:.1f} %, "
+            f"{interval.get('n_subjects', '?')} subjects)"
+        )
+    if len(lines) == 2:
+        lines.append("- (the summary holds no mean/ci figures)")
     return lines
 
 
