@@ -83,6 +83,12 @@ def open_final_model(folder: str | Path) -> FinalModel:
             f"{folder}: experiment {experiment.name!r} reads video inputs {video}; prediction from videos is "
             "not supported yet (biosignal experiments only)"
         )
+    fnirs = [name for name in experiment.inputs if name.startswith("fnirs/")]
+    if fnirs:
+        raise InputError(
+            f"{folder}: experiment {experiment.name!r} reads {fnirs}; prediction on AI4Pain-layout (fNIRS) "
+            "trees is not supported yet (BioVid-layout biosignals only)"
+        )
     weights = folder / MODEL_FILE
     try:
         with safe_open(str(weights), framework="pt") as handle:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from painformer.data.signals import BIOVID_FS
 from painformer.errors import InputError
 from painformer.train.config import Experiment
 
@@ -129,6 +130,7 @@ def write_final(
         "backbone_sha256": backbones[0],
         "inputs": fingerprints,
         "biosignals": biosignal_folder(table),
+        "biosignal_sampling_rate_hz": BIOVID_FS,
         "trained_on": {
             "dataset": dataset,
             "n_samples": int(len(result.test_labels)),
