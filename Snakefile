@@ -14,6 +14,7 @@
 #   runs/<experiment>/fold-<fold>/       model.pt, predictions.tsv, metrics.json, history.tsv, config.json
 #   tables/<experiment>.{tsv,json}       per-fold, pooled and per-subject metrics
 #   plots/                               confusion matrices, per-subject accuracy, curves, summary bars
+#   final/<experiment>/                  final models (config key final): model.safetensors, config.json, README.md
 #   summary.tsv, summary.md              all experiments in the paper's table form, paired tests
 #   attention/<modality>/<representation>.png  attention-map sheets of a few samples (Fig. 5)
 #   logs/, benchmarks/                   one log (and timing for heavy rules) per job
@@ -41,6 +42,7 @@ include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/embed.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/final.smk"
 include: "workflow/rules/interpret.smk"
 
 
@@ -51,3 +53,4 @@ rule all:
         f"{RESULTS}/summary.tsv",
         f"{RESULTS}/summary.md",
         ATTENTION_MAPS,
+        FINAL_MODELS,

@@ -41,6 +41,7 @@ COMMANDS = {
     "report": ("painformer.report.cli", "metric tables, plots and the summary over experiments"),
     "pretrain": ("painformer.pretrain.cli", "multi-task pretraining of the PainFormer backbone (Eq. 10)"),
     "attention": ("painformer.interpret.cli", "write attention-map overlays of chosen samples (Fig. 5)"),
+    "predict": ("painformer.predict.cli", "apply a final model to new recordings (a dataset tree or a sample table)"),
 }
 COMMAND_MODULES = tuple(dict.fromkeys(module for module, _ in COMMANDS.values()))
 

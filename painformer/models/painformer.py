@@ -24,11 +24,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from functools import partial
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from timm.layers import DropPath
-from timm.models import register_model
+from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from torch import nn
 
 # Input normalisation of the published checkpoint (VGGFace2 statistics).
@@ -355,16 +356,65 @@ class PainFormer(nn.Module):
         return embedding, maps
 
 
+# timm's default config: the input pipeline of the published checkpoint. It names no download
+# location because the weights are distributed by the authors on request, not by a hub; a local
+# file is given with ``pretrained_cfg_overlay=dict(file=PATH)``.
+default_cfgs = generate_default_cfgs(
+    {
+        "painformer": {
+            "input_size": (3, PAINFORMER_INPUT_SIZE, PAINFORMER_INPUT_SIZE),
+            "fixed_input_size": False,
+            "crop_pct": 1.0,
+            "interpolation": "bilinear",
+            "mean": PAINFORMER_MEAN,
+            "std": PAINFORMER_STD,
+            "num_classes": 0,
+            "first_conv": "patch_embed1.conv.0",
+            "classifier": "head",
+            "license": "see the authors' release of the PainFormer checkpoint",
+        }
+    }
+)
+
+
+def _checkpoint_filter(state: dict, model: PainFormer) -> dict:
+    """The same unwrapping and fit checks as ``load_painformer``, for timm's pretrained loader."""
+    from painformer.models.loading import _extract_state_dict, check_state_dict
+
+    source = str(model.pretrained_cfg.get("file") or "checkpoint")
+    return check_state_dict(model, _extract_state_dict(state, Path(source)), source)
+
+
 def _create(pretrained: bool = False, **kwargs) -> PainFormer:
+    from painformer.errors import CheckpointError
+    from painformer.utils import sha256_file
+
+    kwargs.pop("cache_dir", None)
+    file = None
     if pretrained:
-        raise RuntimeError(
-            "painformer weights cannot be downloaded; load a local checkpoint with "
-            "painformer.models.load_painformer(checkpoint=PATH)"
+        overlay = kwargs.get("pretrained_cfg_overlay") or {}
+        file = overlay.get("file")
+        if not file:
+            raise CheckpointError(
+                "painformer weights cannot be downloaded; pass the local checkpoint with "
+                "timm.create_model('painformer', pretrained=True, pretrained_cfg_overlay=dict(file=PATH)) "
+                "or use painformer.models.load_painformer(checkpoint=PATH)"
+            )
+        if not Path(file).is_file():
+            raise CheckpointError(f"{file}: checkpoint file not found")
+    try:
+        model = build_model_with_cfg(
+            PainFormer, "painformer", pretrained, pretrained_filter_fn=_checkpoint_filter, **kwargs
         )
-    # timm passes its pretrained-config bookkeeping keywords; the model takes none of them.
-    for key in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
-        kwargs.pop(key, None)
-    return PainFormer(**kwargs)
+    except CheckpointError:
+        raise
+    except Exception as error:  # torch raises several types for corrupt files
+        if file is None:
+            raise
+        raise CheckpointError(f"{file}: cannot read checkpoint ({error})") from error
+    if file is not None:
+        model.checkpoint_sha256 = sha256_file(Path(file))
+    return model
 
 
 @register_model

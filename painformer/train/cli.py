@@ -31,10 +31,18 @@ def add_commands(subparsers) -> None:
         metavar="FOLD",
         help="several folds trained together, or 'all'; fold F goes to --out/fold-F",
     )
+    which.add_argument(
+        "--final",
+        action="store_true",
+        help="the final model: train on every sample of the task (no test side) and write model.safetensors, "
+        "config.json and a model card README.md into --out",
+    )
     train.add_argument("--samples", required=True, help="sample table (samples.tsv)")
     train.add_argument("--embeddings", required=True, help="folder of <modality>/<representation>.zarr stores")
     train.add_argument("--out", required=True, help="the fold folder (--fold) or the experiment's folder (--folds)")
     train.add_argument("--marker", help="with --folds: a JSON file written once every fold folder is complete")
+    train.add_argument("--summary", help="with --final: the experiment's LOSO table JSON, quoted in the model card")
+    train.add_argument("--dataset", default="", help="with --final: the dataset name for the model card")
     train.add_argument("--compile", action="store_true", help="torch.compile the stacked step (CUDA only)")
     train.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
     train.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
@@ -115,8 +123,12 @@ def run_train(args: argparse.Namespace) -> int:
     experiment = experiments[args.experiment]
     if args.marker and not args.folds:
         raise InputError("--marker goes with --folds")
+    if args.summary and not args.final:
+        raise InputError("--summary goes with --final")
     table = read_sample_table(args.samples)
     out = Path(args.out)
+    if args.final:
+        return run_final(args, experiment, table, out)
     if args.folds is not None:
         folds = resolve_folds(args.folds, list_folds(experiment, table), experiment=experiment.name)
         fold_dirs = {fold: out / f"fold-{fold}" for fold in folds}
@@ -140,4 +152,26 @@ def run_train(args: argparse.Namespace) -> int:
         marker.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(marker) as tmp:
             tmp.write_text(json.dumps({"experiment": experiment.name, "folds": folds}, indent=2) + "\n")
+    return 0
+
+
+def run_final(args: argparse.Namespace, experiment, table, out: Path) -> int:
+    import torch
+
+    from painformer.train.data import load_experiment_data
+    from painformer.train.final import train_final, write_final
+    from painformer.utils import select_device
+
+    torch.set_num_threads(args.threads)
+    device = select_device(args.device)
+    data = load_experiment_data(experiment, table, args.embeddings)
+    result = train_final(experiment, data, device=device)
+    write_final(
+        result,
+        table=table,
+        embeddings_dir=args.embeddings,
+        out=out,
+        summary_path=args.summary,
+        dataset=args.dataset,
+    )
     return 0

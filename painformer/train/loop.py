@@ -210,10 +210,21 @@ def train_epoch(
     return total_loss, correct
 
 
-def train_fold(experiment: Experiment, fold: str, data: ExperimentData, *, device: torch.device) -> FoldResult:
-    """Train on the fold's training split for the preset's epochs; predict its test split once."""
+def train_fold(
+    experiment: Experiment,
+    fold: str,
+    data: ExperimentData,
+    *,
+    device: torch.device,
+    split: tuple[np.ndarray, np.ndarray] | None = None,
+) -> FoldResult:
+    """Train on the fold's training split for the preset's epochs; predict its test split once.
+
+    ``split`` (train, test indices) replaces the protocol's split: a final model trains on every
+    sample of the task.
+    """
     preset = experiment.preset
-    train_idx, test_idx = split_fold(experiment, fold, data)
+    train_idx, test_idx = split if split is not None else split_fold(experiment, fold, data)
     train, test = data.subset(train_idx), data.subset(test_idx)
     normalizer = fit_normalizer(preset.normalize, train.streams)
     # Augmentations act on the original embeddings (paper III-E); the normaliser is a fixed input

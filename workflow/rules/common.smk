@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+from snakemake.exceptions import IncompleteCheckpointException
 from snakemake.utils import validate
 
 from painformer import names
@@ -445,3 +446,23 @@ def get_provenance_notes(wildcards=None):
     return " ".join(
         f"--note {shlex.quote(note)}" for note in (backbone, depth_note, thermal_note)
     )
+
+
+# -- final models (workflow/rules/final.smk) ----------------------------------------
+def get_final_summary(wildcards):
+    # Through the index checkpoint: the job's memory estimate reads the sample table.
+    checkpoints.index.get()
+    return f"{RESULTS}/tables/{wildcards.experiment}.json"
+
+
+def get_final_mem_mb(wildcards):
+    """One fold's worth of training memory: a final model is one model on every sample. Before the
+    index checkpoint has run (a dry run) the sample table is unknown: the fixed parts only.
+    """
+    experiment = EXPERIMENTS[wildcards.experiment]
+    try:
+        data_mb = _train_data_mb(experiment)
+    except IncompleteCheckpointException:
+        data_mb = 0
+    total = TRAIN_MEM_BASE_MB + data_mb + _train_fold_mb(experiment)
+    return int(math.ceil(total / 100) * 100)

@@ -1,0 +1,1 @@
+"""Applying a final model (``painformer train --final``) to new, possibly unlabelled recordings."""

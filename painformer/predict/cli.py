@@ -1,0 +1,51 @@
+"""Command: ``painformer predict``."""
+
+from __future__ import annotations
+
+import argparse
+
+from painformer.cli_types import positive_int
+
+
+def add_commands(subparsers) -> None:
+    predict = subparsers.add_parser(
+        "predict",
+        help="apply a final model to new recordings (a dataset tree or a sample table)",
+        description="Index the samples (labels optional), render and embed exactly the inputs the model "
+        "reads into a cache folder that later calls reuse, and write one row per sample: sample, subject, "
+        "predicted class and one probability column per class.",
+    )
+    predict.add_argument("--model", required=True, help="final model folder (results/<name>/final/<experiment>)")
+    source = predict.add_mutually_exclusive_group(required=True)
+    source.add_argument("--root", help="BioVid-layout tree; samples.csv may leave class_id/class_name empty")
+    source.add_argument("--samples", help="sample table (TSV); class_id/class_name may be empty or absent")
+    predict.add_argument("--out", required=True, help="predictions table to write (TSV)")
+    predict.add_argument("--cache", help="folder of images and embeddings (default: <out stem>.cache beside --out)")
+    predict.add_argument(
+        "--checkpoint", help="the backbone checkpoint the model was trained with (none: an untrained-backbone model)"
+    )
+    predict.add_argument("--batch-size", type=positive_int, default=16)
+    predict.add_argument("--threads", type=positive_int, help="torch CPU threads")
+    predict.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    predict.set_defaults(func=run_predict)
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    import torch
+
+    from painformer.predict.run import predict
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = predict(
+        args.model,
+        out=args.out,
+        root=args.root,
+        samples=args.samples,
+        cache=args.cache,
+        checkpoint=args.checkpoint,
+        device=args.device,
+        batch_size=args.batch_size,
+    )
+    print(f"wrote {args.out} ({len(rows)} samples)")
+    return 0

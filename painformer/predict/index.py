@@ -1,0 +1,116 @@
+"""The samples to predict: a BioVid-layout tree or a sample table, labelled or not.
+
+A tree of new recordings usually has no labels: its ``samples.csv`` may leave ``class_id`` and
+``class_name`` empty. The stages (renderer, embedder) take a sample table, whose class column
+must not be empty, so unlabelled samples carry the placeholder class :data:`UNLABELLED` there;
+the prediction table never shows it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from painformer.data.biovid import BIOSIGNAL_SUFFIX, VIDEO_DIR, VIDEO_SUFFIX, biosignal_dir, read_samples_csv
+from painformer.data.signals import BIOVID_FS, BIOVID_MIN_SECONDS, biosignal_problems
+from painformer.data.tables import SAMPLE_COLUMNS
+from painformer.data.tasks import BIOVID_CLASSES
+from painformer.data.validation import run_parallel
+from painformer.errors import InputError
+from painformer.names import SAFE_NAME_RULE, describe_unsafe, unsafe_names
+
+UNLABELLED = "unlabelled"
+
+
+def _problem_summary(problems: list[str], limit: int = 3) -> str:
+    more = f" (and {len(problems) - limit} more)" if len(problems) > limit else ""
+    return "; ".join(problems[:limit]) + more
+
+
+def index_tree(root: str | Path, *, biosignals: str, signals: list[str], workers: int | None = None) -> pd.DataFrame:
+    """The sample table of a BioVid-layout tree, every listed biosignal file checked for ``signals``.
+
+    Refuses a tree without the biosignal folder the model was trained on, and any sample whose
+    file lacks a column, is not sampled at BioVid's rate or is too short: the renderer would
+    otherwise fail half-way, or the images would not be those the model learnt from.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"{root}: dataset root not found")
+    listing = read_samples_csv(root)
+    if listing.empty:
+        raise InputError(f"{root}: samples.csv lists no samples")
+    folder = biosignal_dir(biosignals)
+    if not (root / folder).is_dir():
+        present = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name.startswith("biosignals_"))
+        raise InputError(
+            f"{root}: the model reads {', '.join(signals)} from {folder}/, which this tree lacks "
+            f"(it has {present or 'no biosignal folder'})"
+        )
+    unsafe = unsafe_names([*listing["subject_name"], *listing["sample_name"]])
+    if unsafe:
+        raise InputError(f"{root}/samples.csv: unsafe names {describe_unsafe(unsafe)} ({SAFE_NAME_RULE})")
+    duplicated = listing.loc[listing["sample_name"].duplicated(), "sample_name"].tolist()
+    if duplicated:
+        raise InputError(f"{root}/samples.csv: samples listed twice: {duplicated[:10]}")
+    unknown = sorted({name for name in listing["class_name"] if name and name not in BIOVID_CLASSES})
+    if unknown:
+        raise InputError(f"{root}/samples.csv: unknown class_name {unknown}; BioVid classes are {list(BIOVID_CLASSES)}")
+    rows = []
+    for row in listing.itertuples():
+        labelled = bool(row.class_name)
+        rows.append(
+            {
+                "dataset": "predict",
+                "sample": row.sample_name,
+                "subject": row.subject_name,
+                "subject_id": row.subject_id,
+                "class_id": BIOVID_CLASSES.index(row.class_name) if labelled else 0,
+                "class_name": row.class_name if labelled else UNLABELLED,
+                "video": str(root / VIDEO_DIR / row.subject_name / f"{row.sample_name}{VIDEO_SUFFIX}"),
+                "biosignals": str(root / folder / row.subject_name / f"{row.sample_name}{BIOSIGNAL_SUFFIX}"),
+                "split": "",
+            }
+        )
+
+    def check(row: dict) -> list[str]:
+        _, problems = biosignal_problems(row["biosignals"], expected_fs=BIOVID_FS, min_seconds=BIOVID_MIN_SECONDS)
+        return [f"{row['biosignals']}: {problem}" for problem in problems]
+
+    problems = [problem for found in run_parallel(check, rows, workers=workers) for problem in found]
+    if problems:
+        raise InputError(f"{root}: {len(problems)} biosignal problems: {_problem_summary(problems)}")
+    return pd.DataFrame(rows, columns=list(SAMPLE_COLUMNS)).sort_values(["subject", "sample"]).reset_index(drop=True)
+
+
+def read_prediction_table(path: str | Path) -> pd.DataFrame:
+    """A sample table whose ``class_id``/``class_name`` may be empty or absent (unlabelled samples)."""
+    from painformer.data.tables import read_sample_table
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: sample table not found")
+    try:
+        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: not a tab-separated sample table ({error})") from None
+    for column, fill in (("class_name", UNLABELLED), ("class_id", "0"), ("split", ""), ("video", "")):
+        if column not in table.columns:
+            table[column] = fill
+    unlabelled = table["class_name"] == ""
+    table.loc[unlabelled, "class_name"] = UNLABELLED
+    table.loc[unlabelled, "class_id"] = "0"
+    for column in ("dataset", "subject_id"):
+        if column not in table.columns:
+            table[column] = "predict" if column == "dataset" else "0"
+    # The full checks of a sample table (names, duplicates, columns), now that labels are filled in.
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        checked = Path(folder) / path.name
+        table.to_csv(checked, sep="\t", index=False)
+        try:
+            return read_sample_table(checked)
+        except InputError as error:
+            raise InputError(str(error).replace(str(checked), str(path))) from None

@@ -1,0 +1,205 @@
+"""``painformer predict``: a final model applied to new recordings.
+
+The images and embeddings are made by the project's own stages (the biosignal renderer and the
+embedder) into a cache folder, one store per input as in a results tree; the stores resume, so a
+second call over the same samples recomputes nothing. Each new store's fingerprint (backbone
+sha256, render parameters, preprocessing) must equal the one the model was trained on.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from painformer.errors import InputError
+from painformer.predict.index import UNLABELLED, index_tree, read_prediction_table
+from painformer.predict.model import FinalModel, open_final_model
+
+LOG = logging.getLogger(__name__)
+SAMPLES_FILE = "samples.tsv"
+
+
+def _differences(recorded: Any, new: Any, prefix: str = "") -> list[str]:
+    """Leaf keys where two fingerprints differ, as ``key: model X, here Y``."""
+    if isinstance(recorded, dict) and isinstance(new, dict):
+        found = []
+        for key in sorted(set(recorded) | set(new)):
+            found += _differences(recorded.get(key), new.get(key), f"{prefix}{key}.")
+        return found
+    if recorded != new:
+        return [f"{prefix.rstrip('.')}: model {recorded!r}, here {new!r}"]
+    return []
+
+
+def check_backbone(model: FinalModel, checkpoint: str | Path | None) -> str | None:
+    """The checkpoint to embed with; refuses one whose sha256 is not the model's backbone."""
+    from painformer.models.loading import UNTRAINED
+    from painformer.utils import sha256_file
+
+    expected = model.config["backbone_sha256"]
+    if checkpoint is None:
+        if expected != UNTRAINED:
+            raise InputError(
+                f"{model.folder}: the model was trained on embeddings of the backbone with sha256 {expected}; "
+                "pass that checkpoint with --checkpoint"
+            )
+        return None
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise InputError(f"{path}: backbone checkpoint not found")
+    found = sha256_file(path)
+    if found != expected:
+        raise InputError(
+            f"{path}: backbone sha256 {found} differs from the model's backbone {expected} "
+            f"(recorded in {model.folder / 'config.json'})"
+        )
+    return str(path)
+
+
+def compute_embeddings(
+    model: FinalModel,
+    table: pd.DataFrame,
+    cache: Path,
+    *,
+    checkpoint: str | None,
+    device: str,
+    batch_size: int = 16,
+    progress: bool = False,
+) -> Path:
+    """Render and embed every input of the model for ``table`` into ``cache``; returns the embeddings folder."""
+    from painformer.embed.extract import EmbedSettings, extract_embeddings
+    from painformer.embed.sources import open_source
+    from painformer.models import load_painformer
+    from painformer.render.params import RenderParams
+    from painformer.render.store import render_signal_store
+    from painformer.stores import SampleStore
+    from painformer.train.data import store_path
+    from painformer.utils import select_device
+
+    embeddings = cache / "embeddings"
+    backbone = None
+    for name in model.experiment.inputs:
+        modality, representation = name.split("/")
+        out = store_path(embeddings, name)
+        images = cache / "images" / modality / f"{representation}.zarr"
+        recorded = model.config["inputs"][name]
+        if out.exists():
+            store = SampleStore.open(out, mode="r")
+            done = bool(store.done_mask().all()) if list(store.samples) == table["sample"].tolist() else False
+            if done and store.attrs.get("fingerprint") == recorded:
+                LOG.info("%s: cached embeddings reused (%d samples)", out, len(store))
+                continue
+        render_signal_store(
+            table=table,
+            signal=modality,
+            representation=representation,
+            out=images,
+            params=RenderParams(**_render_params(recorded)),
+            force="stale",
+            progress=progress,
+        )
+        if backbone is None:
+            backbone = load_painformer(checkpoint)
+        source = open_source(table=table, modality=modality, representation=representation, images=images)
+        extract_embeddings(
+            source=source,
+            out=out,
+            model=backbone,
+            modality=modality,
+            representation=representation,
+            settings=EmbedSettings(batch_size=batch_size, device=str(select_device(device))),
+            force="stale",
+            progress=progress,
+        )
+        made = SampleStore.open(out, mode="r").attrs.get("fingerprint", {})
+        differences = _differences(recorded, made)
+        if differences:
+            raise InputError(
+                f"{out}: these embeddings are not made the way the model's were ({'; '.join(differences[:5])})"
+            )
+    return embeddings
+
+
+def _render_params(recorded: dict) -> dict:
+    """The render parameters inside an embedding-store fingerprint (the defaults when none are recorded)."""
+    stack = [recorded]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            if isinstance(value.get("render_params"), dict):
+                return {k: tuple(v) if isinstance(v, list) else v for k, v in value["render_params"].items()}
+            stack.extend(value.values())
+    return {}
+
+
+def predict_table(model: FinalModel, table: pd.DataFrame, embeddings: Path) -> pd.DataFrame:
+    """One row per sample: sample, subject, predicted class, one probability column per class."""
+    import torch
+
+    from painformer.train.data import fuse_inputs, read_input, store_path
+    from painformer.train.loop import predict_probabilities
+
+    samples = table["sample"].tolist()
+    vectors = {
+        name: read_input(store_path(embeddings, name), samples, how=model.experiment.input_aggregation(name))
+        for name in model.experiment.inputs
+    }
+    streams = model.normalizer.apply(fuse_inputs(model.experiment, vectors, embeddings_dir=embeddings))
+    tensors = {name: torch.from_numpy(np.ascontiguousarray(values)) for name, values in streams.items()}
+    probabilities = predict_probabilities(model.model, tensors)
+    classes = model.classes
+    rows = pd.DataFrame(
+        {
+            "sample": samples,
+            "subject": table["subject"].tolist(),
+            "predicted": [classes[i] for i in probabilities.argmax(axis=1)],
+        }
+    )
+    for column, name in enumerate(classes):
+        rows[f"prob_{name}"] = probabilities[:, column]
+    labelled = table["class_name"].isin(classes) & (table["class_name"] != UNLABELLED)
+    if labelled.all():
+        rows.insert(2, "true", table["class_name"].tolist())
+    return rows
+
+
+def predict(
+    model_dir: str | Path,
+    *,
+    out: str | Path,
+    root: str | Path | None = None,
+    samples: str | Path | None = None,
+    cache: str | Path | None = None,
+    checkpoint: str | Path | None = None,
+    device: str = "auto",
+    batch_size: int = 16,
+) -> pd.DataFrame:
+    """Predict every sample of a tree (``root``) or sample table (``samples``) and write ``out`` (TSV)."""
+    from painformer.data.tables import write_sample_table
+    from painformer.utils import atomic_path
+
+    if (root is None) == (samples is None):
+        raise InputError("give exactly one of --root and --samples")
+    model = open_final_model(model_dir)
+    checkpoint = check_backbone(model, checkpoint)
+    biosignals = model.config.get("biosignals") or "filtered"
+    if root is not None:
+        table = index_tree(root, biosignals=biosignals, signals=model.signals)
+    else:
+        table = read_prediction_table(samples)
+    out = Path(out)
+    cache = Path(cache) if cache else out.with_name(out.stem + ".cache")
+    cache.mkdir(parents=True, exist_ok=True)
+    table_path = cache / SAMPLES_FILE
+    write_sample_table(table, table_path)
+    embeddings = compute_embeddings(model, table, cache, checkpoint=checkpoint, device=device, batch_size=batch_size)
+    rows = predict_table(model, table, embeddings)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        tmp.write_text(rows.to_csv(sep="\t", index=False, float_format="%.6f"))
+    LOG.info("%s: %d samples predicted with %s", out, len(rows), model.folder)
+    return rows

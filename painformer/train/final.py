@@ -1,0 +1,234 @@
+"""The final model of an experiment: trained on every subject of its task, written for use elsewhere.
+
+A final model folder holds three files and nothing that needs this repository's results tree:
+
+- ``model.safetensors``: the fusion model's weights and the normaliser statistics (no pickle);
+  its metadata names the experiment and the sha256 of the experiment definition, so a weights
+  file copied from another experiment's folder is recognised;
+- ``config.json``: everything to rebuild the model and the input pipeline that fed it (the
+  experiment, classes, streams, normaliser statistics, each input's embedding-store
+  fingerprint: backbone sha256, render parameters or video settings, the biosignal folder and
+  sampling rate);
+- ``README.md``: a model card.
+
+Training is the fold training of :mod:`painformer.train.loop` with every task sample on the
+training side, under the fold seed of the fold name ``final``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from painformer.data.signals import BIOVID_FS
+from painformer.errors import InputError
+from painformer.train.config import Experiment
+
+LOG = logging.getLogger(__name__)
+
+FINAL_FOLD = "final"
+MODEL_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+CARD_FILE = "README.md"
+FILES = (MODEL_FILE, CONFIG_FILE, CARD_FILE)
+FORMAT_VERSION = 1
+NORMALIZER_PREFIX = "normalizer."
+
+
+def experiment_sha256(experiment_dict: dict[str, Any]) -> str:
+    """A stable digest of an experiment definition (sorted-key JSON)."""
+    return hashlib.sha256(json.dumps(experiment_dict, sort_keys=True).encode()).hexdigest()
+
+
+def biosignal_folder(table) -> str | None:
+    """``filtered`` or ``raw``: the BioVid biosignal folder the sample table points into (None: neither)."""
+    kinds = set()
+    for path in table["biosignals"].astype(str):
+        parts = Path(path).parts
+        for kind in ("filtered", "raw"):
+            if f"biosignals_{kind}" in parts:
+                kinds.add(kind)
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def input_fingerprints(experiment: Experiment, embeddings_dir: str | Path) -> dict[str, dict[str, Any]]:
+    """Each input's embedding-store fingerprint: what made its embeddings (backbone, images, settings)."""
+    from painformer.stores import SampleStore
+    from painformer.train.data import store_path
+
+    found = {}
+    for name in experiment.inputs:
+        store = SampleStore.open_complete(store_path(embeddings_dir, name))
+        found[name] = store.attrs.get("fingerprint", {})
+    return found
+
+
+def train_final(experiment: Experiment, data, *, device):
+    """Train the experiment's model on every sample of ``data``; returns the fold result (in-sample scores)."""
+    from painformer.train.loop import train_fold
+
+    everything = np.arange(len(data))
+    return train_fold(experiment, FINAL_FOLD, data, device=device, split=(everything, everything))
+
+
+def _loso_summary(summary_path: str | Path | None) -> dict | None:
+    if not summary_path or not Path(summary_path).is_file():
+        return None
+    try:
+        return json.loads(Path(summary_path).read_text())
+    except json.JSONDecodeError:
+        raise InputError(f"{summary_path}: not a JSON summary") from None
+
+
+def write_final(
+    result,
+    *,
+    table,
+    embeddings_dir: str | Path,
+    out: str | Path,
+    summary_path: str | Path | None = None,
+    dataset: str = "",
+) -> Path:
+    """Write model.safetensors, config.json and README.md of a trained final model into ``out``."""
+    import torch
+    from safetensors.torch import save_file
+
+    import painformer
+    from painformer.utils import atomic_path
+
+    experiment = result.experiment
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    experiment_dict = experiment.to_dict()
+    digest = experiment_sha256(experiment_dict)
+    classes = list(result.classes)
+    fingerprints = input_fingerprints(experiment, embeddings_dir)
+    backbones = sorted({fp.get("checkpoint_sha256", "unknown") for fp in fingerprints.values()})
+    if len(backbones) != 1:
+        raise InputError(
+            f"experiment {experiment.name!r}: its embedding stores come from several backbones {backbones}"
+        )
+    train_accuracy = float((result.predicted == result.test_labels).mean())
+    counts = np.bincount(result.test_labels, minlength=len(classes))
+    subjects = sorted(set(result.test_subjects.tolist()))
+    config = {
+        "format_version": FORMAT_VERSION,
+        "painformer_version": painformer.__version__,
+        "experiment": experiment_dict,
+        "experiment_sha256": digest,
+        "classes": classes,
+        "stream_names": list(result.model.stream_names),
+        "normalizer": {
+            name: {"mean": result.normalizer.means[name].tolist(), "std": result.normalizer.stds[name].tolist()}
+            for name in result.model.stream_names
+        },
+        "backbone_sha256": backbones[0],
+        "inputs": fingerprints,
+        "biosignals": biosignal_folder(table),
+        "biosignal_sampling_rate_hz": BIOVID_FS,
+        "trained_on": {
+            "dataset": dataset,
+            "n_samples": int(len(result.test_labels)),
+            "subjects": subjects,
+            "samples_per_class": {name: int(count) for name, count in zip(classes, counts)},
+        },
+        "seed": result.seed,
+        "train_accuracy_in_sample": round(train_accuracy, 6),
+    }
+    tensors = {k: v.detach().cpu().contiguous() for k, v in result.model.state_dict().items()}
+    for name in result.model.stream_names:
+        tensors[f"{NORMALIZER_PREFIX}{name}.mean"] = torch.from_numpy(result.normalizer.means[name].copy())
+        tensors[f"{NORMALIZER_PREFIX}{name}.std"] = torch.from_numpy(result.normalizer.stds[name].copy())
+    metadata = {"experiment": experiment.name, "experiment_sha256": digest, "format_version": str(FORMAT_VERSION)}
+    # The card and config first, the weights last: a folder with weights is a finished one.
+    with atomic_path(out / CONFIG_FILE) as tmp:
+        tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    with atomic_path(out / CARD_FILE) as tmp:
+        tmp.write_text(model_card(config, _loso_summary(summary_path)))
+    with atomic_path(out / MODEL_FILE) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+    LOG.info(
+        "%s: final model on %d samples of %d subjects (in-sample accuracy %.4f) -> %s",
+        experiment.name,
+        len(result.test_labels),
+        len(subjects),
+        train_accuracy,
+        out,
+    )
+    return out
+
+
+def _loso_lines(summary: dict | None) -> list[str]:
+    """The mean over subjects of each headline metric with its bootstrap interval (tables/<experiment>.json)."""
+    if not summary:
+        return ["No LOSO summary of this experiment was found when the model was written."]
+    mean, intervals = summary.get("mean") or {}, summary.get("ci") or {}
+    lines = [
+        "Results of the same experiment under its evaluation protocol (mean over folds, bootstrap CI over subjects):",
+        "",
+    ]
+    for key, interval in intervals.items():
+        value = mean.get(key)
+        if value is None or not isinstance(interval, dict) or interval.get("low") is None:
+            lines.append(f"- {key}: {value if value is not None else 'n/a'} (no interval)")
+            continue
+        lines.append(
+            f"- {key}: {100 * value:.1f} % (CI {100 * interval['low']:.1f}-{100 * interval['high']:.1f} %, "
+            f"{interval.get('n_subjects', '?')} subjects)"
+        )
+    if len(lines) == 2:
+        lines.append("- (the summary holds no mean/ci figures)")
+    return lines
+
+
+def model_card(config: dict, summary: dict | None) -> str:
+    experiment = config["experiment"]
+    trained = config["trained_on"]
+    untrained = config["backbone_sha256"] == "untrained"
+    lines = [
+        f"# Final model: {experiment['name']}",
+        "",
+        "**Intended use: research only. This is not a medical device and must not be used to diagnose, "
+        "monitor or treat anyone.**",
+        "",
+    ]
+    if untrained:
+        lines += [
+            "> WARNING: the embeddings this model was trained on came from an UNTRAINED, randomly "
+            "initialised PainFormer backbone. The model only checks the pipeline; it says nothing about "
+            "PainFormer's performance.",
+            "",
+        ]
+    lines += [
+        "## Task and data",
+        "",
+        f"- task: {experiment['task']} (classes {', '.join(config['classes'])})",
+        f"- inputs: {', '.join(experiment['inputs'])}; fusion {experiment['fusion']}",
+        f"- dataset: {trained['dataset'] or 'unnamed'}; {trained['n_samples']} samples of "
+        f"{len(trained['subjects'])} subjects ({json.dumps(trained['samples_per_class'])})",
+        f"- biosignals: {config['biosignals'] or 'n/a'}",
+        f"- backbone sha256: {config['backbone_sha256']}",
+        "",
+        "## Protocol",
+        "",
+        f"Trained on every subject of the task (no held-out side) with the preset {experiment['preset_name']!r}, "
+        f"seed {config['seed']}, normaliser fitted on all training samples. In-sample accuracy "
+        f"{config['train_accuracy_in_sample']:.4f} (not an estimate of performance on new people).",
+        "",
+        "## Expected performance",
+        "",
+        *_loso_lines(summary),
+        "",
+        "## Use",
+        "",
+        "`painformer predict --model THIS_FOLDER --root NEW_TREE --out predictions.tsv`",
+        "",
+        f"painformer {config['painformer_version']}",
+        "",
+    ]
+    return "\n".join(lines)

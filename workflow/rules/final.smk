@@ -1,0 +1,71 @@
+# Final models: each experiment named in `final` trained once more on every subject of its task,
+# written as a self-contained folder (weights, config, model card) for `painformer predict`.
+# The LOSO table is an input so that the model card can quote the experiment's results.
+from snakemake.exceptions import IncompleteCheckpointException
+
+FINAL_EXPERIMENTS = (
+    sorted(EXPERIMENTS)
+    if config.get("final") == "all"
+    else list(config.get("final") or [])
+)
+_unknown_final = sorted(set(FINAL_EXPERIMENTS) - set(EXPERIMENTS))
+if _unknown_final:
+    raise ValueError(
+        f"config key 'final': unknown experiment(s) {_unknown_final}; experiments are {sorted(EXPERIMENTS)}"
+    )
+FINAL_MODELS = [
+    f"{RESULTS}/final/{name}/{file}"
+    for name in FINAL_EXPERIMENTS
+    for file in ("model.safetensors", "config.json", "README.md")
+]
+
+
+def get_final_summary(wildcards):
+    # Through the index checkpoint: the job's memory estimate reads the sample table.
+    checkpoints.index.get()
+    return f"{RESULTS}/tables/{wildcards.experiment}.json"
+
+
+def get_final_mem_mb(wildcards):
+    """One fold's worth of training memory: a final model is one model on every sample. Before the
+    index checkpoint has run (a dry run) the sample table is unknown: the fixed parts only.
+    """
+    experiment = EXPERIMENTS[wildcards.experiment]
+    try:
+        data_mb = _train_data_mb(experiment)
+    except IncompleteCheckpointException:
+        data_mb = 0
+    total = TRAIN_MEM_BASE_MB + data_mb + _train_fold_mb(experiment)
+    return int(math.ceil(total / 100) * 100)
+
+
+rule final_model:
+    input:
+        experiment=f"{RESULTS}/runs/{{experiment}}/experiment.yaml",
+        samples=SAMPLES,
+        embeddings=get_experiment_embeddings,
+        summary=get_final_summary,
+    output:
+        model=f"{RESULTS}/final/{{experiment}}/model.safetensors",
+        config=f"{RESULTS}/final/{{experiment}}/config.json",
+        card=f"{RESULTS}/final/{{experiment}}/README.md",
+    log:
+        f"{LOGS}/final/{{experiment}}.log",
+    benchmark:
+        f"{BENCHMARKS}/final/{{experiment}}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=get_final_mem_mb,
+        runtime=120,
+    params:
+        embeddings=f"{RESULTS}/embeddings",
+        device=TRAIN_DEVICE,
+        out_dir=f"{RESULTS}/final/{{experiment}}",
+        dataset=DATASET["name"],
+    shell:
+        "painformer train --config {input.experiment:q} --experiment {wildcards.experiment:q} --final "
+        "--samples {input.samples:q} --embeddings {params.embeddings:q} --out {params.out_dir:q} "
+        "--summary {input.summary:q} --dataset {params.dataset:q} --threads {threads} "
+        "--device {params.device:q} > {log:q} 2>&1"
