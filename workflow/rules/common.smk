@@ -71,6 +71,11 @@ def get_first_output_dir(wildcards, output):
     return os.path.dirname(output[0])
 
 
+def get_experiment_run_dir(wildcards, input):
+    """An experiment's run folder, where its fold folders go: the folder of its definition."""
+    return os.path.dirname(input.experiment)
+
+
 # -- dataset ---------------------------------------------------------------------
 def get_dataset_samples_csv(wildcards):
     """BioVid's own sample list (the demo's completion marker); AI4Pain has none."""

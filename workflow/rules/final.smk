@@ -1,8 +1,6 @@
 # Final models: each experiment named in `final` trained once more on every subject of its task,
 # written as a self-contained folder (weights, config, model card) for `painformer predict`.
 # The LOSO table is an input so that the model card can quote the experiment's results.
-from snakemake.exceptions import IncompleteCheckpointException
-
 FINAL_EXPERIMENTS = (
     sorted(EXPERIMENTS)
     if config.get("final") == "all"
@@ -18,25 +16,6 @@ FINAL_MODELS = [
     for name in FINAL_EXPERIMENTS
     for file in ("model.safetensors", "config.json", "README.md")
 ]
-
-
-def get_final_summary(wildcards):
-    # Through the index checkpoint: the job's memory estimate reads the sample table.
-    checkpoints.index.get()
-    return f"{RESULTS}/tables/{wildcards.experiment}.json"
-
-
-def get_final_mem_mb(wildcards):
-    """One fold's worth of training memory: a final model is one model on every sample. Before the
-    index checkpoint has run (a dry run) the sample table is unknown: the fixed parts only.
-    """
-    experiment = EXPERIMENTS[wildcards.experiment]
-    try:
-        data_mb = _train_data_mb(experiment)
-    except IncompleteCheckpointException:
-        data_mb = 0
-    total = TRAIN_MEM_BASE_MB + data_mb + _train_fold_mb(experiment)
-    return int(math.ceil(total / 100) * 100)
 
 
 rule final_model:
@@ -62,7 +41,7 @@ rule final_model:
     params:
         embeddings=f"{RESULTS}/embeddings",
         device=TRAIN_DEVICE,
-        out_dir=f"{RESULTS}/final/{{experiment}}",
+        out_dir=get_first_output_dir,
         dataset=DATASET["name"],
     shell:
         "painformer train --config {input.experiment:q} --experiment {wildcards.experiment:q} --final "

@@ -48,7 +48,7 @@ rule train:
         embeddings=f"{RESULTS}/embeddings",
         device=TRAIN_DEVICE,
         compile="--compile" if TRAINING.compile else "",
-        out_dir=f"{RESULTS}/runs/{{experiment}}",
+        out_dir=get_experiment_run_dir,
     shell:
         "painformer train --config {input.experiment:q} --experiment {wildcards.experiment:q} "
         "--folds {params.folds:q} --samples {input.samples:q} --embeddings {params.embeddings:q} "
