@@ -53,7 +53,7 @@ class WorkflowUnderTest:
     upstream_rules: tuple[str, ...]
     # Tables (globs under the working directory) that must equal a local run's.
     tables: tuple[str, ...]
-    train_output_suffix: str = "metrics.json"
+    train_output_pattern: str = r"/metrics\.json$"
 
 
 # The miniature DAG of tests/cluster/mini: same rule names and grouping as the
@@ -75,7 +75,7 @@ DEMO_WORKFLOW = WorkflowUnderTest(
     train_group_size=2,
     upstream_rules=("demo_data", "index", "biosignal_images", "embed"),
     tables=("results/demo/tables/*.tsv", "results/demo/summary.tsv"),
-    train_output_suffix=".json",  # each train job's output is its fold group's marker
+    train_output_pattern=r"/groups/group-\d+\.json$",  # each train job's output is its fold group's marker
 )
 
 # The real workflow by default; PAINFORMER_SLURM_TEST_WORKFLOW=mini checks the
@@ -339,9 +339,9 @@ def test_rerun_completes_without_recomputing_finished_outputs(scenario: ClusterS
     assert scenario.resumed.returncode == 0, scenario.resumed.log[-3000:]
     # Everything of the cancelled group is redone; everything else must stay as it was.
     cancelled = scenario.killed.files_of_failed_jobs(rule="train")
-    assert any(path.endswith(WORKFLOW.train_output_suffix) for path in cancelled)
+    assert any(re.search(WORKFLOW.train_output_pattern, path) for path in cancelled)
     kept = {path: state for path, state in scenario.after_kill.items() if path not in cancelled}
-    finished_train = {path for path in kept if path.endswith(WORKFLOW.train_output_suffix)}
+    finished_train = {path for path in kept if re.search(WORKFLOW.train_output_pattern, path)}
     # Work from both sides of the kill survived it: the per-sample stage and
     # at least one completed group of `train` jobs.
     assert "results/demo/samples.tsv" in scenario.after_kill
@@ -352,7 +352,9 @@ def test_rerun_completes_without_recomputing_finished_outputs(scenario: ClusterS
     for path, before in kept.items():
         assert now[path] == before, f"{path} was rewritten by the rerun"
     rerun_train = {
-        path for path in scenario.resumed.planned_outputs(rule="train") if path.endswith(WORKFLOW.train_output_suffix)
+        path
+        for path in scenario.resumed.planned_outputs(rule="train")
+        if re.search(WORKFLOW.train_output_pattern, path)
     }
     assert rerun_train.isdisjoint(finished_train)
     assert len(rerun_train) == WORKFLOW.n_train_jobs - len(finished_train)
@@ -379,7 +381,7 @@ def test_slurm_records_every_job_of_the_rerun_completed(scenario: ClusterScenari
 
 def test_train_jobs_are_grouped_into_fewer_slurm_jobs(scenario: ClusterScenario) -> None:
     for run in (scenario.killed, scenario.resumed):
-        train_rules = len([p for p in run.planned_outputs(rule="train") if p.endswith(WORKFLOW.train_output_suffix)])
+        train_rules = len([p for p in run.planned_outputs(rule="train") if re.search(WORKFLOW.train_output_pattern, p)])
         train_slurm_jobs = [u for u in run.submitted_slurm_jobs().values() if u == "group_train_train"]
         assert not [u for u in run.submitted_slurm_jobs().values() if u == "rule_train"]
         assert 0 < len(train_slurm_jobs) < train_rules
