@@ -210,6 +210,22 @@ def train_epoch(
     return total_loss, correct
 
 
+def build_experiment_model(experiment: Experiment, data: ExperimentData, *, device: torch.device) -> torch.nn.Module:
+    """The experiment's fusion model for ``data``'s streams and classes, on ``device``; a model keyword
+    the constructors do not take is an input error naming the experiment."""
+    try:
+        return build_model(
+            fusion=experiment.fusion,
+            stream_names=tuple(data.streams),
+            num_classes=len(data.classes),
+            dropout=experiment.preset.dropout,
+            mixer_kwargs=experiment.model,
+            video_encoder_kwargs=experiment.video_encoder,
+        ).to(device)
+    except TypeError as error:
+        raise InputError(f"experiment {experiment.name!r}: key 'model' or 'video_encoder': {error}") from None
+
+
 def train_fold(
     experiment: Experiment,
     fold: str,
@@ -238,17 +254,7 @@ def train_fold(
 
     seed = fold_seed(experiment, fold)
     seed_everything(seed)
-    try:
-        model = build_model(
-            fusion=experiment.fusion,
-            stream_names=tuple(data.streams),
-            num_classes=len(data.classes),
-            dropout=preset.dropout,
-            mixer_kwargs=experiment.model,
-            video_encoder_kwargs=experiment.video_encoder,
-        ).to(device)
-    except TypeError as error:
-        raise InputError(f"experiment {experiment.name!r}: key 'model' or 'video_encoder': {error}") from None
+    model = build_experiment_model(experiment, data, device=device)
     optimizer = make_optimizer(model.parameters(), preset=preset, device=device)
     order_generator = torch.Generator().manual_seed(seed + 1)
     augment_generator = torch.Generator(device=device).manual_seed(seed + 2)

@@ -43,15 +43,15 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 
-from painformer.errors import InputError
 from painformer.train.augment import StreamDraws, apply_augmentations, draw_augmentations
 from painformer.train.config import Experiment
 from painformer.train.data import ExperimentData, fit_normalizer, split_fold
-from painformer.train.fusion import FusionModel, build_model
+from painformer.train.fusion import FusionModel
 from painformer.train.loop import (
     FoldResult,
     _to_device,
     autocast,
+    build_experiment_model,
     epoch_lr,
     fold_seed,
     predict_probabilities,
@@ -245,17 +245,7 @@ class StackedTrainer:
             seed = fold_seed(experiment, fold)
             self.seeds.append(seed)
             seed_everything(seed)
-            try:
-                model = build_model(
-                    fusion=experiment.fusion,
-                    stream_names=tuple(data.streams),
-                    num_classes=len(data.classes),
-                    dropout=preset.dropout,
-                    mixer_kwargs=experiment.model,
-                    video_encoder_kwargs=experiment.video_encoder,
-                ).to(device)
-            except TypeError as error:
-                raise InputError(f"experiment {experiment.name!r}: key 'model' or 'video_encoder': {error}") from None
+            model = build_experiment_model(experiment, data, device=device)
             self.models.append(model)
             # Where a one-fold run's dropout draws from: the global generator, just after the model was built.
             dropout_generator = torch.Generator(device=device)
