@@ -601,6 +601,40 @@ class StoreStage:
         yield [index for index, _ in batch], values
 
 
+class VideoFramesStage(StoreStage):
+    """A stage whose samples are decoded videos (thermal and depth frames): it watches each sample's
+    video and decodes it with the settings' ``num_frames``, ``crop``, ``fps`` and ``decoder``."""
+
+    reader: Callable[..., np.ndarray] | None = None
+
+    def watch_videos(self, table: Any) -> None:
+        """Record the videos of ``table`` (a sample table) and resolve the decoder."""
+        from painformer.video import resolve_decoder
+
+        self.decoder = resolve_decoder(self.settings.decoder)
+        self.videos = [str(v) for v in table["video"]]
+        self.watched = [input_path(video) for video in self.videos]
+        self.samples = [str(s) for s in table["sample"]]
+
+    def inputs(self, index: int) -> SampleInputs:
+        return SampleInputs(files=(self.watched[index],))
+
+    def inputs_attr(self) -> dict:
+        return {"files": [[path] for path in self.watched]}
+
+    def load(self, index: int) -> np.ndarray:
+        settings = self.settings
+        return read_sample_video(
+            self.videos[index],
+            sample=self.samples[index],
+            num_frames=settings.num_frames,
+            crop=settings.crop,
+            fps=settings.fps,
+            decoder=self.decoder,
+            reader=self.reader,
+        )
+
+
 def check_table(table, columns: Sequence[str]) -> None:
     """Refuse an empty sample table or one lacking a column a stage reads."""
     if table.empty:

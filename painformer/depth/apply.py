@@ -22,15 +22,12 @@ from painformer.depth.estimate import NORMALIZATIONS, OUTPUT_SIZE, estimate_dept
 from painformer.depth.model import describe_model_dir, load_depth_model
 from painformer.errors import InputError
 from painformer.stores import (
-    SampleInputs,
     SampleMeta,
     SampleStore,
     StoreLayout,
-    StoreStage,
+    VideoFramesStage,
     check_table,
     fill_store,
-    input_path,
-    read_sample_video,
     video_fingerprint,
 )
 from painformer.utils import select_device
@@ -63,18 +60,13 @@ class DepthSettings:
             )
 
 
-class DepthStage(StoreStage):
+class DepthStage(VideoFramesStage):
     """Depth frames: decode one sample's video (a thread, one sample ahead), estimate its depth."""
 
     def __init__(self, *, table: pd.DataFrame, model_dir: str | Path, settings: DepthSettings):
         self.model_dir, self.settings = model_dir, settings
         self.info = describe_model_dir(model_dir)
-        from painformer.video import resolve_decoder
-
-        self.decoder = resolve_decoder(settings.decoder)
-        self.videos = [str(v) for v in table["video"]]
-        self.watched = [input_path(video) for video in self.videos]
-        self.samples = [str(s) for s in table["sample"]]
+        self.watch_videos(table)
         self.verb, self.description = "process", f"depth {self.info.name}"
 
     def layout(self) -> StoreLayout:
@@ -106,23 +98,6 @@ class DepthStage(StoreStage):
             self.info.name,
             self.device,
             " (UNTRAINED tiny model: depth NOT meaningful)" if self.info.untrained_tiny else "",
-        )
-
-    def inputs(self, index: int) -> SampleInputs:
-        return SampleInputs(files=(self.watched[index],))
-
-    def inputs_attr(self) -> dict:
-        return {"files": [[path] for path in self.watched]}
-
-    def load(self, index: int) -> np.ndarray:
-        settings = self.settings
-        return read_sample_video(
-            self.videos[index],
-            sample=self.samples[index],
-            num_frames=settings.num_frames,
-            crop=settings.crop,
-            fps=settings.fps,
-            decoder=self.decoder,
         )
 
     def compute(self, batch: list[tuple[int, np.ndarray]]) -> np.ndarray:

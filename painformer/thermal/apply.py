@@ -21,15 +21,12 @@ import torch.nn.functional as F
 
 from painformer.errors import CheckpointError, InputError
 from painformer.stores import (
-    SampleInputs,
     SampleMeta,
     SampleStore,
     StoreLayout,
-    StoreStage,
+    VideoFramesStage,
     check_table,
     fill_store,
-    input_path,
-    read_sample_video,
     video_fingerprint,
 )
 from painformer.thermal.train import load_generator
@@ -87,7 +84,7 @@ def _checkpoint_content(checkpoint: str | Path) -> dict:
     return content
 
 
-class ThermalStage(StoreStage):
+class ThermalStage(VideoFramesStage):
     """Synthetic thermal frames: decode one sample's video (a thread, one sample ahead), translate it."""
 
     verb = "translate"
@@ -100,12 +97,7 @@ class ThermalStage(StoreStage):
         self.image_size = int(content["image_size"])
         self.generator_config = content["generator_config"]
         self.digest = sha256_file(checkpoint)
-        from painformer.video import resolve_decoder
-
-        self.decoder = resolve_decoder(settings.decoder)
-        self.videos = [str(v) for v in table["video"]]
-        self.watched = [input_path(video) for video in self.videos]
-        self.samples = [str(s) for s in table["sample"]]
+        self.watch_videos(table)
         self.description = f"thermal generator {self.image_size}x{self.image_size}"
 
     def layout(self) -> StoreLayout:
@@ -135,25 +127,6 @@ class ThermalStage(StoreStage):
         self.device = select_device(self.settings.device)
         self.generator, _ = load_generator(self.checkpoint, device=self.device)
         log.info("%d of %d samples to translate on %s", len(pending), len(store), self.device)
-
-    def inputs(self, index: int) -> SampleInputs:
-        return SampleInputs(files=(self.watched[index],))
-
-    def inputs_attr(self) -> dict:
-        return {"files": [[path] for path in self.watched]}
-
-    def load(self, index: int) -> np.ndarray:
-        settings = self.settings
-        return read_sample_video(
-            self.videos[index],
-            sample=self.samples[index],
-            num_frames=settings.num_frames,
-            crop=settings.crop,
-            fps=settings.fps,
-            decoder=self.decoder,
-            reader=self.reader,
-            size=FRAME_SIZE,
-        )
 
     def compute(self, batch: list[tuple[int, np.ndarray]]) -> np.ndarray:
         return np.stack(
