@@ -12,17 +12,22 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from train_helpers import (  # noqa: F401  (one_thread: an autouse fixture)
+    FUSION_EXPERIMENTS,
+    experiments_config,
+    one_thread,
+    synthetic_table,
+    write_synthetic_dataset,
+)
 
 from painformer.cli import COMMANDS
 from painformer.cli import main as cli_main
-from painformer.data import write_sample_table
 from painformer.errors import InputError
 from painformer.train.cli import resolve_folds
 from painformer.train.config import load_experiments
 from painformer.train.data import load_experiment_data
 from painformer.train.loop import cosine_lr, train_fold
 from painformer.train.stack import MaskedAdamW, StackedTrainer, stack_problem, train_folds, train_stacked
-from tests.test_train import FUSION_EXPERIMENTS, STORES, _config, _table, _write_store
 
 FOLD_FILES = [
     "config.json",
@@ -35,33 +40,19 @@ FOLD_FILES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def uneven(tmp_path_factory):
     """The training dataset with subject s2 cut to 6 task samples: fold s2 trains on 60 samples (4 steps
     of 16), the other folds on 46 (3 steps), so in a stacked run fold s2 steps alone at the end."""
     root = tmp_path_factory.mktemp("stack")
-    table = _table()
+    table = synthetic_table()
     cut = table[(table["subject"] == "s2") & (table["class_name"] != "PA1")].groupby("class_name").head(3)
     table = pd.concat([table[table["subject"] != "s2"], cut]).sort_values(["subject", "sample"]).reset_index(drop=True)
-    samples = write_sample_table(table, root / "samples.tsv")
-    for index, (name, items) in enumerate(STORES.items()):
-        modality, representation = name.split("/")
-        _write_store(
-            root / "embeddings" / modality / f"{representation}.zarr", table, items, seed=index, offset=3.0 * index
-        )
-    return {"root": root, "table": table, "samples": samples, "embeddings": root / "embeddings"}
+    return write_synthetic_dataset(root, table)
 
 
 def _experiment(name: str, **preset):
-    experiment = load_experiments(_config(**{name: FUSION_EXPERIMENTS[name]}))[name]
+    experiment = load_experiments(experiments_config(**{name: FUSION_EXPERIMENTS[name]}))[name]
     changes = {"epochs": 5, **preset}
     return dataclasses.replace(experiment, preset=dataclasses.replace(experiment.preset, **changes))
 
@@ -157,7 +148,7 @@ def test_resolve_folds_errors_name_the_fold():
 
 
 def test_cli_trains_folds_together_into_fold_folders(uneven, tmp_path, capsys):
-    config = _config(single=FUSION_EXPERIMENTS["single"])
+    config = experiments_config(single=FUSION_EXPERIMENTS["single"])
     config["experiments"]["single"]["overrides"] = {"epochs": 5}
     config_path = tmp_path / "experiment.yaml"
     config_path.write_text(yaml.safe_dump(config))

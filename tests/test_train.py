@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import itertools
 import json
 from pathlib import Path
@@ -11,139 +10,35 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from train_helpers import (  # noqa: F401  (one_thread: an autouse fixture)
+    DIM,
+    FUSION_EXPERIMENTS,
+    NUM_FRAMES,
+    PER_CLASS,
+    PRESET,
+    SMALL_MIXER,
+    SMALL_VIDEO_ENCODER,
+    STORES,
+    SUBJECTS,
+    experiments_config,
+    one_thread,
+    synthetic_table,
+    write_synthetic_dataset,
+    write_synthetic_store,
+)
 
 from painformer.cli import main as cli_main
-from painformer.data import write_sample_table
 from painformer.errors import InputError, StoreError
-from painformer.stores import SampleMeta, SampleStore
+from painformer.stores import SampleStore
 from painformer.train.augment import basic, mask_lengths, masking
 from painformer.train.config import list_folds, load_experiments
 from painformer.train.data import load_experiment_data, split_fold
 from painformer.train.loop import train_fold
 
-SUBJECTS = ("s1", "s2", "s3", "s4")
-PER_CLASS = 10  # samples per class per subject: 20 test samples per fold, so 1 error is 95 %
-NUM_FRAMES = 3
-DIM = 160
-SMALL_MIXER = {
-    "num_latents": 8,
-    "latent_dim": 32,
-    "cross_dim_head": 16,
-    "self_heads": 2,
-    "self_dim_head": 8,
-    "depth": 1,
-    "self_per_cross": 1,
-    "output_dim": 32,
-}
-SMALL_VIDEO_ENCODER = {"num_latents": 8, "latent_dim": 32, "cross_dim_head": 16, "output_dim": 8}
-PRESET = {
-    "epochs": 30,
-    "basic_p": 0.2,
-    "masking_p": 0.2,
-    "mask_range": [0.1, 0.2],
-    "label_smoothing": 0.1,
-    "dropout": 0.0,
-    "lr": 1.0e-3,
-    "weight_decay": 0.01,
-    "batch_size": 16,
-    "warmup_epochs": 2,
-    "cooldown_epochs": 2,
-    "noise_std": 0.05,
-    "normalize": "standard",
-    "seed": 0,
-}
-# Stores: name -> items per sample. PA1 samples exist in the table and stores but not in the task.
-STORES = {
-    "gsr/waveform": 1,
-    "ecg/spec_psd": 1,
-    "rgb/frames": NUM_FRAMES,
-    "thermal/frames": NUM_FRAMES,
-    "depth/frames": NUM_FRAMES,
-}
-
-
-def _table() -> pd.DataFrame:
-    rows = []
-    for subject_index, subject in enumerate(SUBJECTS):
-        for class_id, class_name in ((0, "BL1"), (1, "PA1"), (4, "PA4")):
-            for k in range(PER_CLASS):
-                rows.append(
-                    {
-                        "dataset": "synthetic",
-                        "sample": f"{subject}-{class_name}-{k}",
-                        "subject": subject,
-                        "subject_id": str(subject_index),
-                        "class_id": class_id,
-                        "class_name": class_name,
-                        "video": "",
-                        "biosignals": "",
-                        "split": "train" if subject in ("s1", "s2", "s3") else "validation",
-                    }
-                )
-    return pd.DataFrame(rows).sort_values(["subject", "sample"]).reset_index(drop=True)
-
-
-def _write_store(path, table: pd.DataFrame, items: int, *, seed: int, offset: float = 0.0) -> None:
-    """Embeddings ~ N(0, 1) plus a class-dependent shift on the first 40 features (and a per-store offset)."""
-    rng = np.random.default_rng(seed)
-    store = SampleStore.create_or_resume(
-        path,
-        kind="embeddings",
-        array_name="embeddings",
-        meta=SampleMeta.from_table(table),
-        item_shape=(items, DIM),
-        dtype="float32",
-        fingerprint={"synthetic": seed},
-    )
-    shift = {"BL1": -1.0, "PA1": 0.0, "PA4": 1.0}
-    for i, class_name in enumerate(table["class_name"]):
-        values = rng.normal(size=(items, DIM)) + offset
-        values[:, :40] += shift[class_name]
-        store.write(i, values.astype(np.float32))
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Train single-threaded, as the workflow's jobs do; tiny models only lose to thread hand-offs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("train")
-    table = _table()
-    samples = write_sample_table(table, root / "samples.tsv")
-    for index, (name, items) in enumerate(STORES.items()):
-        modality, representation = name.split("/")
-        _write_store(
-            root / "embeddings" / modality / f"{representation}.zarr", table, items, seed=index, offset=3.0 * index
-        )
-    return {"root": root, "table": table, "samples": samples, "embeddings": root / "embeddings"}
-
-
-def _config(**experiments) -> dict:
-    defaults = {"task": "NP_vs_P4", "protocol": "loso", "preset": "p", "model": SMALL_MIXER, "aggregation": "concat"}
-    return {
-        "presets": {"p": copy.deepcopy(PRESET)},
-        "experiments": {name: {**defaults, **raw} for name, raw in experiments.items()},
-    }
-
-
-FUSION_EXPERIMENTS = {
-    "single": {"inputs": ["gsr/waveform"], "fusion": "none"},
-    "video_sum": {"inputs": ["rgb/frames"], "fusion": "none", "aggregation": "sum"},
-    "add": {"inputs": ["rgb/frames", "thermal/frames"], "fusion": "add"},
-    "concat": {"inputs": ["gsr/waveform", "ecg/spec_psd"], "fusion": "concat"},
-    "decision": {"inputs": ["rgb/frames", "thermal/frames", "depth/frames"], "fusion": "decision"},
-    "eq12": {
-        "inputs": ["gsr/waveform", "rgb/frames", "thermal/frames", "depth/frames"],
-        "fusion": "video_encoder_concat",
-        "video_encoder": SMALL_VIDEO_ENCODER,
-    },
-}
+    return write_synthetic_dataset(tmp_path_factory.mktemp("train"), synthetic_table())
 
 
 # -- configuration -------------------------------------------------------------------
@@ -177,7 +72,7 @@ FUSION_EXPERIMENTS = {
     ],
 )
 def test_load_experiments_errors_name_experiment_and_key(change, expected):
-    config = _config(bad={"inputs": ["gsr/waveform"], "fusion": "none", **change})
+    config = experiments_config(bad={"inputs": ["gsr/waveform"], "fusion": "none", **change})
     with pytest.raises(InputError) as error:
         load_experiments(config)
     assert "experiment 'bad'" in str(error.value)
@@ -193,7 +88,7 @@ def test_model_keywords_are_checked_against_the_constructors():
 
     for cls in (EmbeddingMixer, VideoEncoder):
         assert constructor_keywords(cls.__name__) == tuple(inspect.signature(cls).parameters)
-    config = _config(a={"inputs": ["gsr/waveform"], "model": {**SMALL_MIXER, "latent_width": 8}})
+    config = experiments_config(a={"inputs": ["gsr/waveform"], "model": {**SMALL_MIXER, "latent_width": 8}})
     with pytest.raises(InputError) as error:
         load_experiments(config)
     message = str(error.value)
@@ -203,7 +98,7 @@ def test_model_keywords_are_checked_against_the_constructors():
 
 
 def test_load_experiments_applies_overrides_and_checks_presets():
-    config = _config(a={"inputs": ["gsr/waveform"], "overrides": {"dropout": 0.3, "basic_p": 0.4}})
+    config = experiments_config(a={"inputs": ["gsr/waveform"], "overrides": {"dropout": 0.3, "basic_p": 0.4}})
     experiment = load_experiments(config)["a"]
     assert experiment.preset.dropout == 0.3 and experiment.preset.basic_p == 0.4
     assert experiment.preset.masking_p == PRESET["masking_p"]
@@ -236,7 +131,7 @@ def test_list_folds(dataset):
     table = dataset["table"].copy()
     table.loc[(table["subject"] == "s4") & (table["class_name"] != "PA1"), "class_name"] = "PA1"
     experiments = load_experiments(
-        _config(
+        experiments_config(
             loso={"inputs": ["gsr/waveform"]},
             holdout={"inputs": ["gsr/waveform"], "protocol": "holdout"},
         )
@@ -249,7 +144,7 @@ def test_list_folds(dataset):
 # -- data ------------------------------------------------------------------------------
 def test_data_selects_task_samples_and_splits_without_leakage(dataset):
     experiments = load_experiments(
-        _config(**FUSION_EXPERIMENTS, holdout={"inputs": ["gsr/waveform"], "protocol": "holdout"})
+        experiments_config(**FUSION_EXPERIMENTS, holdout={"inputs": ["gsr/waveform"], "protocol": "holdout"})
     )
     data = load_experiment_data(experiments["eq12"], dataset["table"], dataset["embeddings"])
     assert len(data) == len(SUBJECTS) * 2 * PER_CLASS
@@ -277,7 +172,7 @@ def test_data_selects_task_samples_and_splits_without_leakage(dataset):
 
 def test_aggregations_match_the_store(dataset):
     experiments = load_experiments(
-        _config(
+        experiments_config(
             cat={"inputs": ["rgb/frames"]},
             total={"inputs": ["rgb/frames"], "aggregation": "sum"},
             average={"inputs": ["rgb/frames"], "aggregation": "mean"},
@@ -302,7 +197,9 @@ def test_aggregations_match_the_store(dataset):
 
 def test_fold_with_one_class_is_an_error_before_training(dataset):
     experiments = load_experiments(
-        _config(loso={"inputs": ["gsr/waveform"]}, holdout={"inputs": ["gsr/waveform"], "protocol": "holdout"})
+        experiments_config(
+            loso={"inputs": ["gsr/waveform"]}, holdout={"inputs": ["gsr/waveform"], "protocol": "holdout"}
+        )
     )
     table = dataset["table"]
     # s4 keeps only its BL1 samples: its LOSO test side and the holdout validation side have one class.
@@ -335,8 +232,8 @@ def test_fold_with_one_class_is_an_error_before_training(dataset):
 def test_store_missing_samples_is_an_error(dataset, tmp_path):
     table = dataset["table"]
     partial = table[table["subject"] != "s3"].reset_index(drop=True)
-    _write_store(tmp_path / "gsr" / "waveform.zarr", partial, 1, seed=9)
-    experiment = load_experiments(_config(a={"inputs": ["gsr/waveform"]}))["a"]
+    write_synthetic_store(tmp_path / "gsr" / "waveform.zarr", partial, 1, seed=9)
+    experiment = load_experiments(experiments_config(a={"inputs": ["gsr/waveform"]}))["a"]
     with pytest.raises(StoreError, match=r"waveform\.zarr.*not in the store"):
         load_experiment_data(experiment, table, tmp_path)
     with pytest.raises(StoreError, match="not found"):
@@ -344,7 +241,7 @@ def test_store_missing_samples_is_an_error(dataset, tmp_path):
 
 
 def test_normalisation_is_fitted_on_training_samples_only(dataset):
-    experiment = load_experiments(_config(a={"inputs": ["gsr/waveform"], "preset": "p"}))["a"]
+    experiment = load_experiments(experiments_config(a={"inputs": ["gsr/waveform"], "preset": "p"}))["a"]
     experiment = _short(experiment, epochs=5)
     data = load_experiment_data(experiment, dataset["table"], dataset["embeddings"])
     result = train_fold(experiment, "s2", data, device=torch.device("cpu"))
@@ -364,7 +261,7 @@ def _short(experiment, **changes):
 # -- training --------------------------------------------------------------------------
 @pytest.mark.parametrize("name", sorted(FUSION_EXPERIMENTS))
 def test_each_fusion_learns_separable_classes(dataset, name):
-    experiment = load_experiments(_config(**FUSION_EXPERIMENTS))[name]
+    experiment = load_experiments(experiments_config(**FUSION_EXPERIMENTS))[name]
     data = load_experiment_data(experiment, dataset["table"], dataset["embeddings"])
     result = train_fold(experiment, "s3", data, device=torch.device("cpu"))
     accuracy = float((result.predicted == result.test_labels).mean())
@@ -376,7 +273,7 @@ def test_each_fusion_learns_separable_classes(dataset, name):
 
 
 def test_decision_fusion_averages_the_members_probabilities(dataset):
-    experiment = load_experiments(_config(**FUSION_EXPERIMENTS))["decision"]
+    experiment = load_experiments(experiments_config(**FUSION_EXPERIMENTS))["decision"]
     data = load_experiment_data(experiment, dataset["table"], dataset["embeddings"])
     result = train_fold(experiment, "s2", data, device=torch.device("cpu"))
     _, test_idx = split_fold(experiment, "s2", data)
@@ -396,7 +293,7 @@ def test_decision_fusion_averages_the_members_probabilities(dataset):
 
 
 def test_training_is_bit_identical_for_a_seed(dataset):
-    experiments = load_experiments(_config(**FUSION_EXPERIMENTS))
+    experiments = load_experiments(experiments_config(**FUSION_EXPERIMENTS))
     experiment = _short(experiments["eq12"], epochs=6)
     data = load_experiment_data(experiment, dataset["table"], dataset["embeddings"])
     first = train_fold(experiment, "s1", data, device=torch.device("cpu"))
@@ -408,7 +305,7 @@ def test_training_is_bit_identical_for_a_seed(dataset):
 
 
 def test_learning_rate_warms_up_decays_and_cools_down(dataset):
-    experiment = load_experiments(_config(a={"inputs": ["gsr/waveform"]}))["a"]
+    experiment = load_experiments(experiments_config(a={"inputs": ["gsr/waveform"]}))["a"]
     data = load_experiment_data(experiment, dataset["table"], dataset["embeddings"])
     result = train_fold(experiment, "s4", data, device=torch.device("cpu"))
     lrs = [row["lr"] for row in result.history]
@@ -450,7 +347,7 @@ def test_basic_inverts_polarity_and_adds_noise():
 def test_cli_writes_the_fold_folder(dataset, tmp_path, capsys):
     import yaml
 
-    config = _config(concat=FUSION_EXPERIMENTS["concat"])
+    config = experiments_config(concat=FUSION_EXPERIMENTS["concat"])
     config["experiments"]["concat"]["overrides"] = {"epochs": 8}
     config_path = tmp_path / "experiment.yaml"
     config_path.write_text(yaml.safe_dump(config))
@@ -533,7 +430,7 @@ def test_cli_writes_the_fold_folder(dataset, tmp_path, capsys):
 def test_cli_refuses_an_unknown_modality_before_reading_anything(dataset, tmp_path, capsys):
     import yaml
 
-    config = _config(ghost={"inputs": ["eeg/waveform"]})
+    config = experiments_config(ghost={"inputs": ["eeg/waveform"]})
     config_path = tmp_path / "experiment.yaml"
     config_path.write_text(yaml.safe_dump(config))
     out = tmp_path / "fold-s1"
@@ -568,9 +465,9 @@ def test_fnirs_channels_are_summed_beside_a_video_by_default(dataset, tmp_path):
     for name in ("rgb", "fnirs"):
         (embeddings / name).mkdir(parents=True)
     (embeddings / "rgb" / "frames.zarr").symlink_to(dataset["embeddings"] / "rgb" / "frames.zarr")
-    _write_store(embeddings / "fnirs" / "waveform.zarr", dataset["table"], 4, seed=9)
+    write_synthetic_store(embeddings / "fnirs" / "waveform.zarr", dataset["table"], 4, seed=9)
     base = {"inputs": ["rgb/frames", "fnirs/waveform"], "fusion": "add", "aggregation": "sum"}
-    experiments = load_experiments(_config(total=base, average={**base, "fnirs_aggregation": "mean"}))
+    experiments = load_experiments(experiments_config(total=base, average={**base, "fnirs_aggregation": "mean"}))
     assert experiments["total"].input_aggregation("fnirs/waveform") == "sum"
     assert experiments["average"].input_aggregation("fnirs/waveform") == "mean"
     assert experiments["total"].to_dict()["fnirs_aggregation"] == "sum"
@@ -583,17 +480,19 @@ def test_fnirs_channels_are_summed_beside_a_video_by_default(dataset, tmp_path):
         expected = frames.read(position).sum(axis=0) + reduce(channels.read(position), axis=0)
         np.testing.assert_allclose(data.streams["fused"][row], expected, rtol=1e-5, atol=1e-5)
     with pytest.raises(InputError, match="experiment 'bad': key 'fnirs_aggregation'"):
-        load_experiments(_config(bad={**base, "fnirs_aggregation": "concat"}))
+        load_experiments(experiments_config(bad={**base, "fnirs_aggregation": "concat"}))
 
 
 def test_mixer_token_options_are_checked_in_the_config():
-    config = _config(bad={"inputs": ["gsr/waveform"], "model": {**SMALL_MIXER, "position_encoding": "learned"}})
+    config = experiments_config(
+        bad={"inputs": ["gsr/waveform"], "model": {**SMALL_MIXER, "position_encoding": "learned"}}
+    )
     with pytest.raises(InputError, match="experiment 'bad': key 'model': position_encoding must be one of"):
         load_experiments(config)
-    config = _config(bad={"inputs": ["gsr/waveform"], "model": {**SMALL_MIXER, "num_latents": 0}})
+    config = experiments_config(bad={"inputs": ["gsr/waveform"], "model": {**SMALL_MIXER, "num_latents": 0}})
     with pytest.raises(InputError, match="experiment 'bad': key 'model': num_latents must be a positive integer"):
         load_experiments(config)
-    config = _config(ok={"inputs": ["gsr/waveform"], "model": {**SMALL_MIXER, "input_norm": "rms"}})
+    config = experiments_config(ok={"inputs": ["gsr/waveform"], "model": {**SMALL_MIXER, "input_norm": "rms"}})
     assert load_experiments(config)["ok"].model["input_norm"] == "rms"
 
 
@@ -603,7 +502,9 @@ def test_pooled_accuracy_does_not_depend_on_the_input_scale(dataset):
 
     model = {**SMALL_MIXER, "position_encoding": "nyquist", "num_freq_bands": 16, "input_norm": "rms"}
     experiment = load_experiments(
-        _config(a={"inputs": ["gsr/waveform"], "model": model, "overrides": {"normalize": "none", "epochs": 20}})
+        experiments_config(
+            a={"inputs": ["gsr/waveform"], "model": model, "overrides": {"normalize": "none", "epochs": 20}}
+        )
     )["a"]
     data = load_experiment_data(experiment, dataset["table"], dataset["embeddings"])
     scaled = dataclasses.replace(data, streams={name: 300.0 * values for name, values in data.streams.items()})
