@@ -19,6 +19,10 @@ from typing import Any
 POSITION_ENCODINGS = ("fourier", "nyquist")
 # ``none``: values as given; ``rms``: each embedding divided by the root mean square of its values.
 INPUT_NORMS = ("none", "rms")
+# ``scalar``: the paper's tokens, [value, position features]; ``modulated``: the value times each
+# position feature appended, so that an evenly spread attention already reads a projection of the
+# whole embedding onto the Fourier basis instead of little more than its mean.
+TOKEN_FEATURES = ("scalar", "modulated")
 
 
 def _check_tokens(config: Any) -> None:
@@ -28,6 +32,8 @@ def _check_tokens(config: Any) -> None:
         )
     if config.input_norm not in INPUT_NORMS:
         raise ValueError(f"input_norm must be one of {list(INPUT_NORMS)}, got {config.input_norm!r}")
+    if config.token_features not in TOKEN_FEATURES:
+        raise ValueError(f"token_features must be one of {list(TOKEN_FEATURES)}, got {config.token_features!r}")
     for name in ("num_latents", "latent_dim", "cross_dim_head", "ff_mult", "num_freq_bands", "output_dim"):
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -55,6 +61,7 @@ class MixerConfig:
     attn_dropout: float = 0.0
     position_encoding: str = "fourier"
     input_norm: str = "none"
+    token_features: str = "scalar"
 
     def __post_init__(self) -> None:
         _check_tokens(self)
@@ -73,6 +80,7 @@ class VideoEncoderConfig:
     output_dim: int = 40
     position_encoding: str = "fourier"
     input_norm: str = "none"
+    token_features: str = "scalar"
 
     def __post_init__(self) -> None:
         _check_tokens(self)

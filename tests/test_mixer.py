@@ -121,6 +121,23 @@ def test_tokens_carry_value_and_fourier_features_of_the_index() -> None:
     torch.testing.assert_close(tokens[1, :, 1:], features)
 
 
+def test_modulated_tokens_append_the_value_times_each_position_feature() -> None:
+    x = torch.randn(3, 40)
+    scalar = scalar_tokens(x, num_freq_bands=8, max_freq=10.0, position_encoding="nyquist")
+    modulated = scalar_tokens(
+        x, num_freq_bands=8, max_freq=10.0, position_encoding="nyquist", token_features="modulated"
+    )
+    assert scalar.shape == (3, 40, 2 + 2 * 8)
+    assert modulated.shape == (3, 40, 3 + 4 * 8)
+    torch.testing.assert_close(modulated[..., : scalar.shape[-1]], scalar)
+    torch.testing.assert_close(modulated[..., scalar.shape[-1] :], x[..., None] * scalar[..., 1:])
+    model = small_mixer(token_features="modulated", position_encoding="nyquist", num_freq_bands=8)
+    assert model.encoder.token_dim == 3 + 4 * 8
+    assert model(x).shape == (3, model.num_classes)
+    with pytest.raises(ValueError, match="token_features"):
+        small_mixer(token_features="product")
+
+
 def test_input_must_be_batch_by_length() -> None:
     with pytest.raises(ValueError, match="batch, length"):
         small_mixer()(torch.randn(160))

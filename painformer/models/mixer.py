@@ -40,7 +40,13 @@ import torch.nn.functional as F
 from timm.models import register_model
 from torch import nn
 
-from painformer.model_config import INPUT_NORMS, POSITION_ENCODINGS, MixerConfig, VideoEncoderConfig
+from painformer.model_config import (
+    INPUT_NORMS,
+    POSITION_ENCODINGS,
+    TOKEN_FEATURES,
+    MixerConfig,
+    VideoEncoderConfig,
+)
 
 
 def fourier_position_features(
@@ -75,8 +81,17 @@ def scalar_tokens(
     max_freq: float,
     position_encoding: str = "fourier",
     input_norm: str = "none",
+    token_features: str = "scalar",
 ) -> torch.Tensor:
-    """(B, L) embedding -> (B, L, 2 + 2 * num_freq_bands) tokens: [value, position features...].
+    """(B, L) embedding -> (B, L, C) tokens: [value, position features...], C = 2 + 2 * num_freq_bands.
+
+    ``token_features: modulated`` appends the value times each position
+    feature (C = 3 + 4 * num_freq_bands). Attention spread evenly over the
+    tokens, as at initialisation, then averages ``value x features``: the
+    embedding projected onto the Fourier basis, which a linear head can read.
+    With the paper's ``scalar`` tokens the same average carries little more
+    than the embedding's mean, and the latents must first learn to attend to
+    single positions before any dimension can be told from another.
 
     ``input_norm: rms`` divides each embedding by the root mean square of its L
     values first, which makes the tokens, hence the model, blind to a positive
@@ -96,7 +111,19 @@ def scalar_tokens(
     positions = fourier_position_features(
         length, num_freq_bands=num_freq_bands, max_freq=top_freq, device=x.device, dtype=x.dtype
     )
-    return torch.cat([x.unsqueeze(-1), positions.expand(batch, length, -1)], dim=-1)  # (B, L, C)
+    values = x.unsqueeze(-1)  # (B, L, 1)
+    positions = positions.expand(batch, length, -1)  # (B, L, 1 + 2*bands)
+    if token_features == "scalar":
+        return torch.cat([values, positions], dim=-1)  # (B, L, C)
+    if token_features == "modulated":
+        return torch.cat([values, positions, values * positions], dim=-1)  # (B, L, C)
+    raise ValueError(f"token_features must be one of {TOKEN_FEATURES}, got {token_features!r}")
+
+
+def token_width(num_freq_bands: int, token_features: str) -> int:
+    """Channels of one token: the value, then 1 + 2 * bands position features (times two when modulated)."""
+    position_width = 1 + 2 * num_freq_bands
+    return 1 + position_width * (2 if token_features == "modulated" else 1)
 
 
 class Attention(nn.Module):
@@ -267,13 +294,15 @@ class LatentEncoder(nn.Module):
         attn_dropout: float,
         position_encoding: str = "fourier",
         input_norm: str = "none",
+        token_features: str = "scalar",
     ):
         super().__init__()
         self.num_freq_bands = num_freq_bands
         self.max_freq = max_freq
         self.position_encoding = position_encoding
         self.input_norm = input_norm
-        self.token_dim = 2 + 2 * num_freq_bands  # value, position, sin and cos per band
+        self.token_features = token_features
+        self.token_dim = token_width(num_freq_bands, token_features)
         self.latents = nn.Parameter(torch.empty(num_latents, latent_dim))
         self.layers = nn.ModuleList(
             LatentLayer(
@@ -312,6 +341,7 @@ class LatentEncoder(nn.Module):
             max_freq=self.max_freq,
             position_encoding=self.position_encoding,
             input_norm=self.input_norm,
+            token_features=self.token_features,
         )  # (B, L, C)
         latents = self.latents.unsqueeze(0).expand(x.shape[0], -1, -1)  # (B, N, D)
         for layer in self.layers:
@@ -358,6 +388,7 @@ class EmbeddingMixer(nn.Module):
         attn_dropout: float = MixerConfig.attn_dropout,
         position_encoding: str = MixerConfig.position_encoding,
         input_norm: str = MixerConfig.input_norm,
+        token_features: str = MixerConfig.token_features,
     ):
         super().__init__()
         self.config = MixerConfig(
@@ -381,6 +412,7 @@ class EmbeddingMixer(nn.Module):
             attn_dropout=attn_dropout,
             position_encoding=position_encoding,
             input_norm=input_norm,
+            token_features=token_features,
         )
         self.head_drop = nn.Dropout(dropout)
         self.head: nn.Module = nn.Linear(output_dim, num_classes) if num_classes > 0 else nn.Identity()
@@ -421,6 +453,7 @@ class VideoEncoder(nn.Module):
         output_dim: int = VideoEncoderConfig.output_dim,
         position_encoding: str = VideoEncoderConfig.position_encoding,
         input_norm: str = VideoEncoderConfig.input_norm,
+        token_features: str = VideoEncoderConfig.token_features,
     ):
         super().__init__()
         self.config = VideoEncoderConfig(
@@ -443,6 +476,7 @@ class VideoEncoder(nn.Module):
             attn_dropout=0.0,
             position_encoding=position_encoding,
             input_norm=input_norm,
+            token_features=token_features,
         )
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,8 @@
 #   SLURM_NODE_CPUS    CPUs offered by the node      (default: nproc)
 #   SLURM_NODE_MEM_MB  memory offered by the node    (default: 80% of MemTotal)
 set -euo pipefail
+# The daemons and runuser live in sbin, which a non-login shell's PATH may lack.
+export PATH="/usr/local/sbin:/usr/sbin:/sbin:${PATH}"
 
 SLURM_CONF_DIR=/etc/slurm
 SLURM_STATE_DIR=/var/spool/slurmctld

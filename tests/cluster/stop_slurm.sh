@@ -7,6 +7,8 @@
 # 10 s before giving up.
 # Job state and logs stay under /var/spool and /var/log/slurm for inspection.
 set -uo pipefail
+# The daemons and runuser live in sbin, which a non-login shell's PATH may lack.
+export PATH="/usr/local/sbin:/usr/sbin:/sbin:${PATH}"
 
 keep_munge=no
 keep_config=no
