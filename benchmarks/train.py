@@ -248,7 +248,12 @@ def bench_imports() -> None:
     rows = {
         'python -c "import torch"': [python, "-c", "import torch"],
         "painformer --help": [python, "-m", "painformer.cli", "--help"],
-        "imports of painformer train (stack, models)": [python, "-c", "import painformer.train.stack"],
+        "imports of painformer train (no timm)": [
+            python,
+            "-c",
+            "import sys, painformer.train.stack, painformer.train.probe, painformer.train.final;"
+            " assert 'timm' not in sys.modules",
+        ],
     }
     for name, command in rows.items():
         seconds = min(run_seconds(command) for _ in range(3))

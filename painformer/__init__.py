@@ -13,7 +13,12 @@ __version__ = "0.1.0"
 
 
 def _register_with_timm(_timm) -> None:
-    import painformer.models  # noqa: F401  (the @register_model factories run on import)
+    import importlib
+
+    from painformer.models import TIMM_MODULES
+
+    for module in TIMM_MODULES:  # their @register_model factories run on import
+        importlib.import_module(module)
 
 
 wrapt.register_post_import_hook(_register_with_timm, "timm")

@@ -591,3 +591,10 @@ def test_model_configs_are_the_constructors_defaults_and_need_no_torch():
     assert EmbeddingMixer(3, **SMALL_MIXER).config == MixerConfig(num_classes=3, **SMALL_MIXER)
     code = "import sys, painformer.train.config as c; c.load_experiments; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+    # Training needs torch but not timm (nor torchvision): the Mixer joins timm's registry when timm is imported.
+    code = (
+        "import sys, painformer.models, painformer.train.stack, painformer.train.probe, painformer.train.final;"
+        " assert 'timm' not in sys.modules and 'torchvision' not in sys.modules;"
+        " import timm; assert {'embedding_mixer', 'video_encoder', 'painformer'} <= set(timm.list_models())"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -37,7 +37,6 @@ import math
 
 import torch
 import torch.nn.functional as F
-from timm.models import register_model
 from torch import nn
 
 from painformer.model_config import (
@@ -47,6 +46,7 @@ from painformer.model_config import (
     MixerConfig,
     VideoEncoderConfig,
 )
+from painformer.models.registry import register_model
 
 
 def fourier_position_features(

@@ -32,10 +32,8 @@ from timm.layers import DropPath
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from torch import nn
 
-# Input normalisation of the published checkpoint (VGGFace2 statistics).
-PAINFORMER_MEAN = (0.6068, 0.4517, 0.3800)
-PAINFORMER_STD = (0.2492, 0.2173, 0.2082)
-PAINFORMER_INPUT_SIZE = 224
+from painformer.models.preprocess import PAINFORMER_INPUT_SIZE, PAINFORMER_MEAN, PAINFORMER_STD
+
 EMBEDDING_DIM = 160
 
 LayerNorm6 = partial(nn.LayerNorm, eps=1e-6)

@@ -8,7 +8,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from painformer.models.painformer import PAINFORMER_INPUT_SIZE, PAINFORMER_MEAN, PAINFORMER_STD
+# Input normalisation of the published checkpoint (VGGFace2 statistics) and its input size.
+PAINFORMER_MEAN = (0.6068, 0.4517, 0.3800)
+PAINFORMER_STD = (0.2492, 0.2173, 0.2082)
+PAINFORMER_INPUT_SIZE = 224
 
 PREPROCESS_PARAMS = {
     "size": PAINFORMER_INPUT_SIZE,

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torchvision.transforms import v2
 
-from painformer.models.painformer import PAINFORMER_MEAN, PAINFORMER_STD
+from painformer.models.preprocess import PAINFORMER_MEAN, PAINFORMER_STD
 from painformer.pretrain.config import AugmentSettings
 
 
