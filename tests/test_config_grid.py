@@ -179,18 +179,18 @@ def test_stage_modules_read_the_names_module():
 
     signals = importlib.import_module("painformer.data.signals")
     aggregate = importlib.import_module("painformer.embed.aggregate")
-    embed_names = importlib.import_module("painformer.embed.names")
+    embed_cli = importlib.import_module("painformer.embed.cli")
+    sources = importlib.import_module("painformer.embed.sources")
     params = importlib.import_module("painformer.render.params")
     config = importlib.import_module("painformer.train.config")
 
     assert signals.SIGNALS is names.SIGNALS and params.SIGNALS is names.SIGNALS
     assert params.REPRESENTATIONS is names.SIGNAL_REPRESENTATIONS
     assert params.SPECTROGRAM_REPRESENTATIONS is names.SPECTROGRAM_REPRESENTATIONS
-    assert embed_names.MODALITIES is names.MODALITIES and embed_names.REPRESENTATIONS is names.REPRESENTATIONS
-    assert embed_names.input_problem is names.input_problem
-    # Stated again in modules of other stages: they must at least agree.
-    assert tuple(aggregate.AGGREGATIONS) == names.AGGREGATIONS
-    assert tuple(config.FUSIONS) == names.FUSIONS and tuple(config.AGGREGATIONS) == names.AGGREGATIONS
+    assert embed_cli.MODALITIES is names.MODALITIES and embed_cli.REPRESENTATIONS is names.REPRESENTATIONS
+    assert sources.input_problem is names.input_problem
+    assert aggregate.AGGREGATIONS is names.AGGREGATIONS
+    assert config.FUSIONS is names.FUSIONS and config.AGGREGATIONS is names.AGGREGATIONS
 
 
 def _option(path: list[str], option: str) -> argparse.Action:

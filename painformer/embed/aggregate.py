@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-AGGREGATIONS = ("concat", "sum", "mean")
+from painformer.names import AGGREGATIONS
+
 # A video differing from the expected frame count by more than this is an error:
 # it means different frame sampling, not the odd dropped frame.
 MAX_FRAME_MISMATCH = 2

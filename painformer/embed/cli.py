@@ -8,8 +8,8 @@ import json
 import torch
 
 from painformer.cli_types import frame_rate, positive_int
-from painformer.embed.names import MODALITIES, REPRESENTATIONS
 from painformer.errors import InputError
+from painformer.names import MODALITIES, REPRESENTATIONS
 from painformer.video.cli import add_decoder_option
 
 

@@ -15,8 +15,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from painformer.embed.names import input_problem
 from painformer.errors import InputError, StoreError
+from painformer.names import input_problem
 from painformer.stores import (
     SampleInputs,
     SampleMeta,

@@ -30,12 +30,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from painformer.embed.names import VIDEO_MODALITIES, input_problem
 from painformer.errors import InputError
 from painformer.model_config import MODEL_CONFIGS, config_keywords
+from painformer.names import AGGREGATIONS, FUSIONS, VIDEO_MODALITIES, input_problem
 
-FUSIONS = ("none", "add", "concat", "decision", "video_encoder_concat")
-AGGREGATIONS = ("concat", "sum", "mean")
 # How multi-item signal inputs (fNIRS channels) become one embedding beside a video input.
 FNIRS_AGGREGATIONS = ("sum", "mean")
 PROTOCOLS = ("loso", "holdout")
