@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from painformer.cli_types import frame_rate, positive_int
-from painformer.video.cli import add_decoder_option
+from painformer.cli_types import positive_int
+from painformer.video.cli import add_frame_options
 
 
 def add_commands(subparsers) -> None:
@@ -36,13 +36,7 @@ def add_commands(subparsers) -> None:
     apply.add_argument("--samples", required=True, help="sample table (samples.tsv)")
     apply.add_argument("--model-dir", required=True, help="local Depth Anything model directory")
     apply.add_argument("--num-frames", type=positive_int, required=True)
-    apply.add_argument("--crop", default="center", choices=["center", "face"])
-    apply.add_argument(
-        "--fps",
-        type=frame_rate,
-        help="expected frame rate (BioVid 25, AI4Pain 30): other rates are resampled, with a warning",
-    )
-    add_decoder_option(apply)
+    add_frame_options(apply)
     apply.add_argument(
         "--normalization",
         default="video",

@@ -7,10 +7,10 @@ import json
 
 import torch
 
-from painformer.cli_types import frame_rate, positive_int
+from painformer.cli_types import positive_int
 from painformer.errors import InputError
 from painformer.names import MODALITIES, REPRESENTATIONS
-from painformer.video.cli import add_decoder_option
+from painformer.video.cli import add_frame_options
 
 
 def add_commands(subparsers) -> None:
@@ -26,13 +26,7 @@ def add_commands(subparsers) -> None:
     embed.add_argument("--representation", required=True, choices=REPRESENTATIONS)
     embed.add_argument("--images", help="upstream image store (biosignal images, thermal or depth frames)")
     embed.add_argument("--num-frames", type=positive_int, help="frames sampled per video (RGB)")
-    embed.add_argument("--crop", default="center", choices=["center", "face"], help="frame crop (RGB)")
-    embed.add_argument(
-        "--fps",
-        type=frame_rate,
-        help="expected frame rate (RGB; BioVid 25, AI4Pain 30): other rates are resampled, with a warning",
-    )
-    add_decoder_option(embed)
+    add_frame_options(embed)
     embed.add_argument(
         "--checkpoint", default="none", help="PainFormer checkpoint, or 'none' for an untrained backbone"
     )

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from painformer.cli_types import frame_rate, positive_int
+from painformer.cli_types import positive_int
 from painformer.errors import InputError
-from painformer.names import CROPS, FRAMES, MODALITIES, REPRESENTATIONS
-from painformer.video.cli import add_decoder_option
+from painformer.names import FRAMES, MODALITIES, REPRESENTATIONS
+from painformer.video.cli import add_frame_options
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,7 @@ def add_commands(subparsers) -> None:
         help="at most K images per sample, evenly spread (frames of a video, fNIRS channels)",
     )
     parser.add_argument("--num-frames", type=positive_int, default=4, help="frames per video (video modalities)")
-    parser.add_argument("--crop", default=CROPS[0], choices=CROPS, help="frame crop (RGB)")
-    parser.add_argument("--fps", type=frame_rate, help="expected frame rate (RGB): other rates are resampled")
-    add_decoder_option(parser)
+    add_frame_options(parser)
     parser.add_argument("--stages", type=int, nargs="+", default=[3, 4], choices=[3, 4])
     parser.add_argument("--reduce", default="mean", choices=["mean", "max"], help="how heads are combined")
     parser.add_argument("--rollout", action="store_true", help="attention rollout within each stage")

@@ -6,8 +6,8 @@ import argparse
 
 import torch
 
-from painformer.cli_types import frame_rate, positive_int
-from painformer.video.cli import add_decoder_option
+from painformer.cli_types import positive_int
+from painformer.video.cli import add_frame_options
 
 
 def add_commands(subparsers) -> None:
@@ -73,13 +73,7 @@ def add_commands(subparsers) -> None:
     apply.add_argument("--samples", required=True, help="sample table (samples.tsv)")
     apply.add_argument("--checkpoint", required=True, help="generator checkpoint from 'painformer thermal train'")
     apply.add_argument("--num-frames", type=positive_int, required=True)
-    apply.add_argument("--crop", default="center", choices=["center", "face"])
-    apply.add_argument(
-        "--fps",
-        type=frame_rate,
-        help="expected frame rate (BioVid 25, AI4Pain 30): other rates are resampled, with a warning",
-    )
-    add_decoder_option(apply)
+    add_frame_options(apply)
     apply.add_argument("--out", required=True, help="output store, e.g. results/demo/frames/thermal.zarr")
     apply.add_argument("--complete-marker", help="JSON file written only once every sample is done")
     apply.add_argument("--batch-size", type=positive_int, default=32, help="frames per generator batch")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 
 from painformer.cli_types import frame_rate
+from painformer.names import CROPS
 
 DECODER_CHOICES = ("auto", "decord", "pyav")
+RESAMPLED_FPS_HELP = "expected frame rate (BioVid 25, AI4Pain 30): other rates are resampled, with a warning"
 
 
 def add_decoder_option(parser: argparse.ArgumentParser) -> None:
@@ -17,6 +19,13 @@ def add_decoder_option(parser: argparse.ArgumentParser) -> None:
         choices=DECODER_CHOICES,
         help="video decoder: decord, pyav, or auto (decord when installed, else PyAV; the same frames either way)",
     )
+
+
+def add_frame_options(parser: argparse.ArgumentParser, *, fps_help: str = RESAMPLED_FPS_HELP) -> None:
+    """``--crop``, ``--fps`` and ``--decoder``: how every command that reads video frames cuts and decodes them."""
+    parser.add_argument("--crop", default=CROPS[0], choices=CROPS, help="frame crop: centre square or face box")
+    parser.add_argument("--fps", type=frame_rate, help=fps_help)
+    add_decoder_option(parser)
 
 
 def add_commands(subparsers) -> None:
@@ -34,11 +43,7 @@ def add_commands(subparsers) -> None:
     )
     inspect.add_argument("videos", nargs="+", metavar="VIDEO")
     inspect.add_argument("--num-frames", type=int, help="frames to sample (default: all)")
-    inspect.add_argument("--crop", default="center", choices=["center", "face"])
-    inspect.add_argument(
-        "--fps", type=frame_rate, help="expected frame rate (BioVid 25, AI4Pain 30); default: each video's own"
-    )
-    add_decoder_option(inspect)
+    add_frame_options(inspect, fps_help="expected frame rate (BioVid 25, AI4Pain 30); default: each video's own")
     inspect.set_defaults(func=run_inspect)
 
 
