@@ -310,6 +310,15 @@ def _frame_model_lines(config: dict) -> list[str]:
     return lines
 
 
+def _depth_use(config: dict) -> str:
+    depth = config.get("depth_model")
+    if not depth:
+        return ""
+    if depth["untrained_tiny"]:
+        return " (the untrained tiny depth stand-in is rebuilt; no depth model to give)"
+    return " with `--depth-model DIR`, DIR holding the depth model above"
+
+
 def model_card(config: dict, summary: dict | None) -> str:
     experiment = config["experiment"]
     trained = config["trained_on"]
@@ -351,8 +360,7 @@ def model_card(config: dict, summary: dict | None) -> str:
         "",
         "## Use",
         "",
-        "`painformer predict --model THIS_FOLDER --root NEW_TREE --out predictions.tsv`"
-        + (" with `--depth-model DIR` (the depth model above)" if config.get("depth_model") else ""),
+        "`painformer predict --model THIS_FOLDER --root NEW_TREE --out predictions.tsv`" + _depth_use(config),
         "",
         f"painformer {config['painformer_version']}",
         "",
