@@ -357,6 +357,12 @@ def test_predict_video_refuses_a_missing_generator_and_another_depth_model(video
     with pytest.raises(InputError, match=r"thermal generator sha256 [0-9a-f]{64} differs from the one the model"):
         predict(changed, root=root, out=out)
 
+    no_videos = base / "no_videos"
+    shutil.copytree(root, no_videos)
+    shutil.rmtree(no_videos / "video")
+    with pytest.raises(InputError, match=r"from video/, which this tree lacks"):
+        predict(model, root=no_videos, out=out)
+
     other = make_tiny_depth_model(base / "other_depth", seed=1)
     with pytest.raises(
         InputError, match=r"has sha256 [0-9a-f]{64}, which differs from the model's depth model [0-9a-f]{64}"
