@@ -23,7 +23,7 @@ from painformer.depth import (
     make_tiny_depth_model,
     preprocess_frames,
 )
-from painformer.depth.model import TINY_MARKER, describe_model_dir
+from painformer.depth.model import TINY_MARKER, describe_model_dir, model_dir_sha256
 from painformer.errors import CheckpointError, StoreError
 from painformer.stores import SampleStore
 from painformer.video import read_frames
@@ -80,6 +80,23 @@ def test_make_tiny_writes_a_loadable_offline_model_marked_untrained(tiny_dir, tm
     (precious / "notes.txt").write_text("keep me")
     with pytest.raises(CheckpointError, match="precious.*refusing"):
         make_tiny_depth_model(precious, seed=0)
+
+
+def test_model_dir_sha256_follows_the_loaded_files_only(tiny_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_dir, copy)
+    (copy / "README.md").write_text("another readme")
+    (copy / ".cache").mkdir()
+    assert model_dir_sha256(copy) == model_dir_sha256(tiny_dir)
+    rebuilt = make_tiny_depth_model(tmp_path / "rebuilt", seed=0)
+    assert model_dir_sha256(rebuilt) == model_dir_sha256(tiny_dir)
+    preprocessor = json.loads((copy / "preprocessor_config.json").read_text())
+    preprocessor["do_resize"] = not preprocessor["do_resize"]
+    (copy / "preprocessor_config.json").write_text(json.dumps(preprocessor))
+    assert model_dir_sha256(copy) != model_dir_sha256(tiny_dir)
+    assert model_dir_sha256(make_tiny_depth_model(tmp_path / "seed1", seed=1)) != model_dir_sha256(tiny_dir)
 
 
 def test_preprocessing_matches_the_image_processor(tiny):

@@ -195,3 +195,177 @@ def test_predict_refuses_mismatches(trained):
     with pytest.raises(InputError, match=r"weights of experiment 'gsr_waveform_wide'.*describes 'gsr_waveform'"):
         predict(swapped, root=trained["new_root"], out=out)
     assert not out.exists()
+
+
+# A video-fusion final model. Its backbone is untrained and the tiny demo has few samples, so its
+# predictions are not expected to beat chance: these tests check the pipeline (frames made with the
+# bundled thermal generator and the recorded depth model, the cache, the refusals), not accuracy.
+VIDEO_INPUTS = ["rgb/frames", "thermal/frames", "depth/frames"]
+VIDEO = {"num_frames": 2, "crop": "center", "fps": 25.0}
+
+
+def _embed(table, modality: str, out: Path, backbone, images: Path | None = None) -> None:
+    source = open_source(table=table, modality=modality, representation="frames", images=images, **VIDEO)
+    extract_embeddings(
+        source=source,
+        out=out / modality / "frames.zarr",
+        model=backbone,
+        modality=modality,
+        representation="frames",
+        settings=EmbedSettings(),
+        progress=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def video_trained(tmp_path_factory) -> dict:
+    from painformer.depth.apply import DepthSettings, apply_depth
+    from painformer.depth.model import make_tiny_depth_model
+    from painformer.thermal.apply import ApplySettings, apply_generator
+    from painformer.thermal.discriminator import PatchConfig
+    from painformer.thermal.generator import UNetConfig
+    from painformer.thermal.train import TrainSettings, train_generator
+
+    base = tmp_path_factory.mktemp("predict_video")
+    root = base / "train_tree"
+    generate_demo_dataset(root, subjects=2, samples_per_class=2, seed=0, thermal_pairs=8, workers=1)
+    table, problems = index_biovid(root, classes=TASK, check_videos=True)
+    assert not problems
+    samples = write_sample_table(table, base / "samples.tsv")
+    # The run's own generator, as the demo trains one: it exists only in this results folder.
+    generator = base / "models" / "thermal_generator.pt"
+    tiny = TrainSettings(
+        epochs=1,
+        image_size=32,
+        batch_size=4,
+        generator=UNetConfig(depth=3, base_width=8, max_width=32),
+        discriminator=PatchConfig(base_width=8, num_layers=2),
+    )
+    train_generator(pairs_dir=root / "thermal_pairs", out=generator, settings=tiny, device="cpu")
+    depth_dir = make_tiny_depth_model(base / "models" / "depth_tiny", seed=0)
+    frames, embeddings = base / "frames", base / "embeddings"
+    apply_generator(
+        table=table, checkpoint=generator, out=frames / "thermal.zarr", settings=ApplySettings(**VIDEO, device="cpu")
+    )
+    apply_depth(
+        table=table, model_dir=depth_dir, out=frames / "depth.zarr", settings=DepthSettings(**VIDEO, device="cpu")
+    )
+    backbone = load_painformer(None)
+    _embed(table, "rgb", embeddings, backbone)
+    for modality in ("thermal", "depth"):
+        _embed(table, modality, embeddings, backbone, images=frames / f"{modality}.zarr")
+    short = {**PRESET, "epochs": 5, "warmup_epochs": 1, "cooldown_epochs": 1}
+    definition = {"inputs": VIDEO_INPUTS, "fusion": "add", "aggregation": "concat", "task": "NP_vs_P4"}
+    config = {"presets": {"short": short}, "experiments": {"video": {**definition, "preset": "short", "model": MODEL}}}
+    config_path = base / "experiments.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    out = base / "final" / "video"
+    command = ["train", "--config", str(config_path), "--experiment", "video", "--final", "--samples", str(samples)]
+    command += ["--embeddings", str(embeddings), "--out", str(out)]
+    assert main(command + ["--thermal-checkpoint", str(generator), "--depth-model", str(depth_dir)]) == 0
+
+    new_root = _demo_tree(base / "new_tree", subjects=2, seed=11, task_only=True)
+    listing = pd.read_csv(new_root / "samples.csv", sep="\t", dtype=str)
+    listing["class_id"] = ""
+    listing["class_name"] = ""
+    listing.to_csv(new_root / "samples.csv", sep="\t", index=False)
+    return {
+        "base": base,
+        "final": out,
+        "new_root": new_root,
+        "generator": generator,
+        "samples": listing,
+        "train": command,
+        "depth_dir": depth_dir,
+    }
+
+
+@pytest.mark.slow
+def test_video_final_model_bundles_the_generator_and_records_the_depth_model(video_trained):
+    from painformer.depth.model import model_dir_sha256
+    from painformer.utils import sha256_file
+
+    folder = video_trained["final"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*FILES, "thermal_generator.pt"])
+    config = json.loads((folder / "config.json").read_text())
+    assert config["thermal_generator"]["sha256"] == sha256_file(video_trained["generator"])
+    assert sha256_file(folder / "thermal_generator.pt") == sha256_file(video_trained["generator"])
+    depth_dir = video_trained["base"] / "models" / "depth_tiny"
+    assert config["depth_model"]["sha256"] == model_dir_sha256(depth_dir)
+    assert config["depth_model"]["untrained_tiny"] is True
+    assert {key: config["video"][key] for key in VIDEO} == VIDEO
+    card = (folder / "README.md").read_text()
+    assert "thermal_generator.pt" in card and "UNTRAINED tiny stand-in" in card
+
+
+@pytest.mark.slow
+def test_predict_video_model_and_cache_reused(video_trained, caplog):
+    out = video_trained["base"] / "video_predictions.tsv"
+    command = ["predict", "--model", str(video_trained["final"]), "--root", str(video_trained["new_root"])]
+    command += ["--out", str(out)]
+    assert main(command) == 0
+    rows = pd.read_csv(out, sep="\t")
+    assert list(rows.columns) == ["sample", "subject", "predicted", "prob_BL1", "prob_PA4"]
+    assert sorted(rows["sample"]) == sorted(video_trained["samples"]["sample_name"])  # one row per sample
+    assert (rows[["prob_BL1", "prob_PA4"]].sum(axis=1) - 1).abs().max() < 1e-5
+
+    cache = out.with_name("video_predictions.cache")
+    stores = {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file() and p.name != "samples.tsv"}
+    for made in ("frames/thermal.zarr", "frames/depth.zarr", "embeddings/rgb/frames.zarr", "models/depth_tiny"):
+        assert any(made in str(p) for p in stores), made
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert main(command) == 0
+    assert caplog.text.count(f"cached embeddings reused ({len(rows)} samples)") == len(VIDEO_INPUTS)
+    assert "rebuilding the untrained tiny depth" not in caplog.text
+    assert {p: p.stat().st_mtime_ns for p in stores} == stores
+    assert pd.read_csv(out, sep="\t").equals(rows)
+
+
+@pytest.mark.slow
+def test_final_video_model_needs_its_frame_models(video_trained, capsys):
+    command = video_trained["train"] + ["--out", str(video_trained["base"] / "refused_final")]
+    assert main(command + ["--depth-model", str(video_trained["depth_dir"])]) != 0
+    assert "reads thermal/frames: give the thermal generator that made its frames" in capsys.readouterr().err
+    other = video_trained["base"] / "other.pt"
+    shutil.copy(video_trained["generator"], other)
+    with open(other, "ab") as handle:
+        handle.write(b"\0")
+    assert main(command + ["--thermal-checkpoint", str(other), "--depth-model", str(video_trained["depth_dir"])]) != 0
+    assert "is not the generator that made the thermal frames" in capsys.readouterr().err
+    assert main(command + ["--thermal-checkpoint", str(video_trained["generator"])]) != 0
+    assert "reads depth/frames: give the depth model directory" in capsys.readouterr().err
+    assert not (video_trained["base"] / "refused_final").exists()
+
+
+@pytest.mark.slow
+def test_predict_video_refuses_a_missing_generator_and_another_depth_model(video_trained):
+    from painformer.depth.model import make_tiny_depth_model
+
+    base, model, root = video_trained["base"], video_trained["final"], video_trained["new_root"]
+    out = base / "video_refused.tsv"
+    bare = base / "without_generator"
+    shutil.copytree(model, bare)
+    (bare / "thermal_generator.pt").unlink()
+    with pytest.raises(InputError, match=r"folder lacks thermal_generator\.pt, the thermal generator"):
+        predict(bare, root=root, out=out)
+
+    changed = base / "changed_generator"
+    shutil.copytree(model, changed)
+    with open(changed / "thermal_generator.pt", "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(InputError, match=r"thermal generator sha256 [0-9a-f]{64} differs from the one the model"):
+        predict(changed, root=root, out=out)
+
+    no_videos = base / "no_videos"
+    shutil.copytree(root, no_videos)
+    shutil.rmtree(no_videos / "video")
+    with pytest.raises(InputError, match=r"from video/, which this tree lacks"):
+        predict(model, root=no_videos, out=out)
+
+    other = make_tiny_depth_model(base / "other_depth", seed=1)
+    with pytest.raises(
+        InputError, match=r"has sha256 [0-9a-f]{64}, which differs from the model's depth model [0-9a-f]{64}"
+    ):
+        predict(model, root=root, out=out, depth_model=other)
+    assert not out.exists()

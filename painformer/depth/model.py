@@ -119,6 +119,24 @@ def describe_model_dir(model_dir: str | Path) -> DepthModelInfo:
     )
 
 
+def model_dir_sha256(model_dir: str | Path) -> str:
+    """One digest of the files a depth model directory is loaded from (configs and weights).
+
+    Over the sorted names with each file's sha256, so it does not depend on listing order; files
+    the loader never reads (a README, a download cache) do not enter it, so copies of the same model
+    fetched in different ways agree.
+    """
+    import hashlib
+
+    info = describe_model_dir(model_dir)  # refuses a directory that is not a model
+    model_dir = Path(info.model_dir)
+    files = [model_dir / "config.json", model_dir / "preprocessor_config.json", *_weight_files(model_dir)]
+    digest = hashlib.sha256()
+    for path in sorted(files, key=lambda p: p.name):
+        digest.update(f"{path.name}\0{sha256_file(path)}\n".encode())
+    return digest.hexdigest()
+
+
 def load_depth_model(model_dir: str | Path, device: str | torch.device = "auto"):
     """(model, image processor) from a local directory, model in eval mode on ``device``.
 

@@ -11,7 +11,7 @@ def add_commands(subparsers) -> None:
     predict = subparsers.add_parser(
         "predict",
         help="apply a final model to new recordings (a dataset tree or a sample table)",
-        description="Index the samples (labels optional), render and embed exactly the inputs the model "
+        description="Index the samples (labels optional), render or decode and embed exactly the inputs the model "
         "reads into a cache folder that later calls reuse, and write one row per sample: sample, subject, "
         "predicted class and one probability column per class.",
     )
@@ -23,6 +23,11 @@ def add_commands(subparsers) -> None:
     predict.add_argument("--cache", help="folder of images and embeddings (default: <out stem>.cache beside --out)")
     predict.add_argument(
         "--checkpoint", help="the backbone checkpoint the model was trained with (none: an untrained-backbone model)"
+    )
+    predict.add_argument(
+        "--depth-model",
+        help="for a model that reads depth frames: the depth model directory it was trained with (checked by "
+        "sha256; not needed for the untrained tiny stand-in, which is rebuilt)",
     )
     predict.add_argument("--batch-size", type=positive_int, default=16)
     predict.add_argument("--threads", type=positive_int, help="torch CPU threads")
@@ -44,6 +49,7 @@ def run_predict(args: argparse.Namespace) -> int:
         samples=args.samples,
         cache=args.cache,
         checkpoint=args.checkpoint,
+        depth_model=args.depth_model,
         device=args.device,
         batch_size=args.batch_size,
     )

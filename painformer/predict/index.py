@@ -18,7 +18,7 @@ from painformer.data.tables import SAMPLE_COLUMNS
 from painformer.data.tasks import BIOVID_CLASSES
 from painformer.data.validation import run_parallel
 from painformer.errors import InputError
-from painformer.names import SAFE_NAME_RULE, describe_unsafe, unsafe_names
+from painformer.names import SAFE_NAME_RULE, VIDEO_MODALITIES, describe_unsafe, unsafe_names
 
 UNLABELLED = "unlabelled"
 
@@ -33,7 +33,9 @@ def index_tree(root: str | Path, *, biosignals: str, signals: list[str], workers
 
     Refuses a tree without the biosignal folder the model was trained on, and any sample whose
     file lacks a column, is not sampled at BioVid's rate or is too short: the renderer would
-    otherwise fail half-way, or the images would not be those the model learnt from.
+    otherwise fail half-way, or the images would not be those the model learnt from. For a video
+    signal (rgb, thermal, depth) every sample's video must exist; the video stages bring any frame
+    rate to the model's.
     """
     root = Path(root)
     if not root.is_dir():
@@ -42,7 +44,11 @@ def index_tree(root: str | Path, *, biosignals: str, signals: list[str], workers
     if listing.empty:
         raise InputError(f"{root}: samples.csv lists no samples")
     folder = biosignal_dir(biosignals)
-    if not (root / folder).is_dir():
+    reads_biosignals = any(signal not in VIDEO_MODALITIES for signal in signals)
+    reads_videos = any(signal in VIDEO_MODALITIES for signal in signals)
+    if reads_videos and not (root / VIDEO_DIR).is_dir():
+        raise InputError(f"{root}: the model reads {', '.join(signals)} from {VIDEO_DIR}/, which this tree lacks")
+    if reads_biosignals and not (root / folder).is_dir():
         present = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name.startswith("biosignals_"))
         raise InputError(
             f"{root}: the model reads {', '.join(signals)} from {folder}/, which this tree lacks "
@@ -74,13 +80,19 @@ def index_tree(root: str | Path, *, biosignals: str, signals: list[str], workers
             }
         )
 
+    if reads_videos:
+        missing = [f"{row['video']}: video missing" for row in rows if not Path(row["video"]).is_file()]
+        if missing:
+            raise InputError(f"{root}: {len(missing)} of {len(rows)} videos are missing: {_problem_summary(missing)}")
+
     def check(row: dict) -> list[str]:
         _, problems = biosignal_problems(row["biosignals"], expected_fs=BIOVID_FS, min_seconds=BIOVID_MIN_SECONDS)
         return [f"{row['biosignals']}: {problem}" for problem in problems]
 
-    problems = [problem for found in run_parallel(check, rows, workers=workers) for problem in found]
-    if problems:
-        raise InputError(f"{root}: {len(problems)} biosignal problems: {_problem_summary(problems)}")
+    if reads_biosignals:
+        problems = [problem for found in run_parallel(check, rows, workers=workers) for problem in found]
+        if problems:
+            raise InputError(f"{root}: {len(problems)} biosignal problems: {_problem_summary(problems)}")
     return pd.DataFrame(rows, columns=list(SAMPLE_COLUMNS)).sort_values(["subject", "sample"]).reset_index(drop=True)
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from painformer.errors import InputError
-from painformer.names import VIDEO_MODALITIES
 from painformer.train.config import Experiment, load_experiments
 from painformer.train.final import CONFIG_FILE, FILES, MODEL_FILE, NORMALIZER_PREFIX, experiment_sha256
 
@@ -77,17 +76,11 @@ def open_final_model(folder: str | Path) -> FinalModel:
     folder = Path(folder)
     config = read_model_config(folder)
     experiment = rebuild_experiment(config["experiment"], source=folder / CONFIG_FILE)
-    video = [name for name in experiment.inputs if name.split("/")[0] in VIDEO_MODALITIES]
-    if video:
-        raise InputError(
-            f"{folder}: experiment {experiment.name!r} reads video inputs {video}; prediction from videos is "
-            "not supported yet (biosignal experiments only)"
-        )
     fnirs = [name for name in experiment.inputs if name.startswith("fnirs/")]
     if fnirs:
         raise InputError(
             f"{folder}: experiment {experiment.name!r} reads {fnirs}; prediction on AI4Pain-layout (fNIRS) "
-            "trees is not supported yet (BioVid-layout biosignals only)"
+            "trees is not supported yet (BioVid-layout biosignals and videos only)"
         )
     weights = folder / MODEL_FILE
     try:

@@ -1,9 +1,12 @@
 """``painformer predict``: a final model applied to new recordings.
 
-The images and embeddings are made by the project's own stages (the biosignal renderer and the
-embedder) into a cache folder, one store per input as in a results tree; the stores resume, so a
-second call over the same samples recomputes nothing. Each new store's fingerprint (backbone
-sha256, render parameters, preprocessing) must equal the one the model was trained on.
+The images, frames and embeddings are made by the project's own stages (the biosignal renderer,
+the thermal generator and depth stages, the embedder) into a cache folder, one store per input as
+in a results tree; the stores resume, so a second call over the same samples recomputes nothing.
+RGB frames are decoded from the tree's videos with the recorded frame count, crop and frame rate.
+Each new store's fingerprint (backbone sha256, render parameters or video settings, frame model
+hashes, preprocessing) must equal the one the model was trained on; only the video decoder may
+differ, since decord and PyAV give the same frames.
 """
 
 from __future__ import annotations
@@ -16,18 +19,21 @@ import numpy as np
 import pandas as pd
 
 from painformer.errors import InputError
+from painformer.predict.frames import FrameModels, check_frame_models, make_frames
 from painformer.predict.index import UNLABELLED, index_tree, read_prediction_table
 from painformer.predict.model import FinalModel, open_final_model
 
 LOG = logging.getLogger(__name__)
 SAMPLES_FILE = "samples.tsv"
+# Fingerprint keys that name how something was computed without changing the result.
+SAME_RESULT_KEYS = ("decoder",)
 
 
 def _differences(recorded: Any, new: Any, prefix: str = "") -> list[str]:
     """Leaf keys where two fingerprints differ, as ``key: model X, here Y``."""
     if isinstance(recorded, dict) and isinstance(new, dict):
         found = []
-        for key in sorted(set(recorded) | set(new)):
+        for key in sorted((set(recorded) | set(new)) - set(SAME_RESULT_KEYS)):
             found += _differences(recorded.get(key), new.get(key), f"{prefix}{key}.")
         return found
     if recorded != new:
@@ -69,42 +75,60 @@ def compute_embeddings(
     device: str,
     batch_size: int = 16,
     progress: bool = False,
+    frame_models: FrameModels | None = None,
 ) -> Path:
-    """Render and embed every input of the model for ``table`` into ``cache``; returns the embeddings folder."""
+    """Render (or decode and translate) and embed every input of the model for ``table`` into ``cache``;
+    returns the embeddings folder. ``frame_models``: the checked thermal generator and depth model."""
     from painformer.embed.extract import EmbedSettings, extract_embeddings
     from painformer.embed.sources import open_source
     from painformer.models import load_painformer
+    from painformer.names import VIDEO_MODALITIES
     from painformer.render.params import RenderParams
     from painformer.render.store import render_signal_store
     from painformer.stores import SampleStore
     from painformer.train.data import store_path
     from painformer.utils import select_device
 
+    frame_models = frame_models or FrameModels()
     embeddings = cache / "embeddings"
     backbone = None
     for name in model.experiment.inputs:
         modality, representation = name.split("/")
         out = store_path(embeddings, name)
-        images = cache / "images" / modality / f"{representation}.zarr"
         recorded = model.config["inputs"][name]
         if out.exists():
             store = SampleStore.open(out, mode="r")
             done = bool(store.done_mask().all()) if list(store.samples) == table["sample"].tolist() else False
-            if done and store.attrs.get("fingerprint") == recorded:
+            if done and not _differences(recorded, store.attrs.get("fingerprint", {})):
                 LOG.info("%s: cached embeddings reused (%d samples)", out, len(store))
                 continue
-        render_signal_store(
-            table=table,
-            signal=modality,
-            representation=representation,
-            out=images,
-            params=RenderParams(**_render_params(recorded)),
-            force="stale",
-            progress=progress,
-        )
+        if modality == "rgb":
+            video = recorded["input"]
+            source = open_source(
+                table=table,
+                modality=modality,
+                representation=representation,
+                num_frames=video["num_frames"],
+                crop=video["crop"],
+                fps=video.get("fps"),
+            )
+        else:
+            if modality in VIDEO_MODALITIES:
+                images = make_frames(model, name, table, cache, frame_models, device=device, batch_size=batch_size)
+            else:
+                images = cache / "images" / modality / f"{representation}.zarr"
+                render_signal_store(
+                    table=table,
+                    signal=modality,
+                    representation=representation,
+                    out=images,
+                    params=RenderParams(**_render_params(recorded)),
+                    force="stale",
+                    progress=progress,
+                )
+            source = open_source(table=table, modality=modality, representation=representation, images=images)
         if backbone is None:
             backbone = load_painformer(checkpoint)
-        source = open_source(table=table, modality=modality, representation=representation, images=images)
         extract_embeddings(
             source=source,
             out=out,
@@ -175,10 +199,15 @@ def predict(
     samples: str | Path | None = None,
     cache: str | Path | None = None,
     checkpoint: str | Path | None = None,
+    depth_model: str | Path | None = None,
     device: str = "auto",
     batch_size: int = 16,
 ) -> pd.DataFrame:
-    """Predict every sample of a tree (``root``) or sample table (``samples``) and write ``out`` (TSV)."""
+    """Predict every sample of a tree (``root``) or sample table (``samples``) and write ``out`` (TSV).
+
+    ``depth_model``: the depth model directory of a model that reads depth frames (not needed when it
+    was trained on the untrained tiny stand-in, which is rebuilt).
+    """
     from painformer.data.tables import write_sample_table
     from painformer.utils import atomic_path
 
@@ -194,9 +223,18 @@ def predict(
     out = Path(out)
     cache = Path(cache) if cache else out.with_name(out.stem + ".cache")
     cache.mkdir(parents=True, exist_ok=True)
+    frame_models = check_frame_models(model, depth_model, cache)
     table_path = cache / SAMPLES_FILE
     write_sample_table(table, table_path)
-    embeddings = compute_embeddings(model, table, cache, checkpoint=checkpoint, device=device, batch_size=batch_size)
+    embeddings = compute_embeddings(
+        model,
+        table,
+        cache,
+        checkpoint=checkpoint,
+        device=device,
+        batch_size=batch_size,
+        frame_models=frame_models,
+    )
     rows = predict_table(model, table, embeddings)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:

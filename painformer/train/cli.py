@@ -43,6 +43,15 @@ def add_commands(subparsers) -> None:
     train.add_argument("--marker", help="with --folds: a JSON file written once every fold folder is complete")
     train.add_argument("--summary", help="with --final: the experiment's LOSO table JSON, quoted in the model card")
     train.add_argument("--dataset", default="", help="with --final: the dataset name for the model card")
+    train.add_argument(
+        "--thermal-checkpoint",
+        help="with --final, for an experiment that reads thermal/frames: the generator that made them (bundled)",
+    )
+    train.add_argument(
+        "--depth-model",
+        help="with --final, for an experiment that reads depth/frames: the depth model directory that made them "
+        "(its sha256 is recorded)",
+    )
     train.add_argument("--compile", action="store_true", help="torch.compile the stacked step (CUDA only)")
     train.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
     train.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
@@ -123,8 +132,9 @@ def run_train(args: argparse.Namespace) -> int:
     experiment = experiments[args.experiment]
     if args.marker and not args.folds:
         raise InputError("--marker goes with --folds")
-    if args.summary and not args.final:
-        raise InputError("--summary goes with --final")
+    for option in ("summary", "thermal_checkpoint", "depth_model"):
+        if getattr(args, option) and not args.final:
+            raise InputError(f"--{option.replace('_', '-')} goes with --final")
     table = read_sample_table(args.samples)
     out = Path(args.out)
     if args.final:
@@ -159,9 +169,16 @@ def run_final(args: argparse.Namespace, experiment, table, out: Path) -> int:
     import torch
 
     from painformer.train.data import load_experiment_data
-    from painformer.train.final import train_final, write_final
+    from painformer.train.final import frame_model_records, input_fingerprints, train_final, write_final
     from painformer.utils import select_device
 
+    # The frame models are checked before training, so that a missing one costs no training time.
+    frame_model_records(
+        experiment,
+        input_fingerprints(experiment, args.embeddings),
+        thermal_checkpoint=args.thermal_checkpoint,
+        depth_model_dir=args.depth_model,
+    )
     torch.set_num_threads(args.threads)
     device = select_device(args.device)
     data = load_experiment_data(experiment, table, args.embeddings)
@@ -173,5 +190,7 @@ def run_final(args: argparse.Namespace, experiment, table, out: Path) -> int:
         out=out,
         summary_path=args.summary,
         dataset=args.dataset,
+        thermal_checkpoint=args.thermal_checkpoint,
+        depth_model_dir=args.depth_model,
     )
     return 0

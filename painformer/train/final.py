@@ -9,7 +9,11 @@ A final model folder holds three files and nothing that needs this repository's 
   experiment, classes, streams, normaliser statistics, each input's embedding-store
   fingerprint: backbone sha256, render parameters or video settings, the biosignal folder and
   sampling rate);
-- ``README.md``: a model card.
+- ``README.md``: a model card;
+- ``thermal_generator.pt``, for an experiment that reads ``thermal/frames``: the generator that
+  made its thermal frames (trained inside a run, it lives nowhere but under results/). A depth
+  model is not copied: ``config.json`` records the sha256 of its directory
+  (:func:`painformer.depth.model.model_dir_sha256`) and whether it is the untrained stand-in.
 
 Training is the fold training of :mod:`painformer.train.loop` with every task sample on the
 training side, under the fold seed of the fold name ``final``.
@@ -26,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from painformer.data.signals import BIOVID_FS
-from painformer.errors import InputError
+from painformer.errors import CheckpointError, InputError
+from painformer.names import VIDEO_MODALITIES
 from painformer.train.config import Experiment
 
 LOG = logging.getLogger(__name__)
@@ -36,6 +41,8 @@ MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
 FILES = (MODEL_FILE, CONFIG_FILE, CARD_FILE)
+THERMAL_FILE = "thermal_generator.pt"
+VIDEO_KEYS = ("num_frames", "crop", "fps", "decoder")
 FORMAT_VERSION = 1
 NORMALIZER_PREFIX = "normalizer."
 
@@ -68,6 +75,90 @@ def input_fingerprints(experiment: Experiment, embeddings_dir: str | Path) -> di
     return found
 
 
+def frames_fingerprint(fingerprint: dict[str, Any]) -> dict[str, Any]:
+    """What decoded a video input's frames: the embedding source itself (RGB) or its upstream frames store."""
+    source = fingerprint.get("input") or {}
+    return source if source.get("source") == "video" else source.get("upstream") or {}
+
+
+def video_settings(experiment: Experiment, fingerprints: dict[str, dict]) -> dict[str, Any] | None:
+    """num_frames, crop, fps and decoder of the video inputs' frames (None: no video input)."""
+    found = {}
+    for name in experiment.inputs:
+        if name.split("/")[0] in VIDEO_MODALITIES:
+            made = frames_fingerprint(fingerprints[name])
+            found[name] = {key: made.get(key) for key in VIDEO_KEYS}
+    settings = {json.dumps(value, sort_keys=True) for value in found.values()}
+    if len(settings) > 1:
+        raise InputError(
+            f"experiment {experiment.name!r}: its video inputs were decoded with different settings {found}"
+        )
+    return next(iter(found.values())) if found else None
+
+
+def thermal_record(experiment: Experiment, fingerprints: dict[str, dict], checkpoint: str | Path | None) -> dict:
+    """The thermal generator to bundle: it must be the one whose sha256 the thermal frames store recorded."""
+    from painformer.utils import sha256_file
+
+    made = frames_fingerprint(fingerprints["thermal/frames"])
+    if checkpoint is None:
+        raise InputError(
+            f"experiment {experiment.name!r} reads thermal/frames: give the thermal generator that made its "
+            "frames (--thermal-checkpoint), it is bundled with the final model"
+        )
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise InputError(f"{path}: thermal generator checkpoint not found")
+    digest = sha256_file(path)
+    if digest != made.get("checkpoint_sha256"):
+        raise InputError(
+            f"{path}: sha256 {digest} is not the generator that made the thermal frames of experiment "
+            f"{experiment.name!r} ({made.get('checkpoint_sha256')})"
+        )
+    return {"file": THERMAL_FILE, "sha256": digest, "image_size": made.get("image_size")}
+
+
+def depth_record(experiment: Experiment, fingerprints: dict[str, dict], model_dir: str | Path | None) -> dict:
+    """The depth model's identity: its directory digest, checked against the depth frames store's hashes."""
+    from painformer.depth.model import describe_model_dir, model_dir_sha256
+
+    made = frames_fingerprint(fingerprints["depth/frames"])
+    if model_dir is None:
+        raise InputError(
+            f"experiment {experiment.name!r} reads depth/frames: give the depth model directory that made its "
+            "frames (--depth-model), its sha256 is recorded with the final model"
+        )
+    try:
+        info = describe_model_dir(model_dir)
+        digest = model_dir_sha256(model_dir)
+    except CheckpointError as error:
+        raise InputError(str(error)) from None
+    if (info.config_sha256, info.weights_sha256) != (made.get("config_sha256"), made.get("weights_sha256")):
+        raise InputError(
+            f"{model_dir}: not the depth model that made the depth frames of experiment {experiment.name!r} "
+            f"(weights sha256 {info.weights_sha256}, the frames store recorded {made.get('weights_sha256')})"
+        )
+    return {
+        "sha256": digest,
+        "name": info.name,
+        "untrained_tiny": info.untrained_tiny,
+        "normalization": made.get("normalization"),
+    }
+
+
+def frame_model_records(
+    experiment: Experiment,
+    fingerprints: dict[str, dict],
+    *,
+    thermal_checkpoint: str | Path | None,
+    depth_model_dir: str | Path | None,
+) -> tuple[dict | None, dict | None]:
+    """The thermal generator and depth model records of config.json (None for an input the experiment lacks)."""
+    thermal = thermal_record(experiment, fingerprints, thermal_checkpoint) if "thermal/frames" in fingerprints else None
+    depth = depth_record(experiment, fingerprints, depth_model_dir) if "depth/frames" in fingerprints else None
+    return thermal, depth
+
+
 def train_final(experiment: Experiment, data, *, device):
     """Train the experiment's model on every sample of ``data``; returns the fold result (in-sample scores)."""
     from painformer.train.loop import train_fold
@@ -93,8 +184,16 @@ def write_final(
     out: str | Path,
     summary_path: str | Path | None = None,
     dataset: str = "",
+    thermal_checkpoint: str | Path | None = None,
+    depth_model_dir: str | Path | None = None,
 ) -> Path:
-    """Write model.safetensors, config.json and README.md of a trained final model into ``out``."""
+    """Write model.safetensors, config.json and README.md of a trained final model into ``out``, and the
+    thermal generator (``thermal_checkpoint``) of an experiment that reads thermal frames.
+
+    ``depth_model_dir``: the depth model that made the depth frames of an experiment that reads them.
+    """
+    import shutil
+
     import torch
     from safetensors.torch import save_file
 
@@ -113,6 +212,9 @@ def write_final(
         raise InputError(
             f"experiment {experiment.name!r}: its embedding stores come from several backbones {backbones}"
         )
+    thermal, depth = frame_model_records(
+        experiment, fingerprints, thermal_checkpoint=thermal_checkpoint, depth_model_dir=depth_model_dir
+    )
     train_accuracy = float((result.predicted == result.test_labels).mean())
     counts = np.bincount(result.test_labels, minlength=len(classes))
     subjects = sorted(set(result.test_subjects.tolist()))
@@ -129,6 +231,9 @@ def write_final(
         },
         "backbone_sha256": backbones[0],
         "inputs": fingerprints,
+        "video": video_settings(experiment, fingerprints),
+        "thermal_generator": thermal,
+        "depth_model": depth,
         "biosignals": biosignal_folder(table),
         "biosignal_sampling_rate_hz": BIOVID_FS,
         "trained_on": {
@@ -145,7 +250,10 @@ def write_final(
         tensors[f"{NORMALIZER_PREFIX}{name}.mean"] = torch.from_numpy(result.normalizer.means[name].copy())
         tensors[f"{NORMALIZER_PREFIX}{name}.std"] = torch.from_numpy(result.normalizer.stds[name].copy())
     metadata = {"experiment": experiment.name, "experiment_sha256": digest, "format_version": str(FORMAT_VERSION)}
-    # The card and config first, the weights last: a folder with weights is a finished one.
+    # The generator, card and config first, the weights last: a folder with weights is a finished one.
+    if thermal is not None:
+        with atomic_path(out / THERMAL_FILE) as tmp:
+            shutil.copyfile(thermal_checkpoint, tmp)
     with atomic_path(out / CONFIG_FILE) as tmp:
         tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     with atomic_path(out / CARD_FILE) as tmp:
@@ -186,6 +294,31 @@ def _loso_lines(summary: dict | None) -> list[str]:
     return lines
 
 
+def _frame_model_lines(config: dict) -> list[str]:
+    lines = []
+    video = config.get("video")
+    if video:
+        fps = f"{video['fps']} fps" if video.get("fps") else "each video's own frame rate"
+        lines.append(f"- video frames: {video['num_frames']} per sample, {video['crop']} crop, {fps}")
+    thermal = config.get("thermal_generator")
+    if thermal:
+        lines.append(f"- thermal generator: {thermal['file']} in this folder (sha256 {thermal['sha256']})")
+    depth = config.get("depth_model")
+    if depth:
+        note = " (UNTRAINED tiny stand-in: its depth maps are not meaningful)" if depth["untrained_tiny"] else ""
+        lines.append(f"- depth model: {depth['name']}, directory sha256 {depth['sha256']}{note}")
+    return lines
+
+
+def _depth_use(config: dict) -> str:
+    depth = config.get("depth_model")
+    if not depth:
+        return ""
+    if depth["untrained_tiny"]:
+        return " (the untrained tiny depth stand-in is rebuilt; no depth model to give)"
+    return " with `--depth-model DIR`, DIR holding the depth model above"
+
+
 def model_card(config: dict, summary: dict | None) -> str:
     experiment = config["experiment"]
     trained = config["trained_on"]
@@ -213,6 +346,7 @@ def model_card(config: dict, summary: dict | None) -> str:
         f"{len(trained['subjects'])} subjects ({json.dumps(trained['samples_per_class'])})",
         f"- biosignals: {config['biosignals'] or 'n/a'}",
         f"- backbone sha256: {config['backbone_sha256']}",
+        *_frame_model_lines(config),
         "",
         "## Protocol",
         "",
@@ -226,7 +360,7 @@ def model_card(config: dict, summary: dict | None) -> str:
         "",
         "## Use",
         "",
-        "`painformer predict --model THIS_FOLDER --root NEW_TREE --out predictions.tsv`",
+        "`painformer predict --model THIS_FOLDER --root NEW_TREE --out predictions.tsv`" + _depth_use(config),
         "",
         f"painformer {config['painformer_version']}",
         "",

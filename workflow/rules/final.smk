@@ -18,12 +18,35 @@ FINAL_MODELS = [
 ]
 
 
+def final_frame_models(experiment):
+    """The thermal generator (bundled) and depth model (recorded) of an experiment's frame inputs, by flag."""
+    inputs = EXPERIMENTS[experiment].inputs
+    models = {}
+    if "thermal/frames" in inputs:
+        models["--thermal-checkpoint"] = get_thermal_checkpoint()
+    if "depth/frames" in inputs:
+        models["--depth-model"] = get_depth_model_dir()
+    return models
+
+
+def get_final_frame_models(wildcards):
+    return list(final_frame_models(wildcards.experiment).values())
+
+
+def get_final_frame_model_args(wildcards):
+    models = final_frame_models(wildcards.experiment)
+    return shlex.join(
+        part for flag, path in models.items() for part in (flag, str(path))
+    )
+
+
 rule final_model:
     input:
         experiment=f"{RESULTS}/runs/{{experiment}}/experiment.yaml",
         samples=SAMPLES,
         embeddings=get_experiment_embeddings,
         summary=get_final_summary,
+        frame_models=get_final_frame_models,
     output:
         model=f"{RESULTS}/final/{{experiment}}/model.safetensors",
         config=f"{RESULTS}/final/{{experiment}}/config.json",
@@ -43,8 +66,9 @@ rule final_model:
         device=TRAIN_DEVICE,
         out_dir=get_first_output_dir,
         dataset=DATASET["name"],
+        frame_models=get_final_frame_model_args,
     shell:
         "painformer train --config {input.experiment:q} --experiment {wildcards.experiment:q} --final "
         "--samples {input.samples:q} --embeddings {params.embeddings:q} --out {params.out_dir:q} "
         "--summary {input.summary:q} --dataset {params.dataset:q} --threads {threads} "
-        "--device {params.device:q} > {log:q} 2>&1"
+        "--device {params.device:q} {params.frame_models} > {log:q} 2>&1"
