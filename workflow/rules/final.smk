@@ -18,28 +18,6 @@ FINAL_MODELS = [
 ]
 
 
-def final_frame_models(experiment):
-    """The thermal generator (bundled) and depth model (recorded) of an experiment's frame inputs, by flag."""
-    inputs = EXPERIMENTS[experiment].inputs
-    models = {}
-    if "thermal/frames" in inputs:
-        models["--thermal-checkpoint"] = get_thermal_checkpoint()
-    if "depth/frames" in inputs:
-        models["--depth-model"] = get_depth_model_dir()
-    return models
-
-
-def get_final_frame_models(wildcards):
-    return list(final_frame_models(wildcards.experiment).values())
-
-
-def get_final_frame_model_args(wildcards):
-    models = final_frame_models(wildcards.experiment)
-    return shlex.join(
-        part for flag, path in models.items() for part in (flag, str(path))
-    )
-
-
 rule final_model:
     input:
         experiment=f"{RESULTS}/runs/{{experiment}}/experiment.yaml",
