@@ -1,5 +1,8 @@
 """``painformer predict``: a final model applied to new recordings.
 
+A new tree is indexed in the format the model records (BioVid, or AI4Pain with the recorded file
+layout, whose channels and sampling rate the fNIRS files must have).
+
 The images, frames and embeddings are made by the project's own stages (the biosignal renderer,
 the thermal generator and depth stages, the embedder) into a cache folder, one store per input as
 in a results tree; the stores resume, so a second call over the same samples recomputes nothing.
@@ -79,6 +82,9 @@ def compute_embeddings(
 ) -> Path:
     """Render (or decode and translate) and embed every input of the model for ``table`` into ``cache``;
     returns the embeddings folder. ``frame_models``: the checked thermal generator and depth model."""
+    import functools
+
+    from painformer.data.signals import load_signal
     from painformer.embed.extract import EmbedSettings, extract_embeddings
     from painformer.embed.sources import open_source
     from painformer.models import load_painformer
@@ -123,6 +129,7 @@ def compute_embeddings(
                     representation=representation,
                     out=images,
                     params=RenderParams(**_render_params(recorded)),
+                    loader=functools.partial(load_signal, layout=model.layout) if modality == "fnirs" else None,
                     force="stale",
                     progress=progress,
                 )
@@ -215,9 +222,14 @@ def predict(
         raise InputError("give exactly one of --root and --samples")
     model = open_final_model(model_dir)
     checkpoint = check_backbone(model, checkpoint)
-    biosignals = model.config.get("biosignals") or "filtered"
     if root is not None:
-        table = index_tree(root, biosignals=biosignals, signals=model.signals)
+        table = index_tree(
+            root,
+            biosignals=model.config.get("biosignals"),
+            signals=model.signals,
+            data_format=model.data_format,
+            layout=model.layout,
+        )
     else:
         table = read_prediction_table(samples)
     out = Path(out)
