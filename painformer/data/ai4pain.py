@@ -113,7 +113,6 @@ class Ai4PainLayout:
             converted[name] = value
         return cls(**converted)
 
-    @classmethod
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields; :meth:`from_mapping` of it gives this layout back."""
         values = dataclasses.asdict(self)
