@@ -422,21 +422,34 @@ def fnirs_trained(tmp_path_factory) -> dict:
         settings=EmbedSettings(),
         progress=False,
     )
+    _embed(table, "rgb", embeddings, load_painformer(None))
     short = {**PRESET, "epochs": 5, "warmup_epochs": 1, "cooldown_epochs": 1}
     definition = {"inputs": ["fnirs/waveform"], "fusion": "none", "aggregation": "mean", "task": "ai4pain_3class"}
     definition |= {"protocol": "holdout", "preset": "short", "model": MODEL}
+    # Video frames summed, fNIRS channels averaged, the two added (the paper's AI4Pain fusion).
+    fusion = {**definition, "inputs": ["rgb/frames", "fnirs/waveform"], "fusion": "add", "aggregation": "sum"}
+    experiments = {"fnirs": definition, "fusion": {**fusion, "fnirs_aggregation": "mean"}}
     config_path = base / "experiments.yaml"
-    config_path.write_text(yaml.safe_dump({"presets": {"short": short}, "experiments": {"fnirs": definition}}))
-    out = base / "final" / "fnirs"
-    command = ["train", "--config", str(config_path), "--experiment", "fnirs", "--final", "--samples", str(samples)]
-    command += ["--embeddings", str(embeddings), "--out", str(out), "--ai4pain-layout", json.dumps(AI4PAIN_LAYOUT)]
-    assert main(command) == 0
+    config_path.write_text(yaml.safe_dump({"presets": {"short": short}, "experiments": experiments}))
+    finals = {}
+    for name in experiments:
+        finals[name] = base / "final" / name
+        command = ["train", "--config", str(config_path), "--experiment", name, "--final", "--samples", str(samples)]
+        command += ["--embeddings", str(embeddings), "--out", str(finals[name])]
+        assert main([*command, "--ai4pain-layout", json.dumps(AI4PAIN_LAYOUT)]) == 0
     # New recordings: two unseen subjects, no labels in the names, no videos (the model reads none).
     new_root = base / "new_tree"
     names = make_ai4pain_tree(
         new_root, None, splits={"test": ["7", "8"]}, labelled=False, channels=AI4PAIN_CHANNELS, seed=100
     )
-    return {"base": base, "final": out, "new_root": new_root, "names": names, "video": video}
+    return {
+        "base": base,
+        "final": finals["fnirs"],
+        "fusion": finals["fusion"],
+        "new_root": new_root,
+        "names": names,
+        "video": video,
+    }
 
 
 @pytest.mark.slow
@@ -493,3 +506,22 @@ def test_predict_ai4pain_refuses_a_tree_without_the_models_signals(fnirs_trained
     with pytest.raises(InputError, match=r"3 problems: .*24 _HbO2 columns, expected 4"):
         predict(model, root=other_channels, out=out)
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_predict_ai4pain_video_and_fnirs_fusion(fnirs_trained):
+    base, model = fnirs_trained["base"], fnirs_trained["fusion"]
+    out = base / "fusion_predictions.tsv"
+    # The fNIRS-only tree has no videos, which this model reads.
+    with pytest.raises(InputError, match=r"reads rgb, fnirs; this tree has no videos \(test/video/ missing\)"):
+        predict(model, root=fnirs_trained["new_root"], out=out)
+    with_videos = base / "with_videos"
+    names = make_ai4pain_tree(
+        with_videos, fnirs_trained["video"], splits={"test": ["9"]}, labelled=False, channels=AI4PAIN_CHANNELS
+    )
+    rows = predict(model, root=with_videos, out=out)
+    assert sorted(rows["sample"]) == sorted(names) and "true" not in rows.columns
+    probabilities = rows[[f"prob_{name}" for name in AI4PAIN_CLASSES]]
+    assert (probabilities.sum(axis=1) - 1).abs().max() < 1e-5
+    cache = base / "fusion_predictions.cache" / "embeddings"
+    assert (cache / "rgb" / "frames.zarr").is_dir() and (cache / "fnirs" / "waveform.zarr").is_dir()
