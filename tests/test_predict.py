@@ -104,7 +104,8 @@ def trained(tmp_path_factory) -> dict:
         command = ["train", "--config", str(config_path), "--experiment", name, "--final"]
         command += ["--samples", str(samples), "--embeddings", str(embeddings), "--out", str(out), "--dataset", "demo"]
         if name == "gsr_waveform":
-            command += ["--summary", str(summary)]
+            # As the workflow passes it; the other model takes the default (biovid without fNIRS inputs).
+            command += ["--summary", str(summary), "--dataset-format", "biovid"]
         assert main(command) == 0
         finals[name] = out
 
@@ -122,6 +123,7 @@ def test_final_model_folder(trained):
     assert sorted(p.name for p in folder.iterdir()) == sorted(FILES)
     config = json.loads((folder / "config.json").read_text())
     assert config["classes"] == TASK and config["backbone_sha256"] == "untrained"
+    assert config["dataset_format"] == "biovid" and config["ai4pain_layout"] is None
     assert config["biosignals"] == "filtered"
     assert config["trained_on"]["n_samples"] == 32 and len(config["trained_on"]["subjects"]) == 4
     assert config["inputs"]["gsr/waveform"]["input"]["upstream"]["render_params"]["size"] == 224
@@ -449,16 +451,20 @@ def fnirs_trained(tmp_path_factory) -> dict:
         "new_root": new_root,
         "names": names,
         "video": video,
+        "train": command,
     }
 
 
 @pytest.mark.slow
-def test_fnirs_final_model_records_the_ai4pain_layout(fnirs_trained):
+def test_fnirs_final_model_records_the_ai4pain_layout(fnirs_trained, capsys):
     config = json.loads((fnirs_trained["final"] / "config.json").read_text())
     assert config["dataset_format"] == "ai4pain" and config["biosignals"] is None
     assert config["ai4pain_layout"]["n_channels"] == 4 and config["ai4pain_layout"]["excluded_channels"] == ["S2_D3"]
     assert config["biosignal_sampling_rate_hz"] == 50.0 and config["classes"] == AI4PAIN_CLASSES
     assert "dataset format: ai4pain" in (fnirs_trained["final"] / "README.md").read_text()
+    capsys.readouterr()
+    assert main([*fnirs_trained["train"], "--dataset-format", "biovid"]) != 0
+    assert "reads fNIRS, which only AI4Pain-format trees hold" in capsys.readouterr().err
 
 
 @pytest.mark.slow
