@@ -1,9 +1,10 @@
 """The samples to predict: a BioVid- or AI4Pain-layout tree or a sample table, labelled or not.
 
-A tree of new recordings usually has no labels: a BioVid ``samples.csv`` may leave ``class_id`` and
-``class_name`` empty, an AI4Pain file name may leave the class out (``<subject>_<n>``). The stages (renderer, embedder) take a sample table, whose class column
-must not be empty, so unlabelled samples carry the placeholder class :data:`UNLABELLED` there;
-the prediction table never shows it.
+A tree of new recordings usually has no labels: a BioVid ``samples.csv`` may leave ``class_id``
+and ``class_name`` empty, an AI4Pain file name may leave the class out (``<subject>_<n>``). The
+stages (renderer, embedder) take a sample table, whose class column must not be empty, so
+unlabelled samples carry the placeholder class :data:`UNLABELLED` there; the prediction table
+never shows it.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from painformer.data.signals import BIOVID_FS
+from painformer.data.signals import BIOVID_FS, BIOVID_SIGNAL_COLUMNS
 from painformer.errors import CheckpointError, InputError
 from painformer.names import VIDEO_MODALITIES
 from painformer.train.config import Experiment
@@ -73,6 +73,9 @@ def dataset_format(experiment: Experiment, requested: str | None) -> str:
         raise InputError(f"dataset format {found!r}: expected one of {', '.join(DATASET_FORMATS)}")
     if reads_fnirs and found != "ai4pain":
         raise InputError(f"experiment {experiment.name!r} reads fNIRS, which only AI4Pain-format trees hold")
+    biosignals = [name for name in experiment.inputs if name.split("/")[0] in BIOVID_SIGNAL_COLUMNS]
+    if biosignals and found != "biovid":
+        raise InputError(f"experiment {experiment.name!r} reads {biosignals}, which only BioVid-format trees hold")
     return found
 
 
