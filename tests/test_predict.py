@@ -531,3 +531,19 @@ def test_predict_ai4pain_video_and_fnirs_fusion(fnirs_trained):
     assert (probabilities.sum(axis=1) - 1).abs().max() < 1e-5
     cache = base / "fusion_predictions.cache" / "embeddings"
     assert (cache / "rgb" / "frames.zarr").is_dir() and (cache / "fnirs" / "waveform.zarr").is_dir()
+
+
+@pytest.mark.slow
+def test_predict_ai4pain_tree_named_differently(fnirs_trained):
+    base, model = fnirs_trained["base"], fnirs_trained["final"]
+    out = base / "renamed_predictions.tsv"
+    renamed = base / "renamed"
+    names = make_ai4pain_tree(renamed, None, splits={"pilot": ["9"]}, labelled=False, channels=AI4PAIN_CHANNELS)
+    (renamed / "pilot" / "fnirs").rename(renamed / "pilot" / "nirs")
+    with pytest.raises(InputError, match=r"none of the split folders \['train', 'validation', 'test'\]"):
+        predict(model, root=renamed, out=out)
+    with pytest.raises(InputError, match=r"\['n_channels'\] say how the model's fNIRS files are read"):
+        predict(model, root=renamed, out=out, ai4pain_layout='{"n_channels": 24}')
+    command = ["predict", "--model", str(model), "--root", str(renamed), "--out", str(out)]
+    assert main([*command, "--ai4pain-layout", '{"splits": ["pilot"], "fnirs_dir": "nirs"}']) == 0
+    assert sorted(pd.read_csv(out, sep="\t")["sample"]) == sorted(names)

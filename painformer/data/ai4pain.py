@@ -122,17 +122,27 @@ class Ai4PainLayout:
     @classmethod
     def from_json(cls, text_or_path: str) -> Ai4PainLayout:
         """A layout from a JSON object given inline or as the path of a JSON file."""
-        source = "--ai4pain-layout"
-        text = text_or_path
-        if not text_or_path.lstrip().startswith("{") and os.path.isfile(text_or_path):
-            source, text = text_or_path, Path(text_or_path).read_text()
-        try:
-            values = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise InputError(f"{source}: not a JSON object nor a JSON file ({error})") from None
-        if not isinstance(values, dict):
-            raise InputError(f"{source}: expected a JSON object, got {type(values).__name__}")
+        values, source = read_layout_json(text_or_path)
         return cls.from_mapping(values, source=source)
+
+
+# Fields that name files and folders only; the others say how a file's values are read.
+NAMING_FIELDS = ("splits", "fnirs_dir", "video_dir", "fnirs_suffix", "video_suffix", "stem_pattern", "labels")
+
+
+def read_layout_json(text_or_path: str) -> tuple[dict[str, Any], str]:
+    """The JSON object given inline or as the path of a JSON file, and where it came from."""
+    source = "--ai4pain-layout"
+    text = text_or_path
+    if not text_or_path.lstrip().startswith("{") and os.path.isfile(text_or_path):
+        source, text = text_or_path, Path(text_or_path).read_text()
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(f"{source}: not a JSON object nor a JSON file ({error})") from None
+    if not isinstance(values, dict):
+        raise InputError(f"{source}: expected a JSON object, got {type(values).__name__}")
+    return values, source
 
 
 DEFAULT_LAYOUT = Ai4PainLayout()

@@ -44,6 +44,24 @@ def index_tree(
     return index_biovid_tree(root, biosignals=biosignals or "filtered", signals=signals, workers=workers)
 
 
+def naming_override(layout, text_or_path: str):
+    """The model's AI4Pain layout with the file and folder names of a new tree (JSON object or file).
+
+    Only naming fields may change: the channels, sampling rate and file format are those the model
+    was trained on.
+    """
+    from painformer.data.ai4pain import NAMING_FIELDS, Ai4PainLayout, read_layout_json
+
+    values, source = read_layout_json(text_or_path)
+    reading = sorted(set(values) - set(NAMING_FIELDS))
+    if reading:
+        raise InputError(
+            f"{source}: {reading} say how the model's fNIRS files are read and stay as recorded; "
+            f"a new tree may change only {list(NAMING_FIELDS)}"
+        )
+    return Ai4PainLayout.from_mapping({**layout.to_dict(), **values}, source=source)
+
+
 def index_ai4pain_tree(root: str | Path, *, layout, signals: list[str], workers: int | None = None) -> pd.DataFrame:
     """The sample table of an AI4Pain-layout tree, read with the model's ``layout``.
 

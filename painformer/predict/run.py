@@ -14,6 +14,7 @@ differ, since decord and PyAV give the same frames.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import pandas as pd
 
 from painformer.errors import InputError
 from painformer.predict.frames import FrameModels, check_frame_models, make_frames
-from painformer.predict.index import UNLABELLED, index_tree, read_prediction_table
+from painformer.predict.index import UNLABELLED, index_tree, naming_override, read_prediction_table
 from painformer.predict.model import FinalModel, open_final_model
 
 LOG = logging.getLogger(__name__)
@@ -209,11 +210,13 @@ def predict(
     depth_model: str | Path | None = None,
     device: str = "auto",
     batch_size: int = 16,
+    ai4pain_layout: str | None = None,
 ) -> pd.DataFrame:
     """Predict every sample of a tree (``root``) or sample table (``samples``) and write ``out`` (TSV).
 
     ``depth_model``: the depth model directory of a model that reads depth frames (not needed when it
-    was trained on the untrained tiny stand-in, which is rebuilt).
+    was trained on the untrained tiny stand-in, which is rebuilt). ``ai4pain_layout``: for an AI4Pain
+    model, the file and folder names of ``root`` where they differ from the training tree's (JSON).
     """
     from painformer.data.tables import write_sample_table
     from painformer.utils import atomic_path
@@ -221,6 +224,10 @@ def predict(
     if (root is None) == (samples is None):
         raise InputError("give exactly one of --root and --samples")
     model = open_final_model(model_dir)
+    if ai4pain_layout:
+        if model.data_format != "ai4pain" or root is None:
+            raise InputError("--ai4pain-layout goes with --root and a model trained on an AI4Pain tree")
+        model = dataclasses.replace(model, layout=naming_override(model.layout, ai4pain_layout))
     checkpoint = check_backbone(model, checkpoint)
     if root is not None:
         table = index_tree(
