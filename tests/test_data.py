@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from ai4pain_helpers import FNIRS_FS, make_ai4pain_tree, write_fnirs_csv, write_test_video  # noqa: F401 (shared)
 
 from painformer.cli import main
 from painformer.data import (
@@ -27,7 +28,6 @@ from painformer.data.ai4pain import DEFAULT_CHANNELS
 from painformer.errors import InputError
 
 BIOVID_ROWS = 2816  # 5.5 s at 512 Hz
-FNIRS_FS = 50.0
 
 
 # ------------------------------------------------------------------ fixtures: files on disk
@@ -36,21 +36,7 @@ FNIRS_FS = 50.0
 @pytest.fixture(scope="session")
 def video_file(tmp_path_factory) -> Path:
     """A real H.264 mp4 (10 frames, 64x64) that decord decodes; copied wherever a video is needed."""
-    import av
-
-    path = tmp_path_factory.mktemp("video") / "clip.mp4"
-    with av.open(str(path), mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=25, options={"threads": "1"})
-        stream.width = stream.height = 64
-        stream.pix_fmt = "yuv420p"
-        for i in range(10):
-            frame = np.full((64, 64, 3), 20 * i, dtype=np.uint8)
-            frame[16:48, 16:48, 0] = 255
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    return write_test_video(tmp_path_factory.mktemp("video") / "clip.mp4")
 
 
 def write_bio_csv(
@@ -94,37 +80,6 @@ def make_biovid_tree(
                 (root / "video" / subject).mkdir(parents=True, exist_ok=True)
                 shutil.copy(video, root / "video" / subject / f"{name}.mp4")
     (root / "samples.csv").write_text("\n".join(lines) + "\n")
-    return names
-
-
-def write_fnirs_csv(
-    path: Path, *, seed: int = 0, seconds: float = 10.0, channels=DEFAULT_CHANNELS, fs: float = FNIRS_FS
-) -> Path:
-    """An fNIRS file in the default AI4Pain layout: comma-separated, time in s, <ch>_HbO2 and <ch>_HHb."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * fs)
-    data = {"time": np.arange(n) / fs}
-    for k, channel in enumerate(channels):
-        data[f"{channel}_HbO2"] = k + 0.01 * np.cumsum(rng.normal(size=n))
-    for k, channel in enumerate(channels):
-        data[f"{channel}_HHb"] = -k + 0.01 * np.cumsum(rng.normal(size=n))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(data).to_csv(path, index=False)
-    return path
-
-
-def make_ai4pain_tree(root: Path, video: Path, *, splits=None) -> list[str]:
-    """An AI4Pain tree in the default layout; returns the sample names."""
-    splits = splits or {"train": ["1", "2"], "validation": ["3"], "test": ["4"]}
-    names = []
-    for split, subjects in splits.items():
-        for subject in subjects:
-            for label in ("No", "Low", "High"):
-                stem = f"{subject}_{label}_1"
-                write_fnirs_csv(root / split / "fnirs" / subject / f"{stem}.csv", seed=len(names))
-                (root / split / "video" / subject).mkdir(parents=True, exist_ok=True)
-                shutil.copy(video, root / split / "video" / subject / f"{stem}.mp4")
-                names.append(stem)
     return names
 
 
@@ -395,6 +350,29 @@ def test_index_ai4pain_reports_problems(tmp_path, video_file):
     assert len(problems) == 6
     assert not {"1_Low_1", "2_No_1", "4_High_1"} & set(table["sample"])
     assert len(table) == 12 - 3
+
+
+def test_index_ai4pain_unlabelled_names_and_one_signal(tmp_path, video_file):
+    names = make_ai4pain_tree(tmp_path, video_file, splits={"test": ["5"]}, labelled=False)
+    assert names == ["5_1", "5_2", "5_3"]
+    table, problems = index_ai4pain(tmp_path)
+    assert table.empty and {p.problem for p in problems} == {"no class label in the file name"}
+    table, problems = index_ai4pain(tmp_path, unlabelled="unlabelled")
+    assert not problems and table["class_name"].tolist() == ["unlabelled"] * 3
+    assert table["class_id"].tolist() == [0, 0, 0]
+
+    shutil.rmtree(tmp_path / "test" / "video")
+    _, problems = index_ai4pain(tmp_path, unlabelled="unlabelled")
+    assert {p.problem for p in problems} == {"video not found"}
+    table, problems = index_ai4pain(tmp_path, unlabelled="unlabelled", need_video=False)
+    assert not problems and sorted(table["sample"]) == names
+
+    videos = tmp_path / "videos_only"
+    make_ai4pain_tree(videos, video_file, splits={"test": ["6"]}, labelled=False)
+    shutil.rmtree(videos / "test" / "fnirs")
+    table, problems = index_ai4pain(videos, unlabelled="unlabelled", need_fnirs=False)
+    assert not problems and table["video"].map(lambda path: Path(path).is_file()).all()
+    assert table["biosignals"].tolist() == [str(videos / "test" / "fnirs" / "6" / f"6_{n}.csv") for n in (1, 2, 3)]
 
 
 def test_ai4pain_layout_from_json(tmp_path, video_file):

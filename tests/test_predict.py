@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from ai4pain_helpers import make_ai4pain_tree, write_test_video
 from safetensors import safe_open
 from scipy.stats import binomtest
 
@@ -21,6 +22,7 @@ from painformer.embed.extract import EmbedSettings, extract_embeddings
 from painformer.embed.sources import open_source
 from painformer.errors import InputError
 from painformer.models import load_painformer
+from painformer.predict.model import open_final_model
 from painformer.predict.run import predict
 from painformer.render.store import render_signal_store
 from painformer.train.final import FILES
@@ -102,7 +104,8 @@ def trained(tmp_path_factory) -> dict:
         command = ["train", "--config", str(config_path), "--experiment", name, "--final"]
         command += ["--samples", str(samples), "--embeddings", str(embeddings), "--out", str(out), "--dataset", "demo"]
         if name == "gsr_waveform":
-            command += ["--summary", str(summary)]
+            # As the workflow passes it; the other model takes the default (biovid without fNIRS inputs).
+            command += ["--summary", str(summary), "--dataset-format", "biovid"]
         assert main(command) == 0
         finals[name] = out
 
@@ -120,6 +123,7 @@ def test_final_model_folder(trained):
     assert sorted(p.name for p in folder.iterdir()) == sorted(FILES)
     config = json.loads((folder / "config.json").read_text())
     assert config["classes"] == TASK and config["backbone_sha256"] == "untrained"
+    assert config["dataset_format"] == "biovid" and config["ai4pain_layout"] is None
     assert config["biosignals"] == "filtered"
     assert config["trained_on"]["n_samples"] == 32 and len(config["trained_on"]["subjects"]) == 4
     assert config["inputs"]["gsr/waveform"]["input"]["upstream"]["render_params"]["size"] == 224
@@ -195,6 +199,17 @@ def test_predict_refuses_mismatches(trained):
     with pytest.raises(InputError, match=r"weights of experiment 'gsr_waveform_wide'.*describes 'gsr_waveform'"):
         predict(swapped, root=trained["new_root"], out=out)
     assert not out.exists()
+
+
+def test_a_config_without_a_dataset_format_is_a_biovid_model(trained):
+    # Final models written before the format was recorded: BioVid layout, as they were then.
+    older = trained["base"] / "older_config"
+    shutil.copytree(trained["finals"]["gsr_waveform"], older)
+    config = json.loads((older / "config.json").read_text())
+    assert config.pop("dataset_format") == "biovid" and config.pop("ai4pain_layout") is None
+    (older / "config.json").write_text(json.dumps(config))
+    model = open_final_model(older)
+    assert model.data_format == "biovid" and model.layout is None
 
 
 # A video-fusion final model. Its backbone is untrained and the tiny demo has few samples, so its
@@ -369,3 +384,166 @@ def test_predict_video_refuses_a_missing_generator_and_another_depth_model(video
     ):
         predict(model, root=root, out=out, depth_model=other)
     assert not out.exists()
+
+
+# An fNIRS final model on an AI4Pain tree read with a non-default layout (4 channels, one of them
+# excluded), so that predict must read new trees with the recorded layout, not the default one.
+# The signals are random walks with no class information, so these tests check the pipeline
+# (indexing, rendering, embedding, aggregating channels, refusals), not accuracy.
+AI4PAIN_LAYOUT = {"n_channels": 4, "excluded_channels": ["S2_D3"], "min_seconds": 2.0}
+AI4PAIN_CHANNELS = ("S1_D1", "S1_D2", "S2_D2", "S2_D3")
+AI4PAIN_CLASSES = ["No", "Low", "High"]
+
+
+@pytest.fixture(scope="module")
+def fnirs_trained(tmp_path_factory) -> dict:
+    from functools import partial
+
+    from painformer.data.ai4pain import Ai4PainLayout, index_ai4pain
+    from painformer.data.signals import load_signal
+
+    base = tmp_path_factory.mktemp("predict_fnirs")
+    video = write_test_video(base / "clip.mp4")
+    layout = Ai4PainLayout.from_mapping(AI4PAIN_LAYOUT)
+    root = base / "train_tree"
+    make_ai4pain_tree(root, video, splits={"train": ["1", "2"], "validation": ["3"]}, channels=AI4PAIN_CHANNELS)
+    table, problems = index_ai4pain(root, layout=layout)
+    assert not problems and len(table) == 9
+    samples = write_sample_table(table, base / "samples.tsv")
+    images, embeddings = base / "images.zarr", base / "embeddings"
+    loader = partial(load_signal, layout=layout)
+    render_signal_store(
+        table=table, signal="fnirs", representation="waveform", out=images, loader=loader, progress=False
+    )
+    extract_embeddings(
+        source=open_source(table=table, modality="fnirs", representation="waveform", images=images),
+        out=embeddings / "fnirs" / "waveform.zarr",
+        model=load_painformer(None),
+        modality="fnirs",
+        representation="waveform",
+        settings=EmbedSettings(),
+        progress=False,
+    )
+    _embed(table, "rgb", embeddings, load_painformer(None))
+    short = {**PRESET, "epochs": 5, "warmup_epochs": 1, "cooldown_epochs": 1}
+    definition = {"inputs": ["fnirs/waveform"], "fusion": "none", "aggregation": "mean", "task": "ai4pain_3class"}
+    definition |= {"protocol": "holdout", "preset": "short", "model": MODEL}
+    # Video frames summed, fNIRS channels averaged, the two added (the paper's AI4Pain fusion).
+    fusion = {**definition, "inputs": ["rgb/frames", "fnirs/waveform"], "fusion": "add", "aggregation": "sum"}
+    experiments = {"fnirs": definition, "fusion": {**fusion, "fnirs_aggregation": "mean"}}
+    config_path = base / "experiments.yaml"
+    config_path.write_text(yaml.safe_dump({"presets": {"short": short}, "experiments": experiments}))
+    finals = {}
+    for name in experiments:
+        finals[name] = base / "final" / name
+        command = ["train", "--config", str(config_path), "--experiment", name, "--final", "--samples", str(samples)]
+        command += ["--embeddings", str(embeddings), "--out", str(finals[name])]
+        assert main([*command, "--ai4pain-layout", json.dumps(AI4PAIN_LAYOUT)]) == 0
+    # New recordings: two unseen subjects, no labels in the names, no videos (the model reads none).
+    new_root = base / "new_tree"
+    names = make_ai4pain_tree(
+        new_root, None, splits={"test": ["7", "8"]}, labelled=False, channels=AI4PAIN_CHANNELS, seed=100
+    )
+    return {
+        "base": base,
+        "final": finals["fnirs"],
+        "fusion": finals["fusion"],
+        "new_root": new_root,
+        "names": names,
+        "video": video,
+        "train": command,
+    }
+
+
+@pytest.mark.slow
+def test_fnirs_final_model_records_the_ai4pain_layout(fnirs_trained, capsys):
+    config = json.loads((fnirs_trained["final"] / "config.json").read_text())
+    assert config["dataset_format"] == "ai4pain" and config["biosignals"] is None
+    assert config["ai4pain_layout"]["n_channels"] == 4 and config["ai4pain_layout"]["excluded_channels"] == ["S2_D3"]
+    assert config["biosignal_sampling_rate_hz"] == 50.0 and config["classes"] == AI4PAIN_CLASSES
+    assert "dataset format: ai4pain" in (fnirs_trained["final"] / "README.md").read_text()
+    capsys.readouterr()
+    assert main([*fnirs_trained["train"], "--dataset-format", "biovid"]) != 0
+    assert "reads fNIRS, which only AI4Pain-format trees hold" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_predict_unlabelled_ai4pain_tree_and_cache_reused(fnirs_trained, caplog):
+    out = fnirs_trained["base"] / "fnirs_predictions.tsv"
+    command = ["predict", "--model", str(fnirs_trained["final"]), "--root", str(fnirs_trained["new_root"])]
+    command += ["--out", str(out)]
+    assert main(command) == 0
+    rows = pd.read_csv(out, sep="\t", dtype={"subject": str})
+    probabilities = [f"prob_{name}" for name in AI4PAIN_CLASSES]
+    assert list(rows.columns) == ["sample", "subject", "predicted", *probabilities]
+    assert sorted(rows["sample"]) == sorted(fnirs_trained["names"])  # one row per sample
+    assert sorted(set(rows["subject"])) == ["7", "8"] and set(rows["predicted"]) <= set(AI4PAIN_CLASSES)
+    assert (rows[probabilities].sum(axis=1) - 1).abs().max() < 1e-5
+
+    # Three good channels per sample, rendered with the recorded layout (the default would find 4 of 24).
+    from painformer.stores import SampleStore
+
+    cache = out.with_name("fnirs_predictions.cache")
+    assert SampleStore.open(cache / "images" / "fnirs" / "waveform.zarr", mode="r").array.shape[1] == 3
+    stamps = {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file() and p.name != "samples.tsv"}
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert main(command) == 0
+    assert f"cached embeddings reused ({len(rows)} samples)" in caplog.text
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert pd.read_csv(out, sep="\t", dtype={"subject": str}).equals(rows)
+
+
+@pytest.mark.slow
+def test_predict_ai4pain_refuses_a_tree_without_the_models_signals(fnirs_trained):
+    base, model = fnirs_trained["base"], fnirs_trained["final"]
+    out = base / "fnirs_refused.tsv"
+    videos_only = base / "videos_only"
+    names = make_ai4pain_tree(videos_only, fnirs_trained["video"], splits={"test": ["9"]}, labelled=False)
+    for name in names:
+        (videos_only / "test" / "fnirs" / "9" / f"{name}.csv").unlink()
+    (videos_only / "test" / "fnirs" / "9").rmdir()
+    (videos_only / "test" / "fnirs").rmdir()
+    with pytest.raises(InputError, match=r"reads fnirs; this tree has no fNIRS \(test/fnirs/ missing\)"):
+        predict(model, root=videos_only, out=out)
+
+    other_channels = base / "other_channels"
+    make_ai4pain_tree(other_channels, None, splits={"test": ["9"]}, labelled=False)  # the default 24 channels
+    with pytest.raises(InputError, match=r"3 problems: .*24 _HbO2 columns, expected 4"):
+        predict(model, root=other_channels, out=out)
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_predict_ai4pain_video_and_fnirs_fusion(fnirs_trained):
+    base, model = fnirs_trained["base"], fnirs_trained["fusion"]
+    out = base / "fusion_predictions.tsv"
+    # The fNIRS-only tree has no videos, which this model reads.
+    with pytest.raises(InputError, match=r"reads rgb, fnirs; this tree has no videos \(test/video/ missing\)"):
+        predict(model, root=fnirs_trained["new_root"], out=out)
+    with_videos = base / "with_videos"
+    names = make_ai4pain_tree(
+        with_videos, fnirs_trained["video"], splits={"test": ["9"]}, labelled=False, channels=AI4PAIN_CHANNELS
+    )
+    rows = predict(model, root=with_videos, out=out)
+    assert sorted(rows["sample"]) == sorted(names) and "true" not in rows.columns
+    probabilities = rows[[f"prob_{name}" for name in AI4PAIN_CLASSES]]
+    assert (probabilities.sum(axis=1) - 1).abs().max() < 1e-5
+    cache = base / "fusion_predictions.cache" / "embeddings"
+    assert (cache / "rgb" / "frames.zarr").is_dir() and (cache / "fnirs" / "waveform.zarr").is_dir()
+
+
+@pytest.mark.slow
+def test_predict_ai4pain_tree_named_differently(fnirs_trained):
+    base, model = fnirs_trained["base"], fnirs_trained["final"]
+    out = base / "renamed_predictions.tsv"
+    renamed = base / "renamed"
+    names = make_ai4pain_tree(renamed, None, splits={"pilot": ["9"]}, labelled=False, channels=AI4PAIN_CHANNELS)
+    (renamed / "pilot" / "fnirs").rename(renamed / "pilot" / "nirs")
+    with pytest.raises(InputError, match=r"none of the split folders \['train', 'validation', 'test'\]"):
+        predict(model, root=renamed, out=out)
+    with pytest.raises(InputError, match=r"\['n_channels'\] say how the model's fNIRS files are read"):
+        predict(model, root=renamed, out=out, ai4pain_layout='{"n_channels": 24}')
+    command = ["predict", "--model", str(model), "--root", str(renamed), "--out", str(out)]
+    assert main([*command, "--ai4pain-layout", '{"splits": ["pilot"], "fnirs_dir": "nirs"}']) == 0
+    assert sorted(pd.read_csv(out, sep="\t")["sample"]) == sorted(names)

@@ -572,3 +572,26 @@ def test_interrupted_store_resumes_with_the_remaining_samples(tmp_path):
     straight = render_signal_store(out=tmp_path / "straight.zarr", loader=_load_npy, **options)
     assert resumed.is_complete() and np.array_equal(resumed.read(), straight.read())
     assert SampleStore.open_complete(out).samples == table["sample"].tolist()
+
+
+def test_cli_reads_fnirs_with_the_given_ai4pain_layout(tmp_path, capsys):
+    from ai4pain_helpers import write_fnirs_csv
+
+    from painformer.cli import main
+    from painformer.data.tables import write_sample_table
+
+    channels = ("S1_D1", "S1_D2", "S2_D2", "S2_D3")
+    path = write_fnirs_csv(tmp_path / "1" / "1_No_1.csv", channels=channels, seconds=4.0)
+    row = {"dataset": "ai4pain", "sample": "1_No_1", "subject": "1", "subject_id": "1", "class_id": 0}
+    row |= {"class_name": "No", "video": "", "biosignals": str(path), "split": "train"}
+    table = write_sample_table(pd.DataFrame([row]), tmp_path / "samples.tsv")
+    argv = ["render-biosignals", "--samples", str(table), "--signal", "fnirs", "--representation", "waveform"]
+    argv += ["--no-progress", "--out", str(tmp_path / "fnirs.zarr")]
+    # The default layout wants 24 channels; this file has the 4 of the layout given, one excluded.
+    assert main(argv) != 0
+    layout = '{"n_channels": 4, "excluded_channels": ["S2_D3"]}'
+    assert main([*argv, "--ai4pain-layout", layout]) == 0
+    assert SampleStore.open_complete(tmp_path / "fnirs.zarr").read().shape == (1, 3, 224, 224, 3)
+    capsys.readouterr()
+    assert main([*argv[:4], "gsr", *argv[5:], "--ai4pain-layout", layout]) != 0
+    assert "--ai4pain-layout applies to --signal fnirs only" in capsys.readouterr().err

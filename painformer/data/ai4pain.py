@@ -7,6 +7,8 @@ The default layout (documented in docs/datasets.md)::
     ROOT/<split>/fnirs/<subject>/<subject>_<class>_<n>.csv    split: train | validation | test
     ROOT/<split>/video/<subject>/<subject>_<class>_<n>.mp4    class: No | Low | High
 
+Recordings without labels (new ones to predict) leave the class out: ``<subject>_<n>``.
+
 Each fNIRS file is comma-separated with a ``time`` column in seconds and, per channel
 ``<ch>``, the columns ``<ch>_HbO2`` and ``<ch>_HHb``; 24 channels, of which the two named in
 ``excluded_channels`` are dropped as faulty. The model sees the HbO2 of the remaining
@@ -56,8 +58,9 @@ class Ai4PainLayout:
     video_dir: str = "video"
     fnirs_suffix: str = ".csv"
     video_suffix: str = ".mp4"
-    # File stem -> subject, class label and trial number (named groups subject, label, number).
-    stem_pattern: str = r"^(?P<subject>[A-Za-z0-9-]+)_(?P<label>[A-Za-z]+)_(?P<number>\d+)$"
+    # File stem -> subject, class label and trial number (named groups subject, label, number). A stem
+    # whose label group is absent or does not take part in the match is an unlabelled recording.
+    stem_pattern: str = r"^(?P<subject>[A-Za-z0-9-]+)(?:_(?P<label>[A-Za-z]+))?_(?P<number>\d+)$"
     # Label in the file name -> class name (No, Low, High).
     labels: Mapping[str, str] = field(default_factory=lambda: {name: name for name in AI4PAIN_CLASSES})
     separator: str = ","
@@ -78,9 +81,8 @@ class Ai4PainLayout:
             raise InputError(
                 f"AI4Pain layout: stem_pattern {self.stem_pattern!r} is not a regular expression ({error})"
             ) from None
-        missing = {"subject", "label"} - set(pattern.groupindex)
-        if missing:
-            raise InputError(f"AI4Pain layout: stem_pattern lacks the named groups {sorted(missing)}")
+        if "subject" not in pattern.groupindex:
+            raise InputError("AI4Pain layout: stem_pattern lacks the named group 'subject'")
         unknown = sorted(set(self.labels.values()) - set(AI4PAIN_CLASSES))
         if unknown:
             raise InputError(
@@ -111,20 +113,36 @@ class Ai4PainLayout:
             converted[name] = value
         return cls(**converted)
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields; :meth:`from_mapping` of it gives this layout back."""
+        values = dataclasses.asdict(self)
+        values["labels"] = dict(self.labels)
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in values.items()}
+
     @classmethod
     def from_json(cls, text_or_path: str) -> Ai4PainLayout:
         """A layout from a JSON object given inline or as the path of a JSON file."""
-        source = "--ai4pain-layout"
-        text = text_or_path
-        if not text_or_path.lstrip().startswith("{") and os.path.isfile(text_or_path):
-            source, text = text_or_path, Path(text_or_path).read_text()
-        try:
-            values = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise InputError(f"{source}: not a JSON object nor a JSON file ({error})") from None
-        if not isinstance(values, dict):
-            raise InputError(f"{source}: expected a JSON object, got {type(values).__name__}")
+        values, source = read_layout_json(text_or_path)
         return cls.from_mapping(values, source=source)
+
+
+# Fields that name files and folders only; the others say how a file's values are read.
+NAMING_FIELDS = ("splits", "fnirs_dir", "video_dir", "fnirs_suffix", "video_suffix", "stem_pattern", "labels")
+
+
+def read_layout_json(text_or_path: str) -> tuple[dict[str, Any], str]:
+    """The JSON object given inline or as the path of a JSON file, and where it came from."""
+    source = "--ai4pain-layout"
+    text = text_or_path
+    if not text_or_path.lstrip().startswith("{") and os.path.isfile(text_or_path):
+        source, text = text_or_path, Path(text_or_path).read_text()
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(f"{source}: not a JSON object nor a JSON file ({error})") from None
+    if not isinstance(values, dict):
+        raise InputError(f"{source}: expected a JSON object, got {type(values).__name__}")
+    return values, source
 
 
 DEFAULT_LAYOUT = Ai4PainLayout()
@@ -218,8 +236,16 @@ def index_ai4pain(
     video_decoder: str = "auto",
     dataset: str = "ai4pain",
     workers: int | None = None,
+    unlabelled: str | None = None,
+    need_fnirs: bool = True,
+    need_video: bool = True,
 ) -> tuple[pd.DataFrame, list[Problem]]:
     """Index an AI4Pain tree: the table of good samples and every problem found.
+
+    ``unlabelled``: the class name given to recordings whose file name carries no label (class id
+    0); None makes such a name a problem. ``need_fnirs``/``need_video``: whether a sample needs its
+    fNIRS file and its video (a model that reads one of them only predicts trees lacking the other).
+    The samples are those of the fNIRS files, or of the videos when the fNIRS files are not needed.
 
     Problems: unparsable file names, unknown labels, a subject in two splits, an fNIRS file
     without its video or a video without its fNIRS file, unreadable fNIRS files (columns,
@@ -246,7 +272,7 @@ def index_ai4pain(
         fnirs_files = sorted((root / split / layout.fnirs_dir).glob(f"*/*{layout.fnirs_suffix}"))
         video_files = sorted((root / split / layout.video_dir).glob(f"*/*{layout.video_suffix}"))
         fnirs_keys = {(p.parent.name, p.name[: -len(layout.fnirs_suffix)]) for p in fnirs_files}
-        for video in video_files:
+        for video in video_files if need_fnirs and need_video else []:
             if (video.parent.name, video.name[: -len(layout.video_suffix)]) not in fnirs_keys:
                 problems.append(
                     Problem(
@@ -256,38 +282,45 @@ def index_ai4pain(
                     )
                 )
         video_set = set(video_files)
-        for fnirs in fnirs_files:
-            stem = fnirs.name[: -len(layout.fnirs_suffix)]
+        # Each sample's file that must exist: its fNIRS file, or its video for a model that reads no fNIRS.
+        primaries = fnirs_files if need_fnirs else video_files
+        primary_suffix = layout.fnirs_suffix if need_fnirs else layout.video_suffix
+        for primary in primaries:
+            stem = primary.name[: -len(primary_suffix)]
+            where = os.path.join(root_text, str(primary.relative_to(root)))
+            fnirs = root / split / layout.fnirs_dir / primary.parent.name / f"{stem}{layout.fnirs_suffix}"
             fnirs_path = os.path.join(root_text, str(fnirs.relative_to(root)))
             match = pattern.match(stem)
             if match is None:
-                problems.append(
-                    Problem(stem, fnirs_path, f"file name does not match stem_pattern {layout.stem_pattern!r}")
-                )
+                problems.append(Problem(stem, where, f"file name does not match stem_pattern {layout.stem_pattern!r}"))
                 continue
-            subject, label = match["subject"], match["label"]
+            subject = match["subject"]
+            label = match.groupdict().get("label")
             unsafe = unsafe_names([subject, stem])
             if unsafe:
-                problems.append(Problem(stem, fnirs_path, f"unsafe name {describe_unsafe(unsafe)} ({SAFE_NAME_RULE})"))
+                problems.append(Problem(stem, where, f"unsafe name {describe_unsafe(unsafe)} ({SAFE_NAME_RULE})"))
                 continue
-            if subject != fnirs.parent.name:
+            if subject != primary.parent.name:
                 problems.append(
-                    Problem(stem, fnirs_path, f"subject {subject!r} in the name, folder is {fnirs.parent.name!r}")
+                    Problem(stem, where, f"subject {subject!r} in the name, folder is {primary.parent.name!r}")
                 )
                 continue
-            if label not in layout.labels:
-                problems.append(Problem(stem, fnirs_path, f"label {label!r} is not one of {sorted(layout.labels)}"))
+            if label is None and unlabelled is None:
+                problems.append(Problem(stem, where, "no class label in the file name"))
+                continue
+            if label is not None and label not in layout.labels:
+                problems.append(Problem(stem, where, f"label {label!r} is not one of {sorted(layout.labels)}"))
                 continue
             other = split_of_subject.setdefault(subject, split)
             if other != split:
-                problems.append(Problem(stem, fnirs_path, f"subject {subject} is in both {other} and {split}"))
+                problems.append(Problem(stem, where, f"subject {subject} is in both {other} and {split}"))
                 continue
-            class_name = layout.labels[label]
-            if classes is not None and class_name not in classes:
+            class_name = layout.labels[label] if label is not None else unlabelled
+            if label is not None and classes is not None and class_name not in classes:
                 continue
             video = root / split / layout.video_dir / subject / f"{stem}{layout.video_suffix}"
             video_path = os.path.join(root_text, str(video.relative_to(root)))
-            if video not in video_set:
+            if need_video and video not in video_set:
                 problems.append(Problem(stem, video_path, "video not found"))
                 continue
             rows.append(
@@ -295,7 +328,7 @@ def index_ai4pain(
                     "dataset": dataset,
                     "sample": stem,
                     "subject": subject,
-                    "class_id": AI4PAIN_CLASSES.index(class_name),
+                    "class_id": AI4PAIN_CLASSES.index(class_name) if label is not None else 0,
                     "class_name": class_name,
                     "video": video_path,
                     "biosignals": fnirs_path,
@@ -312,11 +345,13 @@ def index_ai4pain(
         outside = [path for path in (row["video"], row["biosignals"]) if escapes_root(root_text, path)]
         if outside:
             return [Problem(row["sample"], path, f"path leaves the dataset root {root_text}") for path in outside]
-        found = [
-            Problem(row["sample"], row["biosignals"], text)
-            for text in fnirs_problems(row["biosignals"], layout=layout)[1]
-        ]
-        if check_videos:
+        found = []
+        if need_fnirs:
+            found += [
+                Problem(row["sample"], row["biosignals"], text)
+                for text in fnirs_problems(row["biosignals"], layout=layout)[1]
+            ]
+        if check_videos and need_video:
             found += [
                 Problem(row["sample"], row["video"], text)
                 for text in video_problems(row["video"], decode_first_frame=decode_videos, decoder=video_decoder)

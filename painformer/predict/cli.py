@@ -17,7 +17,11 @@ def add_commands(subparsers) -> None:
     )
     predict.add_argument("--model", required=True, help="final model folder (results/<name>/final/<experiment>)")
     source = predict.add_mutually_exclusive_group(required=True)
-    source.add_argument("--root", help="BioVid-layout tree; samples.csv may leave class_id/class_name empty")
+    source.add_argument(
+        "--root",
+        help="tree in the layout of the model's dataset: BioVid (samples.csv may leave class_id/class_name empty) "
+        "or AI4Pain (file names may leave the class out)",
+    )
     source.add_argument("--samples", help="sample table (TSV); class_id/class_name may be empty or absent")
     predict.add_argument("--out", required=True, help="predictions table to write (TSV)")
     predict.add_argument("--cache", help="folder of images and embeddings (default: <out stem>.cache beside --out)")
@@ -28,6 +32,11 @@ def add_commands(subparsers) -> None:
         "--depth-model",
         help="for a model that reads depth frames: the depth model directory it was trained with (checked by "
         "sha256; not needed for the untrained tiny stand-in, which is rebuilt)",
+    )
+    predict.add_argument(
+        "--ai4pain-layout",
+        help="for an AI4Pain model: the new tree's file and folder names where they differ from the training "
+        "tree's (JSON object or file with splits, fnirs_dir, video_dir, *_suffix, stem_pattern, labels)",
     )
     predict.add_argument("--batch-size", type=positive_int, default=16)
     predict.add_argument("--threads", type=positive_int, help="torch CPU threads")
@@ -52,6 +61,7 @@ def run_predict(args: argparse.Namespace) -> int:
         depth_model=args.depth_model,
         device=args.device,
         batch_size=args.batch_size,
+        ai4pain_layout=args.ai4pain_layout,
     )
     print(f"wrote {args.out} ({len(rows)} samples)")
     return 0

@@ -1,9 +1,10 @@
-"""The samples to predict: a BioVid-layout tree or a sample table, labelled or not.
+"""The samples to predict: a BioVid- or AI4Pain-layout tree or a sample table, labelled or not.
 
-A tree of new recordings usually has no labels: its ``samples.csv`` may leave ``class_id`` and
-``class_name`` empty. The stages (renderer, embedder) take a sample table, whose class column
-must not be empty, so unlabelled samples carry the placeholder class :data:`UNLABELLED` there;
-the prediction table never shows it.
+A tree of new recordings usually has no labels: a BioVid ``samples.csv`` may leave ``class_id``
+and ``class_name`` empty, an AI4Pain file name may leave the class out (``<subject>_<n>``). The
+stages (renderer, embedder) take a sample table, whose class column must not be empty, so
+unlabelled samples carry the placeholder class :data:`UNLABELLED` there; the prediction table
+never shows it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,84 @@ def _problem_summary(problems: list[str], limit: int = 3) -> str:
     return "; ".join(problems[:limit]) + more
 
 
-def index_tree(root: str | Path, *, biosignals: str, signals: list[str], workers: int | None = None) -> pd.DataFrame:
+def index_tree(
+    root: str | Path,
+    *,
+    biosignals: str | None,
+    signals: list[str],
+    workers: int | None = None,
+    data_format: str = "biovid",
+    layout=None,
+) -> pd.DataFrame:
+    """The sample table of a tree in ``data_format`` (biovid | ai4pain, the latter read with ``layout``)."""
+    if data_format == "ai4pain":
+        return index_ai4pain_tree(root, layout=layout, signals=signals, workers=workers)
+    return index_biovid_tree(root, biosignals=biosignals or "filtered", signals=signals, workers=workers)
+
+
+def naming_override(layout, text_or_path: str):
+    """The model's AI4Pain layout with the file and folder names of a new tree (JSON object or file).
+
+    Only naming fields may change: the channels, sampling rate and file format are those the model
+    was trained on.
+    """
+    from painformer.data.ai4pain import NAMING_FIELDS, Ai4PainLayout, read_layout_json
+
+    values, source = read_layout_json(text_or_path)
+    reading = sorted(set(values) - set(NAMING_FIELDS))
+    if reading:
+        raise InputError(
+            f"{source}: {reading} say how the model's fNIRS files are read and stay as recorded; "
+            f"a new tree may change only {list(NAMING_FIELDS)}"
+        )
+    return Ai4PainLayout.from_mapping({**layout.to_dict(), **values}, source=source)
+
+
+def index_ai4pain_tree(root: str | Path, *, layout, signals: list[str], workers: int | None = None) -> pd.DataFrame:
+    """The sample table of an AI4Pain-layout tree, read with the model's ``layout``.
+
+    Refuses a tree with no folder of a signal the model reads, and any problem of a sample (an fNIRS
+    file with other channels, another sampling rate or too short, a missing video): the model was
+    trained on the layout's channels at its rate. Labels in the file names are optional.
+    """
+    from painformer.data.ai4pain import DEFAULT_LAYOUT, index_ai4pain
+
+    layout = layout or DEFAULT_LAYOUT
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"{root}: dataset root not found")
+    splits = [split for split in layout.splits if (root / split).is_dir()]
+    if not splits:
+        raise InputError(f"{root}: none of the split folders {list(layout.splits)} of the model's layout exists")
+    reads_fnirs = "fnirs" in signals
+    reads_videos = any(signal in VIDEO_MODALITIES for signal in signals)
+    wanted = [(reads_fnirs, layout.fnirs_dir, "fNIRS"), (reads_videos, layout.video_dir, "videos")]
+    for needed, folder, what in wanted:
+        if needed and not any((root / split / folder).is_dir() for split in splits):
+            raise InputError(
+                f"{root}: the model reads {', '.join(signals)}; this tree has no {what} "
+                f"({' or '.join(f'{split}/{folder}/' for split in splits)} missing)"
+            )
+    table, problems = index_ai4pain(
+        root,
+        layout=layout,
+        check_videos=reads_videos,
+        dataset="predict",
+        workers=workers,
+        unlabelled=UNLABELLED,
+        need_fnirs=reads_fnirs,
+        need_video=reads_videos,
+    )
+    if problems:
+        raise InputError(f"{root}: {len(problems)} problems: {_problem_summary([str(p) for p in problems])}")
+    if table.empty:
+        raise InputError(f"{root}: no samples in the model's layout under {', '.join(splits)}")
+    return table
+
+
+def index_biovid_tree(
+    root: str | Path, *, biosignals: str, signals: list[str], workers: int | None = None
+) -> pd.DataFrame:
     """The sample table of a BioVid-layout tree, every listed biosignal file checked for ``signals``.
 
     Refuses a tree without the biosignal folder the model was trained on, and any sample whose

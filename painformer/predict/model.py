@@ -9,7 +9,14 @@ from typing import Any
 
 from painformer.errors import InputError
 from painformer.train.config import Experiment, load_experiments
-from painformer.train.final import CONFIG_FILE, FILES, MODEL_FILE, NORMALIZER_PREFIX, experiment_sha256
+from painformer.train.final import (
+    CONFIG_FILE,
+    DATASET_FORMATS,
+    FILES,
+    MODEL_FILE,
+    NORMALIZER_PREFIX,
+    experiment_sha256,
+)
 
 
 @dataclass(frozen=True)
@@ -19,6 +26,7 @@ class FinalModel:
     experiment: Experiment
     model: Any  # FusionModel, eval mode, CPU
     normalizer: Any  # Standardizer
+    layout: Any = None  # Ai4PainLayout of an AI4Pain model
 
     @property
     def classes(self) -> list[str]:
@@ -28,6 +36,23 @@ class FinalModel:
     def signals(self) -> list[str]:
         """The modalities of the inputs, in input order."""
         return [name.split("/")[0] for name in self.experiment.inputs]
+
+    @property
+    def data_format(self) -> str:
+        """biovid or ai4pain; a config.json written before the format was recorded is BioVid's."""
+        return self.config.get("dataset_format") or "biovid"
+
+
+def recorded_layout(config: dict[str, Any], folder: Path):
+    """The AI4Pain layout the training tree was read with (None for a BioVid model)."""
+    from painformer.data.ai4pain import DEFAULT_LAYOUT, Ai4PainLayout
+
+    if (config.get("dataset_format") or "biovid") != "ai4pain":
+        return None
+    recorded = config.get("ai4pain_layout")
+    if not recorded:
+        return DEFAULT_LAYOUT
+    return Ai4PainLayout.from_mapping(recorded, source=f"{folder / CONFIG_FILE}: ai4pain_layout")
 
 
 def read_model_config(folder: str | Path) -> dict[str, Any]:
@@ -76,12 +101,16 @@ def open_final_model(folder: str | Path) -> FinalModel:
     folder = Path(folder)
     config = read_model_config(folder)
     experiment = rebuild_experiment(config["experiment"], source=folder / CONFIG_FILE)
+    data_format = config.get("dataset_format") or "biovid"
+    if data_format not in DATASET_FORMATS:
+        raise InputError(f"{folder / CONFIG_FILE}: unknown dataset_format {data_format!r}; known: {DATASET_FORMATS}")
     fnirs = [name for name in experiment.inputs if name.startswith("fnirs/")]
-    if fnirs:
+    if fnirs and data_format != "ai4pain":
         raise InputError(
-            f"{folder}: experiment {experiment.name!r} reads {fnirs}; prediction on AI4Pain-layout (fNIRS) "
-            "trees is not supported yet (BioVid-layout biosignals and videos only)"
+            f"{folder / CONFIG_FILE}: experiment {experiment.name!r} reads {fnirs} but records no AI4Pain format"
         )
+    # A recorded layout that no longer loads is refused here, before any work.
+    layout = recorded_layout(config, folder)
     weights = folder / MODEL_FILE
     try:
         with safe_open(str(weights), framework="pt") as handle:
@@ -125,4 +154,5 @@ def open_final_model(folder: str | Path) -> FinalModel:
         experiment=experiment,
         model=model,
         normalizer=Standardizer(means=means, stds=stds),
+        layout=layout,
     )

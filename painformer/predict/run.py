@@ -1,5 +1,8 @@
 """``painformer predict``: a final model applied to new recordings.
 
+A new tree is indexed in the format the model records (BioVid, or AI4Pain with the recorded file
+layout, whose channels and sampling rate the fNIRS files must have).
+
 The images, frames and embeddings are made by the project's own stages (the biosignal renderer,
 the thermal generator and depth stages, the embedder) into a cache folder, one store per input as
 in a results tree; the stores resume, so a second call over the same samples recomputes nothing.
@@ -11,6 +14,7 @@ differ, since decord and PyAV give the same frames.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -20,7 +24,7 @@ import pandas as pd
 
 from painformer.errors import InputError
 from painformer.predict.frames import FrameModels, check_frame_models, make_frames
-from painformer.predict.index import UNLABELLED, index_tree, read_prediction_table
+from painformer.predict.index import UNLABELLED, index_tree, naming_override, read_prediction_table
 from painformer.predict.model import FinalModel, open_final_model
 
 LOG = logging.getLogger(__name__)
@@ -79,6 +83,9 @@ def compute_embeddings(
 ) -> Path:
     """Render (or decode and translate) and embed every input of the model for ``table`` into ``cache``;
     returns the embeddings folder. ``frame_models``: the checked thermal generator and depth model."""
+    import functools
+
+    from painformer.data.signals import load_signal
     from painformer.embed.extract import EmbedSettings, extract_embeddings
     from painformer.embed.sources import open_source
     from painformer.models import load_painformer
@@ -123,6 +130,7 @@ def compute_embeddings(
                     representation=representation,
                     out=images,
                     params=RenderParams(**_render_params(recorded)),
+                    loader=functools.partial(load_signal, layout=model.layout) if modality == "fnirs" else None,
                     force="stale",
                     progress=progress,
                 )
@@ -202,11 +210,13 @@ def predict(
     depth_model: str | Path | None = None,
     device: str = "auto",
     batch_size: int = 16,
+    ai4pain_layout: str | None = None,
 ) -> pd.DataFrame:
     """Predict every sample of a tree (``root``) or sample table (``samples``) and write ``out`` (TSV).
 
     ``depth_model``: the depth model directory of a model that reads depth frames (not needed when it
-    was trained on the untrained tiny stand-in, which is rebuilt).
+    was trained on the untrained tiny stand-in, which is rebuilt). ``ai4pain_layout``: for an AI4Pain
+    model, the file and folder names of ``root`` where they differ from the training tree's (JSON).
     """
     from painformer.data.tables import write_sample_table
     from painformer.utils import atomic_path
@@ -214,10 +224,19 @@ def predict(
     if (root is None) == (samples is None):
         raise InputError("give exactly one of --root and --samples")
     model = open_final_model(model_dir)
+    if ai4pain_layout:
+        if model.data_format != "ai4pain" or root is None:
+            raise InputError("--ai4pain-layout goes with --root and a model trained on an AI4Pain tree")
+        model = dataclasses.replace(model, layout=naming_override(model.layout, ai4pain_layout))
     checkpoint = check_backbone(model, checkpoint)
-    biosignals = model.config.get("biosignals") or "filtered"
     if root is not None:
-        table = index_tree(root, biosignals=biosignals, signals=model.signals)
+        table = index_tree(
+            root,
+            biosignals=model.config.get("biosignals"),
+            signals=model.signals,
+            data_format=model.data_format,
+            layout=model.layout,
+        )
     else:
         table = read_prediction_table(samples)
     out = Path(out)

@@ -33,6 +33,11 @@ def add_commands(subparsers) -> None:
         action="store_true",
         help="resume a store made the same way, replace one made differently (for workflows)",
     )
+    render.add_argument(
+        "--ai4pain-layout",
+        help="for --signal fnirs: the AI4Pain layout to read the files with, as a JSON object or file "
+        "(default: the default layout; keys in docs/datasets.md)",
+    )
     render.set_defaults(func=run_render)
 
 
@@ -41,10 +46,22 @@ def run_render(args: argparse.Namespace) -> int:
     from painformer.errors import InputError
     from painformer.render.store import render_signal_store
 
+    loader = None
+    if args.ai4pain_layout:
+        import functools
+
+        from painformer.data.ai4pain import Ai4PainLayout
+        from painformer.data.signals import load_signal
+
+        if args.signal != "fnirs":
+            raise InputError("--ai4pain-layout applies to --signal fnirs only")
+        # The channels kept and the file format are the layout's, as when the tree was indexed.
+        loader = functools.partial(load_signal, layout=Ai4PainLayout.from_json(args.ai4pain_layout))
     table = read_sample_table(args.samples)
     if table.empty:
         raise InputError(f"{args.samples}: the sample table is empty")
     store = render_signal_store(
+        loader=loader,
         table=table,
         signal=args.signal,
         representation=args.representation,

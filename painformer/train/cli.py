@@ -52,6 +52,16 @@ def add_commands(subparsers) -> None:
         help="with --final, for an experiment that reads depth/frames: the depth model directory that made them "
         "(its sha256 is recorded)",
     )
+    train.add_argument(
+        "--dataset-format",
+        choices=("biovid", "ai4pain"),
+        help="with --final: the layout of the tree the samples come from, recorded so that predict indexes new "
+        "trees the same way (default: ai4pain for an experiment that reads fNIRS, else biovid)",
+    )
+    train.add_argument(
+        "--ai4pain-layout",
+        help="with --final and an AI4Pain tree: its layout as a JSON object or file (default: the default layout)",
+    )
     train.add_argument("--compile", action="store_true", help="torch.compile the stacked step (CUDA only)")
     train.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
     train.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
@@ -132,7 +142,7 @@ def run_train(args: argparse.Namespace) -> int:
     experiment = experiments[args.experiment]
     if args.marker and not args.folds:
         raise InputError("--marker goes with --folds")
-    for option in ("summary", "thermal_checkpoint", "depth_model"):
+    for option in ("summary", "thermal_checkpoint", "depth_model", "dataset_format", "ai4pain_layout"):
         if getattr(args, option) and not args.final:
             raise InputError(f"--{option.replace('_', '-')} goes with --final")
     table = read_sample_table(args.samples)
@@ -168,9 +178,21 @@ def run_train(args: argparse.Namespace) -> int:
 def run_final(args: argparse.Namespace, experiment, table, out: Path) -> int:
     import torch
 
+    from painformer.data.ai4pain import Ai4PainLayout
     from painformer.train.data import load_experiment_data
-    from painformer.train.final import frame_model_records, input_fingerprints, train_final, write_final
+    from painformer.train.final import (
+        dataset_format,
+        frame_model_records,
+        input_fingerprints,
+        train_final,
+        write_final,
+    )
     from painformer.utils import select_device
+
+    data_format = dataset_format(experiment, args.dataset_format)
+    if args.ai4pain_layout and data_format != "ai4pain":
+        raise InputError("--ai4pain-layout applies to AI4Pain-format trees only (--dataset-format ai4pain)")
+    layout = Ai4PainLayout.from_json(args.ai4pain_layout) if args.ai4pain_layout else None
 
     # The frame models are checked before training, so that a missing one costs no training time.
     frame_model_records(
@@ -192,5 +214,7 @@ def run_final(args: argparse.Namespace, experiment, table, out: Path) -> int:
         dataset=args.dataset,
         thermal_checkpoint=args.thermal_checkpoint,
         depth_model_dir=args.depth_model,
+        data_format=data_format,
+        ai4pain_layout=layout,
     )
     return 0

@@ -7,8 +7,9 @@ A final model folder holds three files and nothing that needs this repository's 
   file copied from another experiment's folder is recognised;
 - ``config.json``: everything to rebuild the model and the input pipeline that fed it (the
   experiment, classes, streams, normaliser statistics, each input's embedding-store
-  fingerprint: backbone sha256, render parameters or video settings, the biosignal folder and
-  sampling rate);
+  fingerprint: backbone sha256, render parameters or video settings, the dataset format with the
+  biosignal folder and sampling rate of BioVid or the file layout of AI4Pain, so that a new tree is
+  indexed and read the way the training tree was);
 - ``README.md``: a model card;
 - ``thermal_generator.pt``, for an experiment that reads ``thermal/frames``: the generator that
   made its thermal frames (trained inside a run, it lives nowhere but under results/). A depth
@@ -29,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from painformer.data.signals import BIOVID_FS
+from painformer.data.signals import BIOVID_FS, BIOVID_SIGNAL_COLUMNS
 from painformer.errors import CheckpointError, InputError
 from painformer.names import VIDEO_MODALITIES
 from painformer.train.config import Experiment
@@ -44,6 +45,7 @@ FILES = (MODEL_FILE, CONFIG_FILE, CARD_FILE)
 THERMAL_FILE = "thermal_generator.pt"
 VIDEO_KEYS = ("num_frames", "crop", "fps", "decoder")
 FORMAT_VERSION = 1
+DATASET_FORMATS = ("biovid", "ai4pain")
 NORMALIZER_PREFIX = "normalizer."
 
 
@@ -61,6 +63,20 @@ def biosignal_folder(table) -> str | None:
             if f"biosignals_{kind}" in parts:
                 kinds.add(kind)
     return kinds.pop() if len(kinds) == 1 else None
+
+
+def dataset_format(experiment: Experiment, requested: str | None) -> str:
+    """The dataset layout the model's inputs come from: as requested, else ai4pain for an fNIRS input."""
+    reads_fnirs = any(name.startswith("fnirs/") for name in experiment.inputs)
+    found = requested or ("ai4pain" if reads_fnirs else "biovid")
+    if found not in DATASET_FORMATS:
+        raise InputError(f"dataset format {found!r}: expected one of {', '.join(DATASET_FORMATS)}")
+    if reads_fnirs and found != "ai4pain":
+        raise InputError(f"experiment {experiment.name!r} reads fNIRS, which only AI4Pain-format trees hold")
+    biosignals = [name for name in experiment.inputs if name.split("/")[0] in BIOVID_SIGNAL_COLUMNS]
+    if biosignals and found != "biovid":
+        raise InputError(f"experiment {experiment.name!r} reads {biosignals}, which only BioVid-format trees hold")
+    return found
 
 
 def input_fingerprints(experiment: Experiment, embeddings_dir: str | Path) -> dict[str, dict[str, Any]]:
@@ -186,11 +202,16 @@ def write_final(
     dataset: str = "",
     thermal_checkpoint: str | Path | None = None,
     depth_model_dir: str | Path | None = None,
+    data_format: str | None = None,
+    ai4pain_layout=None,
 ) -> Path:
     """Write model.safetensors, config.json and README.md of a trained final model into ``out``, and the
     thermal generator (``thermal_checkpoint``) of an experiment that reads thermal frames.
 
     ``depth_model_dir``: the depth model that made the depth frames of an experiment that reads them.
+    ``data_format``: biovid or ai4pain (None: ai4pain for an experiment that reads fNIRS, else biovid);
+    ``ai4pain_layout``: the :class:`~painformer.data.ai4pain.Ai4PainLayout` of the training tree
+    (None: the default layout).
     """
     import shutil
 
@@ -198,9 +219,12 @@ def write_final(
     from safetensors.torch import save_file
 
     import painformer
+    from painformer.data.ai4pain import DEFAULT_LAYOUT
     from painformer.utils import atomic_path
 
     experiment = result.experiment
+    data_format = dataset_format(experiment, data_format)
+    layout = (ai4pain_layout or DEFAULT_LAYOUT) if data_format == "ai4pain" else None
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     experiment_dict = experiment.to_dict()
@@ -234,8 +258,10 @@ def write_final(
         "video": video_settings(experiment, fingerprints),
         "thermal_generator": thermal,
         "depth_model": depth,
-        "biosignals": biosignal_folder(table),
-        "biosignal_sampling_rate_hz": BIOVID_FS,
+        "dataset_format": data_format,
+        "ai4pain_layout": layout.to_dict() if layout else None,
+        "biosignals": biosignal_folder(table) if layout is None else None,
+        "biosignal_sampling_rate_hz": BIOVID_FS if layout is None else layout.fs,
         "trained_on": {
             "dataset": dataset,
             "n_samples": int(len(result.test_labels)),
@@ -344,7 +370,7 @@ def model_card(config: dict, summary: dict | None) -> str:
         f"- inputs: {', '.join(experiment['inputs'])}; fusion {experiment['fusion']}",
         f"- dataset: {trained['dataset'] or 'unnamed'}; {trained['n_samples']} samples of "
         f"{len(trained['subjects'])} subjects ({json.dumps(trained['samples_per_class'])})",
-        f"- biosignals: {config['biosignals'] or 'n/a'}",
+        f"- dataset format: {config.get('dataset_format') or 'biovid'}; biosignals: {config['biosignals'] or 'n/a'}",
         f"- backbone sha256: {config['backbone_sha256']}",
         *_frame_model_lines(config),
         "",

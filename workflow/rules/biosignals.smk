@@ -19,7 +19,8 @@ rule biosignal_images:
     params:
         store=get_output_store,
         raw_inputs=raw_files_state("biosignals"),
+        layout=get_fnirs_layout_arg,
     shell:
         "painformer render-biosignals --samples {input.samples:q} --signal {wildcards.signal:q} "
         "--representation {wildcards.representation:q} --out {params.store:q} "
-        "--complete-marker {output:q} --replace-stale > {log:q} 2>&1"
+        "--complete-marker {output:q} --replace-stale {params.layout} > {log:q} 2>&1"

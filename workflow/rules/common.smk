@@ -110,6 +110,11 @@ def get_ai4pain_layout_arg(wildcards=None):
     return f"--ai4pain-layout {shlex.quote(json.dumps(layout, sort_keys=True))}"
 
 
+def get_fnirs_layout_arg(wildcards):
+    """fNIRS files are read with the layout they were indexed with."""
+    return get_ai4pain_layout_arg() if wildcards.signal == "fnirs" else ""
+
+
 @functools.lru_cache(maxsize=4)
 def _read_samples(path, mtime):
     table = pd.read_csv(path, sep="\t", dtype={"split": str}, keep_default_na=False)

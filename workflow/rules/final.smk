@@ -45,8 +45,11 @@ rule final_model:
         out_dir=get_first_output_dir,
         dataset=DATASET["name"],
         frame_models=get_final_frame_model_args,
+        dataset_format=DATASET["format"],
+        layout=get_ai4pain_layout_arg,
     shell:
         "painformer train --config {input.experiment:q} --experiment {wildcards.experiment:q} --final "
         "--samples {input.samples:q} --embeddings {params.embeddings:q} --out {params.out_dir:q} "
         "--summary {input.summary:q} --dataset {params.dataset:q} --threads {threads} "
-        "--device {params.device:q} {params.frame_models} > {log:q} 2>&1"
+        "--device {params.device:q} --dataset-format {params.dataset_format:q} {params.layout} "
+        "{params.frame_models} > {log:q} 2>&1"
