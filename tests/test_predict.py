@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from ai4pain_helpers import make_ai4pain_tree, write_test_video
 from safetensors import safe_open
 from scipy.stats import binomtest
+from tree_helpers import make_ai4pain_tree, write_test_video
 
 from painformer.cli import main
 from painformer.data.biovid import index_biovid

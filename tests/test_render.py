@@ -575,7 +575,7 @@ def test_interrupted_store_resumes_with_the_remaining_samples(tmp_path):
 
 
 def test_cli_reads_fnirs_with_the_given_ai4pain_layout(tmp_path, capsys):
-    from ai4pain_helpers import write_fnirs_csv
+    from tree_helpers import write_fnirs_csv
 
     from painformer.cli import main
     from painformer.data.tables import write_sample_table

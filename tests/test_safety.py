@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import test_data
 import yaml
 from snakemake.utils import validate
-from test_data import make_ai4pain_tree, make_biovid_tree, write_bio_csv
+from tree_helpers import (
+    make_ai4pain_tree,
+    make_biovid_tree,
+    write_bio_csv,
+)
 from workflow_helpers import REPO, snakemake, tiny_demo_config, write_yaml
 
 from painformer.config_checks import check_workflow_config
@@ -24,7 +27,6 @@ from painformer.names import is_safe_name
 from painformer.utils import atomic_path
 
 # The real mp4 the data tests decode, as a fixture of this module too.
-video_file = test_data.video_file
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 

@@ -1,4 +1,4 @@
-"""AI4Pain test trees on disk (fNIRS CSVs and real mp4 videos), shared by the data and predict tests."""
+"""BioVid and AI4Pain test trees on disk (biosignal and fNIRS CSVs, real mp4 videos), shared by the tests."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pandas as pd
 from painformer.data.ai4pain import DEFAULT_CHANNELS
 
 FNIRS_FS = 50.0
+BIOVID_ROWS = 2816  # 5.5 s at 512 Hz
 LABELS = ("No", "Low", "High")
 
 
@@ -80,4 +81,48 @@ def make_ai4pain_tree(
                     (root / split / "video" / subject).mkdir(parents=True, exist_ok=True)
                     shutil.copy(video, root / split / "video" / subject / f"{stem}.mp4")
                 names.append(stem)
+    return names
+
+
+def write_bio_csv(
+    path: Path,
+    *,
+    seed: int = 0,
+    rows: int = BIOVID_ROWS,
+    fs: float = 512.0,
+    columns: tuple[str, ...] = ("gsr", "ecg", "emg_trapezius"),
+    time_scale: float = 1e6,
+) -> Path:
+    """A BioVid ``*_bio.csv``: tab-separated, time in microseconds (by default), one column per signal."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"time": np.round(np.arange(rows) / fs * time_scale).astype(np.int64)})
+    for k, column in enumerate(columns):
+        frame[column] = np.sin(np.arange(rows) / (20 + k)) + 0.1 * rng.normal(size=rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, sep="\t", index=False)
+    return path
+
+
+def make_biovid_tree(
+    root: Path,
+    video: Path,
+    *,
+    subjects=("071309_w_21", "072514_m_27"),
+    classes=("BL1", "PA1", "PA4"),
+    per_class: int = 1,
+    kind: str = "filtered",
+) -> list[str]:
+    """A BioVid Part A tree with samples.csv, videos and biosignal files; returns the sample names."""
+    lines, names = ["subject_id\tsubject_name\tclass_id\tclass_name\tsample_id\tsample_name"], []
+    for subject_id, subject in enumerate(subjects):
+        for class_name in classes:
+            class_id = ("BL1", "PA1", "PA2", "PA3", "PA4").index(class_name)
+            for n in range(per_class):
+                name = f"{subject}-{class_name}-{n + 1:03d}"
+                lines.append(f"{subject_id}\t{subject}\t{class_id}\t{class_name}\t{len(names)}\t{name}")
+                names.append(name)
+                write_bio_csv(root / f"biosignals_{kind}" / subject / f"{name}_bio.csv", seed=len(names))
+                (root / "video" / subject).mkdir(parents=True, exist_ok=True)
+                shutil.copy(video, root / "video" / subject / f"{name}.mp4")
+    (root / "samples.csv").write_text("\n".join(lines) + "\n")
     return names
