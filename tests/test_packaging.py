@@ -19,7 +19,7 @@ def test_version_is_read_from_the_package():
 
 def test_licence_and_citation_agree_with_pyproject():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    assert project["license"]["text"] == "MIT"
+    assert project["license"] == "MIT" and project["license-files"] == ["LICENSE"]
     assert (REPO / "LICENSE").read_text().startswith("MIT License")
     citation = yaml.safe_load((REPO / "CITATION.cff").read_text())
     assert citation["license"] == "MIT"
