@@ -21,6 +21,7 @@ from train_helpers import (  # noqa: F401  (one_thread: an autouse fixture)
     STORES,
     SUBJECTS,
     experiments_config,
+    new_embedding_store,
     one_thread,
     synthetic_table,
     write_synthetic_dataset,
@@ -30,7 +31,7 @@ from train_helpers import (  # noqa: F401  (one_thread: an autouse fixture)
 from painformer.cli import main as cli_main
 from painformer.data import write_sample_table
 from painformer.errors import InputError, StoreError
-from painformer.stores import SampleMeta, SampleStore
+from painformer.stores import SampleStore
 from painformer.train.augment import basic, mask_lengths, masking
 from painformer.train.config import list_folds, load_experiments
 from painformer.train.data import load_experiment_data, split_fold
@@ -524,15 +525,7 @@ def _zero_mean_signal_store(path, table: pd.DataFrame, *, length: int, seed: int
     """N(0, 1) embeddings whose class shifts half of 80 dimensions up and half down by the same amount:
     the embedding's mean over its dimensions carries no class, a linear rule on those dimensions does."""
     rng = np.random.default_rng(seed)
-    store = SampleStore.create_or_resume(
-        path,
-        kind="embeddings",
-        array_name="embeddings",
-        meta=SampleMeta.from_table(table),
-        item_shape=(1, length),
-        dtype="float32",
-        fingerprint={"zero-mean signal": seed},
-    )
+    store = new_embedding_store(path, table, item_shape=(1, length), fingerprint={"zero-mean signal": seed})
     direction = np.zeros(length)
     direction[rng.choice(length, size=80, replace=False)] = np.repeat([1.0, -1.0], 40)
     shift = {"BL1": -0.5, "PA1": 0.0, "PA4": 0.5}

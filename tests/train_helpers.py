@@ -75,18 +75,23 @@ def synthetic_table() -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["subject", "sample"]).reset_index(drop=True)
 
 
-def write_synthetic_store(path, table: pd.DataFrame, items: int, *, seed: int, offset: float = 0.0) -> None:
-    """Embeddings ~ N(0, 1) plus a class-dependent shift on the first 40 features (and a per-store offset)."""
-    rng = np.random.default_rng(seed)
-    store = SampleStore.create_or_resume(
+def new_embedding_store(path, table: pd.DataFrame, *, item_shape: tuple[int, int], fingerprint: dict) -> SampleStore:
+    """An empty float32 embedding store for the samples of ``table``."""
+    return SampleStore.create_or_resume(
         path,
         kind="embeddings",
         array_name="embeddings",
         meta=SampleMeta.from_table(table),
-        item_shape=(items, DIM),
+        item_shape=item_shape,
         dtype="float32",
-        fingerprint={"synthetic": seed},
+        fingerprint=fingerprint,
     )
+
+
+def write_synthetic_store(path, table: pd.DataFrame, items: int, *, seed: int, offset: float = 0.0) -> None:
+    """Embeddings ~ N(0, 1) plus a class-dependent shift on the first 40 features (and a per-store offset)."""
+    rng = np.random.default_rng(seed)
+    store = new_embedding_store(path, table, item_shape=(items, DIM), fingerprint={"synthetic": seed})
     shift = {"BL1": -1.0, "PA1": 0.0, "PA4": 1.0}
     for i, class_name in enumerate(table["class_name"]):
         values = rng.normal(size=(items, DIM)) + offset
