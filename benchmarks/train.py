@@ -69,10 +69,34 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def seconds_of_train_epoch(
+    model, optimizer, streams: dict, labels, *, count: int, preset, device: torch.device
+) -> float:
+    """Wall seconds of one ``train_epoch`` over the first ``count`` samples, standardisation an identity."""
+    from painformer.train.loop import train_epoch
+
+    means = {name: torch.zeros(values.shape[1], device=device) for name, values in streams.items()}
+    stds = {name: torch.ones(values.shape[1], device=device) for name, values in streams.items()}
+    synchronize(device)
+    started = time.perf_counter()
+    train_epoch(
+        model,
+        optimizer,
+        {name: values[:count] for name, values in streams.items()},
+        labels[:count],
+        preset=preset,
+        means=means,
+        stds=stds,
+        order_generator=torch.Generator().manual_seed(1),
+        augment_generator=torch.Generator(device=device).manual_seed(2),
+    )
+    synchronize(device)
+    return time.perf_counter() - started
+
+
 def time_epoch(name: str, *, fusion: str, lengths: dict[str, int], samples: int, device: torch.device, preset) -> dict:
     """Seconds of ``train_epoch`` over ``samples`` random training samples (after a one-batch warm-up)."""
     from painformer.train.fusion import build_model
-    from painformer.train.loop import train_epoch
 
     torch.manual_seed(0)
     model = build_model(
@@ -86,25 +110,9 @@ def time_epoch(name: str, *, fusion: str, lengths: dict[str, int], samples: int,
     optimizer = torch.optim.AdamW(model.parameters(), lr=preset.lr, weight_decay=preset.weight_decay)
     streams = {stream: torch.randn(samples, length, device=device) for stream, length in lengths.items()}
     labels = torch.randint(0, 2, (samples,), device=device)
-    means = {stream: torch.zeros(length, device=device) for stream, length in lengths.items()}
-    stds = {stream: torch.ones(length, device=device) for stream, length in lengths.items()}
 
     def run(count: int) -> float:
-        synchronize(device)
-        started = time.perf_counter()
-        train_epoch(
-            model,
-            optimizer,
-            {s: v[:count] for s, v in streams.items()},
-            labels[:count],
-            preset=preset,
-            means=means,
-            stds=stds,
-            order_generator=torch.Generator().manual_seed(1),
-            augment_generator=torch.Generator(device=device).manual_seed(2),
-        )
-        synchronize(device)
-        return time.perf_counter() - started
+        return seconds_of_train_epoch(model, optimizer, streams, labels, count=count, preset=preset, device=device)
 
     run(BATCH)  # warm-up: allocator, kernel selection
     seconds = run(samples)
@@ -313,7 +321,7 @@ def stacked_fold_step(experiment, lengths: dict[str, int], folds: int, device: t
 def single_fold_step(experiment, lengths: dict[str, int], device: torch.device, batches: int) -> float:
     """Seconds per step of the one-fold path (``train_epoch``), ``batches`` full batches timed after one."""
     from painformer.train.fusion import build_model
-    from painformer.train.loop import make_optimizer, train_epoch
+    from painformer.train.loop import make_optimizer
 
     preset = experiment.preset
     torch.manual_seed(0)
@@ -329,25 +337,9 @@ def single_fold_step(experiment, lengths: dict[str, int], device: torch.device, 
     data = synthetic_data(subjects=1, per_subject=batches * preset.batch_size, lengths=lengths)
     streams = {n: torch.from_numpy(v).to(device) for n, v in data.streams.items()}
     labels = torch.from_numpy(data.labels).to(device)
-    zeros = {n: torch.zeros(v, device=device) for n, v in lengths.items()}
-    ones = {n: torch.ones(v, device=device) for n, v in lengths.items()}
 
     def run(count: int) -> float:
-        synchronize(device)
-        started = time.perf_counter()
-        train_epoch(
-            model,
-            optimizer,
-            {n: v[:count] for n, v in streams.items()},
-            labels[:count],
-            preset=preset,
-            means=zeros,
-            stds=ones,
-            order_generator=torch.Generator().manual_seed(1),
-            augment_generator=torch.Generator(device=device).manual_seed(2),
-        )
-        synchronize(device)
-        return time.perf_counter() - started
+        return seconds_of_train_epoch(model, optimizer, streams, labels, count=count, preset=preset, device=device)
 
     run(preset.batch_size)
     return run(batches * preset.batch_size) / batches
