@@ -622,6 +622,23 @@ class VideoFramesStage(StoreStage):
     def inputs_attr(self) -> dict:
         return {"files": [[path] for path in self.watched]}
 
+    def frames_layout(self, *, frame_size: int, fingerprint: dict[str, Any], attrs: dict[str, Any]) -> StoreLayout:
+        """A uint8 store of ``num_frames`` square RGB frames per sample; the video settings join ``fingerprint``."""
+        settings = self.settings
+        return StoreLayout(
+            kind="frames",
+            array_name="frames",
+            item_shape=(settings.num_frames, frame_size, frame_size, 3),
+            dtype="uint8",
+            fingerprint={
+                **fingerprint,
+                **video_fingerprint(
+                    num_frames=settings.num_frames, crop=settings.crop, fps=settings.fps, decoder=self.decoder
+                ),
+            },
+            attrs=attrs,
+        )
+
     def load(self, index: int) -> np.ndarray:
         settings = self.settings
         return read_sample_video(

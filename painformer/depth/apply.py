@@ -28,7 +28,6 @@ from painformer.stores import (
     VideoFramesStage,
     check_table,
     fill_store,
-    video_fingerprint,
 )
 from painformer.utils import select_device
 
@@ -70,20 +69,14 @@ class DepthStage(VideoFramesStage):
         self.verb, self.description = "process", f"depth {self.info.name}"
 
     def layout(self) -> StoreLayout:
-        settings, info = self.settings, self.info
-        return StoreLayout(
-            kind="frames",
-            array_name="frames",
-            item_shape=(settings.num_frames, OUTPUT_SIZE, OUTPUT_SIZE, 3),
-            dtype="uint8",
+        info = self.info
+        return self.frames_layout(
+            frame_size=OUTPUT_SIZE,
             fingerprint={
                 "model": "depth_anything",
                 "config_sha256": info.config_sha256,
                 "weights_sha256": info.weights_sha256,
-                **video_fingerprint(
-                    num_frames=settings.num_frames, crop=settings.crop, fps=settings.fps, decoder=self.decoder
-                ),
-                "normalization": settings.normalization,
+                "normalization": self.settings.normalization,
             },
             attrs={"modality": "depth", "depth_model": info.as_dict()},
         )

@@ -27,7 +27,6 @@ from painformer.stores import (
     VideoFramesStage,
     check_table,
     fill_store,
-    video_fingerprint,
 )
 from painformer.thermal.train import load_generator
 from painformer.utils import select_device, sha256_file
@@ -101,20 +100,9 @@ class ThermalStage(VideoFramesStage):
         self.description = f"thermal generator {self.image_size}x{self.image_size}"
 
     def layout(self) -> StoreLayout:
-        settings = self.settings
-        return StoreLayout(
-            kind="frames",
-            array_name="frames",
-            item_shape=(settings.num_frames, FRAME_SIZE, FRAME_SIZE, 3),
-            dtype="uint8",
-            fingerprint={
-                "model": "thermal_generator",
-                "checkpoint_sha256": self.digest,
-                **video_fingerprint(
-                    num_frames=settings.num_frames, crop=settings.crop, fps=settings.fps, decoder=self.decoder
-                ),
-                "image_size": self.image_size,
-            },
+        return self.frames_layout(
+            frame_size=FRAME_SIZE,
+            fingerprint={"model": "thermal_generator", "checkpoint_sha256": self.digest, "image_size": self.image_size},
             attrs={
                 "modality": "thermal",
                 "checkpoint": str(self.checkpoint),
