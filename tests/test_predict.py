@@ -547,3 +547,19 @@ def test_predict_ai4pain_tree_named_differently(fnirs_trained):
     command = ["predict", "--model", str(model), "--root", str(renamed), "--out", str(out)]
     assert main([*command, "--ai4pain-layout", '{"splits": ["pilot"], "fnirs_dir": "nirs"}']) == 0
     assert sorted(pd.read_csv(out, sep="\t")["sample"]) == sorted(names)
+
+
+def test_prediction_table_fills_missing_labels_and_checks_names(tmp_path):
+    from painformer.predict.index import UNLABELLED, read_prediction_table
+
+    path = tmp_path / "new.tsv"
+    path.write_text("sample\tsubject\tbiosignals\ns2-x\ts2\tb/s2.csv\ns1-x\ts1\tb/s1.csv\n")
+    table = read_prediction_table(path)
+    assert table["sample"].tolist() == ["s2-x", "s1-x"]
+    assert set(table["class_name"]) == {UNLABELLED} and table["class_id"].tolist() == [0, 0]
+    assert set(table["dataset"]) == {"predict"} and set(table["video"]) == {""}
+    path.write_text("sample\tsubject\tbiosignals\nbad name\ts1\tb/s1.csv\n")
+    with pytest.raises(InputError, match=f"^{path}: .*bad name"):
+        read_prediction_table(path)
+    with pytest.raises(InputError, match="sample table not found"):
+        read_prediction_table(tmp_path / "missing.tsv")

@@ -29,7 +29,8 @@ SAMPLE_COLUMNS = (
 _TEXT_COLUMNS = ("dataset", "sample", "subject", "subject_id", "class_name", "video", "biosignals", "split")
 
 
-def _checked(table: pd.DataFrame, source: str) -> pd.DataFrame:
+def check_sample_table(table: pd.DataFrame, source: str) -> pd.DataFrame:
+    """The columns, types, names and class ids of a sample table checked; errors name ``source``."""
     missing = [column for column in SAMPLE_COLUMNS if column not in table.columns]
     if missing:
         raise InputError(f"{source}: the sample table lacks the columns {missing} (expected {list(SAMPLE_COLUMNS)})")
@@ -67,22 +68,26 @@ def sort_samples(table: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(["subject", "sample"], kind="stable").reset_index(drop=True)
 
 
-def read_sample_table(path: str | Path) -> pd.DataFrame:
-    """Read and check a sample table; errors name the file and the problem."""
+def read_table_text(path: str | Path) -> pd.DataFrame:
+    """A tab-separated sample table as text columns, unchecked; a missing or unreadable file is an input error."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: sample table not found")
     try:
-        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+        return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise InputError(f"{path}: not a tab-separated sample table ({error})") from error
-    return _checked(table, str(path))
+
+
+def read_sample_table(path: str | Path) -> pd.DataFrame:
+    """Read and check a sample table; errors name the file and the problem."""
+    return check_sample_table(read_table_text(path), str(path))
 
 
 def write_sample_table(table: pd.DataFrame, path: str | Path) -> Path:
     """Check, sort and write a sample table atomically (a reader never sees half a file)."""
     path = Path(path)
-    table = sort_samples(_checked(table, str(path)))
+    table = sort_samples(check_sample_table(table, str(path)))
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as temporary:
         table.to_csv(temporary, sep="\t", index=False)

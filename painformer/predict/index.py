@@ -15,7 +15,7 @@ import pandas as pd
 
 from painformer.data.biovid import BIOSIGNAL_SUFFIX, VIDEO_DIR, VIDEO_SUFFIX, biosignal_dir, read_samples_csv
 from painformer.data.signals import BIOVID_FS, BIOVID_MIN_SECONDS, biosignal_problems
-from painformer.data.tables import SAMPLE_COLUMNS
+from painformer.data.tables import SAMPLE_COLUMNS, sort_samples
 from painformer.data.tasks import BIOVID_CLASSES
 from painformer.data.validation import run_parallel
 from painformer.errors import InputError
@@ -171,20 +171,14 @@ def index_biovid_tree(
         problems = [problem for found in run_parallel(check, rows, workers=workers) for problem in found]
         if problems:
             raise InputError(f"{root}: {len(problems)} biosignal problems: {_problem_summary(problems)}")
-    return pd.DataFrame(rows, columns=list(SAMPLE_COLUMNS)).sort_values(["subject", "sample"]).reset_index(drop=True)
+    return sort_samples(pd.DataFrame(rows, columns=list(SAMPLE_COLUMNS)))
 
 
 def read_prediction_table(path: str | Path) -> pd.DataFrame:
     """A sample table whose ``class_id``/``class_name`` may be empty or absent (unlabelled samples)."""
-    from painformer.data.tables import read_sample_table
+    from painformer.data.tables import check_sample_table, read_table_text
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: sample table not found")
-    try:
-        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: not a tab-separated sample table ({error})") from None
+    table = read_table_text(path)
     for column, fill in (("class_name", UNLABELLED), ("class_id", "0"), ("split", ""), ("video", "")):
         if column not in table.columns:
             table[column] = fill
@@ -195,12 +189,4 @@ def read_prediction_table(path: str | Path) -> pd.DataFrame:
         if column not in table.columns:
             table[column] = "predict" if column == "dataset" else "0"
     # The full checks of a sample table (names, duplicates, columns), now that labels are filled in.
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as folder:
-        checked = Path(folder) / path.name
-        table.to_csv(checked, sep="\t", index=False)
-        try:
-            return read_sample_table(checked)
-        except InputError as error:
-            raise InputError(str(error).replace(str(checked), str(path))) from None
+    return check_sample_table(table, str(path))
