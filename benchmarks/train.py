@@ -27,6 +27,7 @@ paper-sized models (single-input Mixer, video Mixer, Eq. 12) with ``train_epoch`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import subprocess
@@ -203,10 +204,11 @@ def demo_dataset(root: Path, *, subjects: int, per_class: int, frames: int) -> P
     return samples
 
 
-def bench_demo_process(threads: int) -> None:
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+@contextlib.contextmanager
+def demo_train_command(config: dict, threads: int):
+    """A demo dataset with its embedding stores in a temporary folder; yields (folder, the
+    `painformer train` command for the config's first experiment, without --fold(s) and --out)."""
     demo = config["dataset"]["demo"]
-    name = next(iter(config["experiments"]))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         samples = demo_dataset(
@@ -214,30 +216,18 @@ def bench_demo_process(threads: int) -> None:
         )
         experiment_yaml = root / "experiment.yaml"
         experiment_yaml.write_text(yaml.safe_dump(config))
-        command = [
-            sys.executable,
-            "-m",
-            "painformer.cli",
-            "train",
-            "--config",
-            str(experiment_yaml),
-            "--experiment",
-            name,
-            "--fold",
-            "s0",
-            "--samples",
-            str(samples),
-            "--embeddings",
-            str(root / "embeddings"),
-            "--out",
-            str(root / "fold"),
-            "--threads",
-            str(threads),
-            "--device",
-            "cpu",
-        ]
+        command = [sys.executable, "-m", "painformer.cli", "train", "--config", str(experiment_yaml)]
+        command += ["--experiment", next(iter(config["experiments"])), "--samples", str(samples)]
+        command += ["--embeddings", str(root / "embeddings"), "--threads", str(threads), "--device", "cpu"]
+        yield root, command
+
+
+def bench_demo_process(threads: int) -> None:
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    name = next(iter(config["experiments"]))
+    with demo_train_command(config, threads) as (root, command):
         started = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True)
+        subprocess.run([*command, "--fold", "s0", "--out", str(root / "fold")], check=True, capture_output=True)
         seconds = time.perf_counter() - started
     epochs = config["presets"][config["experiments"][name]["preset"]]["epochs"]
     print(
@@ -349,20 +339,10 @@ def process_startup(threads: int) -> dict:
     """Start-up seconds of a `painformer train` process: wall time minus the metrics' train_seconds."""
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     demo = config["dataset"]["demo"]
-    name = next(iter(config["experiments"]))
     # Few epochs: the start-up is what is measured here (the training's own time is subtracted).
     config["presets"]["demo"].update(epochs=3, warmup_epochs=1, cooldown_epochs=1)
     out = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        samples = demo_dataset(
-            root, subjects=demo["subjects"], per_class=demo["samples_per_class"], frames=config["video"]["num_frames"]
-        )
-        experiment_yaml = root / "experiment.yaml"
-        experiment_yaml.write_text(yaml.safe_dump(config))
-        base = [sys.executable, "-m", "painformer.cli", "train", "--config", str(experiment_yaml)]
-        base += ["--experiment", name, "--samples", str(samples), "--embeddings", str(root / "embeddings")]
-        base += ["--threads", str(threads), "--device", "cpu"]
+    with demo_train_command(config, threads) as (root, base):
         wall = run_seconds([*base, "--fold", "s0", "--out", str(root / "one")])
         trained = json.loads((root / "one" / "metrics.json").read_text())["train_seconds"]
         out["one fold"] = (wall, wall - trained)
