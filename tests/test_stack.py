@@ -13,6 +13,7 @@ import pytest
 import torch
 import yaml
 from train_helpers import (  # noqa: F401  (one_thread: an autouse fixture)
+    FOLD_FILES,
     FUSION_EXPERIMENTS,
     experiments_config,
     one_thread,
@@ -28,16 +29,6 @@ from painformer.train.config import load_experiments
 from painformer.train.data import load_experiment_data
 from painformer.train.loop import cosine_lr, train_fold
 from painformer.train.stack import MaskedAdamW, StackedTrainer, stack_problem, train_folds, train_stacked
-
-FOLD_FILES = [
-    "config.json",
-    "history.tsv",
-    "metrics.json",
-    "model.pt",
-    "predictions.tsv",
-    "probe.json",
-    "probe_predictions.tsv",
-]
 
 
 @pytest.fixture(scope="module")

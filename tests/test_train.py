@@ -12,6 +12,7 @@ import pytest
 import torch
 from train_helpers import (  # noqa: F401  (one_thread: an autouse fixture)
     DIM,
+    FOLD_FILES,
     FUSION_EXPERIMENTS,
     NUM_FRAMES,
     PER_CLASS,
@@ -374,15 +375,7 @@ def test_cli_writes_the_fold_folder(dataset, tmp_path, capsys):
         "cpu",
     ]
     assert cli_main(argv) == 0
-    assert sorted(p.name for p in out.iterdir()) == [
-        "config.json",
-        "history.tsv",
-        "metrics.json",
-        "model.pt",
-        "predictions.tsv",
-        "probe.json",
-        "probe_predictions.tsv",
-    ]
+    assert sorted(p.name for p in out.iterdir()) == FOLD_FILES
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) == {
         "experiment",

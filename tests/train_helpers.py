@@ -44,6 +44,16 @@ PRESET = {
     "normalize": "standard",
     "seed": 0,
 }
+# What a fold folder holds once its training and probe are done.
+FOLD_FILES = [
+    "config.json",
+    "history.tsv",
+    "metrics.json",
+    "model.pt",
+    "predictions.tsv",
+    "probe.json",
+    "probe_predictions.tsv",
+]
 # Stores: name -> items per sample. PA1 samples exist in the table and stores but not in the task.
 STORES = {
     "gsr/waveform": 1,
